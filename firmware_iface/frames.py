@@ -1,0 +1,76 @@
+"""Level 0 of the stack: the frame-source contract that the simulator (`opu_sim.OpticalBench`)
+and the hardware (`firmware_iface.OPUHardware`) both fulfil.
+
+`acquire(patterns, exposure_us)` shows each pattern once and returns exactly one camera frame per
+pattern, in order, for the configured output pixels only. A frame is never attributed to another
+pattern: drops, duplicates and lag are detected and re-acquired, or raised as
+FrameIntegrityError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .geometry import CameraRoi, DmdLayout
+
+
+@dataclass(frozen=True)
+class FrameBatch:
+    """One camera frame per pattern, with metadata.
+
+    frames: (B, n_pixels) counts in DN, uint16 from a real or emulated camera (uint8 at 8 bit);
+        float32 from the simulator's ideal camera (noise off: no quantisation, no clipping).
+    frame_ids: (B,) camera frame ids, int64.
+    timestamps_us: (B,) device time of each exposure start, microseconds, float64.
+    exposure_us: exposure time used, microseconds.
+    pixel_ids: (n_pixels,) global sensor ids of the frame's columns, int64.
+    saturated: (B,) number of pixels at the ADC's maximum (or full well) in each frame.
+    reacquired: frames that had to be taken again after a detected fault.
+    """
+
+    frames: np.ndarray
+    frame_ids: np.ndarray
+    timestamps_us: np.ndarray
+    exposure_us: float
+    pixel_ids: np.ndarray
+    saturated: np.ndarray
+    reacquired: int = 0
+    info: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """What every frame source offers to calibration and to `opu.OPU`."""
+
+    layout: DmdLayout
+    roi: CameraRoi
+
+    @property
+    def max_dn(self) -> float:
+        """Largest count the camera can report (2**bit_depth - 1), DN."""
+        ...
+
+    @property
+    def frame_period_us(self) -> float:
+        """Time between two frames, microseconds (sets the simulated clock and throughput)."""
+        ...
+
+    @property
+    def device_id(self) -> str:
+        """Identity of the device (serial number or simulator profile hash)."""
+        ...
+
+    def set_output_pixels(self, pixel_ids: np.ndarray | None) -> None:
+        """Restrict returned frames to these global sensor ids (all in the ROI); None = whole ROI."""
+        ...
+
+    def acquire(self, patterns: np.ndarray, exposure_us: float) -> FrameBatch:
+        """Show each row of `patterns` ((B, layout.n_elements) of {0,1}) and return its frame."""
+        ...
+
+    def close(self) -> None:
+        """Release the device; the source can be reopened afterwards."""
+        ...
