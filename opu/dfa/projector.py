@@ -1,0 +1,115 @@
+"""Exact in-memory Gaussian random projection: the reference feedback source for DFA.
+
+It has the same ``project(x, mode="linear")`` interface as ``opu.OPU`` so that DFA code can
+swap one for the other. Its matrix is a torch buffer, hence part of ``state_dict()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import nn
+
+from opu.dfa.errors import DFAConfigurationError, DFAInputError
+
+
+@runtime_checkable
+class Projector(Protocol):
+    """Anything DFA can use: ``project(x (rows, n_in), mode="linear") -> (rows, n_out)``."""
+
+    n_in: int
+    n_out: int
+
+    def project(self, x: Any, mode: str = "linear") -> Any: ...
+
+
+class GaussianProjector(nn.Module):
+    """y = x @ G.T with G (n_out, n_in) float32, entries i.i.d. N(0, 1), seeded.
+
+    n_in: input width; n_out: output width; seed: the matrix is a function of the seed only
+    (generated on the CPU, so identical on every device); device: where the matrix lives and
+    the projection runs; noise_std: std of i.i.d. Gaussian noise added to every output
+    (absolute units of y; 0 = exact), drawn from a generator seeded with ``seed + 1``.
+    """
+
+    output_variance: float = 1.0  # variance of G's entries
+
+    def __init__(
+        self,
+        n_in: int,
+        n_out: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        noise_std: float = 0.0,
+    ) -> None:
+        super().__init__()
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise DFAConfigurationError(f"{name} must be a positive int, got {v!r}")
+        if not (noise_std >= 0.0):
+            raise DFAConfigurationError(f"noise_std must be >= 0, got {noise_std!r}")
+        self.n_in, self.n_out, self.seed, self.noise_std = n_in, n_out, int(seed), noise_std
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        matrix = torch.randn(n_out, n_in, generator=gen, dtype=torch.float32)
+        self.register_buffer("matrix", matrix.to(device))
+        self._noise_gen: torch.Generator | None = None
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the matrix (where projections run)."""
+        return self.matrix.device
+
+    def exact_linear_matrix(self) -> np.ndarray:
+        """The matrix G as numpy (n_out, n_in) float32 (a copy)."""
+        return self.matrix.detach().cpu().numpy().copy()
+
+    def project(self, x: Any, mode: str = "linear") -> Any:
+        """Project x (n_in,) or (rows, n_in), numpy or torch on any device.
+
+        Returns float32 (n_out,) or (rows, n_out) of the same kind (numpy/torch) and, for
+        torch, on x's device. Only mode="linear" exists here.
+        """
+        if mode != "linear":
+            raise DFAConfigurationError(
+                f"GaussianProjector only supports mode='linear', got mode={mode!r}"
+            )
+        is_numpy = isinstance(x, np.ndarray)
+        if not is_numpy and not isinstance(x, torch.Tensor):
+            raise DFAInputError(f"project() takes a numpy array or torch tensor, got {type(x)}")
+        t = torch.from_numpy(np.asarray(x)) if is_numpy else x
+        if t.ndim not in (1, 2) or t.shape[-1] != self.n_in:
+            raise DFAInputError(
+                f"project() expects shape ({self.n_in},) or (rows, {self.n_in}), "
+                f"got {tuple(t.shape)}"
+            )
+        if t.is_complex():
+            raise DFAInputError("project() takes real input")
+        out_device = t.device
+        t = t.to(device=self.matrix.device, dtype=torch.float32)
+        if not bool(torch.isfinite(t).all()):
+            raise DFAInputError("project() input contains NaN or inf")
+        y = t @ self.matrix.T
+        if self.noise_std > 0:
+            y = y + self.noise_std * self._noise(y.shape).to(y.device)
+        if is_numpy:
+            return y.cpu().numpy()
+        return y.to(out_device)
+
+    def _noise(self, shape: torch.Size) -> torch.Tensor:
+        if self._noise_gen is None:
+            self._noise_gen = torch.Generator(device="cpu").manual_seed(self.seed + 1)
+        return torch.randn(shape, generator=self._noise_gen, dtype=torch.float32)
+
+    def get_extra_state(self) -> dict:
+        """Seed and noise level (the matrix itself is the ``matrix`` buffer)."""
+        return {"seed": self.seed, "noise_std": self.noise_std}
+
+    def set_extra_state(self, state: dict) -> None:
+        """Restore seed and noise level; the noise generator restarts from the seed."""
+        self.seed, self.noise_std = int(state["seed"]), float(state["noise_std"])
+        self._noise_gen = None
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, n_out={self.n_out}, seed={self.seed}, noise_std={self.noise_std}"
