@@ -1,0 +1,309 @@
+"""OpticalBench: the simulated OPU at level 0. Physics straight from patterns to camera frames.
+
+Fields are linear in the pattern: the bench splits each pattern into its data region and its
+anchor region (firmware_iface.geometry.DmdLayout), computes the field of each distinct region
+content once (two real GEMMs on the stacked [Re T; Im T], dense or tile by tile) and adds them
+per frame inside the camera kernel. That is exact physics, and it makes the anchor scheme's
+repeated sub-patterns cost nothing extra.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from firmware_iface.errors import ConfigurationError, InputError
+from firmware_iface.frames import FrameBatch
+from firmware_iface.geometry import CameraRoi, DmdLayout
+
+from .camera_model import render_frames
+from .pixel_maps import sensor_maps
+from .profile import DeviceProfile
+from .transmission import TransmissionMatrix
+
+_BLOCK_ROWS = 2048
+_MAX_FRAMES_PER_CALL = 1 << 20
+
+
+def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of p and, per row of p, the index of its distinct row."""
+    if p.shape[0] == 1:
+        return p, np.zeros(1, dtype=np.int64)
+    if p.dtype == np.bool_ or p.dtype == np.uint8:
+        packed = np.packbits(p.astype(bool, copy=False), axis=1)
+    else:
+        packed = np.ascontiguousarray(p)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1] * packed.itemsize)))
+    _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+    return p[first], inverse.astype(np.int64).ravel()
+
+
+class OpticalBench:
+    """Simulated OPU frame source: DMD -> medium -> camera, on a simulated clock.
+
+    profile: the device; seed: medium seed; layout: where the elements sit on the DMD;
+    roi: camera ROI (default: centred, as large as needed for `layout`'s data elements).
+    cache_budget_bytes: memory the transmission matrix may keep (above it, matrix-free).
+    """
+
+    def __init__(
+        self,
+        profile: DeviceProfile,
+        seed: int,
+        layout: DmdLayout,
+        roi: CameraRoi,
+        cache_budget_bytes: int = 1 << 30,
+    ) -> None:
+        cam = profile.camera
+        if (layout.dmd_width, layout.dmd_height) != (profile.dmd.width, profile.dmd.height):
+            raise ConfigurationError(
+                f"layout is for a {layout.dmd_width}x{layout.dmd_height} DMD but the profile's "
+                f"DMD is {profile.dmd.width}x{profile.dmd.height}"
+            )
+        if (roi.sensor_width, roi.sensor_height) != (cam.sensor_width, cam.sensor_height):
+            raise ConfigurationError("camera ROI is for another sensor size than the profile's")
+        self.profile = profile
+        self.seed = int(seed)
+        self.layout = layout
+        self.roi = roi
+        drift = profile.medium.drift_time_s if profile.noise.drift else None
+        self.medium = TransmissionMatrix(
+            seed, drift, profile.medium.drift_step_s, cache_budget_bytes=cache_budget_bytes
+        )
+        self.clock_us = 0.0
+        self.frames_taken = 0
+        self._pixel_ids = roi.pixel_ids()
+        self._maps = self._make_maps()
+        self._anchor_fields: dict[bytes, np.ndarray] = {}
+        self._closed = False
+
+    # ---- FrameSource --------------------------------------------------------------------
+    @property
+    def max_dn(self) -> float:
+        """Largest count (2**bit_depth - 1), DN."""
+        return float(self.profile.camera.max_dn)
+
+    @property
+    def frame_period_us(self) -> float:
+        """Time between frames on the simulated clock, microseconds."""
+        return self.profile.frame_period_us
+
+    @property
+    def device_id(self) -> str:
+        """'sim:<profile fingerprint>:<seed>'."""
+        return f"sim:{self.profile.fingerprint}:{self.seed}"
+
+    @property
+    def pixel_ids(self) -> np.ndarray:
+        """Global sensor ids of the returned frame columns."""
+        return self._pixel_ids
+
+    def set_output_pixels(self, pixel_ids: np.ndarray | None) -> None:
+        """Return only these pixels (global sensor ids inside the ROI); None: the whole ROI."""
+        if pixel_ids is None:
+            ids = self.roi.pixel_ids()
+        else:
+            ids = np.asarray(pixel_ids)
+            if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+                raise InputError("output pixels must be a non-empty 1-D array of integer ids")
+            if not np.isin(ids, self.roi.pixel_ids()).all():
+                raise InputError("output pixels must all lie inside the camera ROI")
+            ids = ids.astype(np.int64)
+        self._pixel_ids = ids
+        self._maps = self._make_maps()
+        self._anchor_fields.clear()
+
+    def wait_s(self, seconds: float) -> None:
+        """Let time pass (the medium drifts); instant on the simulated clock."""
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds}")
+        self.clock_us += seconds * 1e6
+
+    def close(self) -> None:
+        """Release cached matrices; the bench stays usable (it re-generates on demand)."""
+        self.medium.clear_cache()
+        self._anchor_fields.clear()
+
+    def check_exposure(self, exposure_us: float) -> float:
+        """Validate an exposure time against the camera's limits; returns it as float."""
+        cam = self.profile.camera
+        try:
+            e = float(exposure_us)
+        except (TypeError, ValueError):
+            raise InputError(f"exposure_us must be a number, got {exposure_us!r}") from None
+        if not (cam.min_exposure_us <= e <= cam.max_exposure_us) or not math.isfinite(e):
+            raise InputError(
+                f"exposure_us={exposure_us} is outside the camera's range "
+                f"[{cam.min_exposure_us}, {cam.max_exposure_us}] us"
+            )
+        if e > self.frame_period_us:
+            raise InputError(
+                f"exposure_us={e} exceeds the frame period of {self.frame_period_us} us"
+            )
+        return e
+
+    def check_patterns(self, patterns: np.ndarray) -> np.ndarray:
+        """Validate patterns ((B, n_elements), values in [0, 1]); returns a 2-D array."""
+        p = np.asarray(patterns)
+        if p.ndim == 1:
+            p = p[None]
+        n = self.layout.n_elements
+        if p.ndim != 2 or p.shape[1] != n:
+            raise InputError(f"patterns must have shape (B, {n}), got {np.shape(patterns)}")
+        if p.shape[0] == 0:
+            raise InputError("no patterns given: need at least one row")
+        if p.shape[0] > _MAX_FRAMES_PER_CALL:
+            raise InputError(f"at most {_MAX_FRAMES_PER_CALL} patterns per acquire call")
+        if p.dtype == np.bool_:
+            return p
+        if not (np.issubdtype(p.dtype, np.integer) or np.issubdtype(p.dtype, np.floating)):
+            raise InputError(f"patterns must be bool, integer or float, got dtype {p.dtype}")
+        if np.issubdtype(p.dtype, np.floating):
+            if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
+                raise InputError("float patterns are mirror fractions and must lie in [0, 1]")
+            return p.astype(np.float32, copy=False)
+        if p.min() < 0 or p.max() > 1:
+            raise InputError("integer patterns must be binary (0 or 1)")
+        return p.astype(np.uint8, copy=False)
+
+    def acquire(self, patterns: np.ndarray, exposure_us: float) -> FrameBatch:
+        """Show each pattern, expose the camera for exposure_us, return one frame per pattern."""
+        p = self.check_patterns(patterns)
+        exposure = self.check_exposure(exposure_us)
+        b = p.shape[0]
+        self.medium.set_time(self.clock_us * 1e-6)
+        nd = self.layout.n_data
+        fd, idx_d = self._region_fields(p[:, :nd], 0, nd, cache=False)
+        if self.layout.n_anchor:
+            fa, idx_a = self._region_fields(p[:, nd:], nd, self.layout.n_elements, cache=True)
+        else:
+            fa, idx_a = np.zeros((1, 2 * self._pixel_ids.size), np.float32), np.zeros(b, np.int64)
+        return self._render(fd, fa, idx_d, idx_a, exposure)
+
+    # ---- physics ------------------------------------------------------------------------
+    def _make_maps(self) -> dict[str, np.ndarray]:
+        return sensor_maps(
+            self.profile.camera, self.profile.noise, self.profile.camera_seed, self._pixel_ids
+        )
+
+    def electrons_per_unit(self, exposure_us: float) -> np.ndarray:
+        """Mean photo-electrons per unit of |T x|^2 per pixel at this exposure (PRNU included)."""
+        return (
+            self.profile.laser.photons_per_element_us
+            * exposure_us
+            * self.profile.camera.quantum_efficiency
+            * self._maps["gain"].astype(np.float64)
+        )
+
+    def dn_per_unit(self, exposure_us: float) -> np.ndarray:
+        """Mean DN per unit of |T x|^2 per pixel (the exact intensity scale the camera applies)."""
+        return self.profile.camera.gain_dn_per_e * self.electrons_per_unit(exposure_us)
+
+    def transmission(self, col0: int, col1: int) -> np.ndarray:
+        """T[output pixels, col0:col1] at the current epoch, complex64 (simulator truth)."""
+        return self.medium.coefficients(self._pixel_ids, col0, col1)
+
+    def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
+        ids = self._pixel_ids
+        npx = ids.size
+        x = np.ascontiguousarray(rows, dtype=np.float32)
+        out = np.empty((x.shape[0], 2 * npx), dtype=np.float32)
+        if self.medium.fits_dense(npx, col1 - col0) or self.medium.drift_time_s is not None:
+            w = self.medium.stacked(ids, col0, col1)
+            np.matmul(x, w.T, out=out)
+            return out
+        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
+            part = x @ tile.T
+            nb_ = sl.stop - sl.start
+            out[:, sl] = part[:, :nb_]
+            out[:, npx + sl.start : npx + sl.stop] = part[:, nb_:]
+        return out
+
+    def _region_fields(
+        self, p: np.ndarray, col0: int, col1: int, cache: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        uniq, inverse = _unique_rows(p)
+        if not cache:
+            return self._fields(uniq, col0, col1), inverse
+        fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
+        for i, row in enumerate(uniq):
+            k = (self.medium.epoch, row.dtype.str, row.tobytes())
+            f = self._anchor_fields.get(k)
+            if f is None:
+                f = (
+                    np.zeros(fields.shape[1], np.float32)
+                    if not row.any()
+                    else self._fields(row[None], col0, col1)[0]
+                )
+                if len(self._anchor_fields) > 16:
+                    self._anchor_fields.clear()
+                self._anchor_fields[k] = f
+            fields[i] = f
+        return fields, inverse
+
+    def _render(
+        self,
+        fd: np.ndarray,
+        fa: np.ndarray,
+        idx_d: np.ndarray,
+        idx_a: np.ndarray,
+        exposure_us: float,
+    ) -> FrameBatch:
+        prof = self.profile
+        cam = prof.camera
+        noise = prof.noise
+        b = idx_d.size
+        npx = self._pixel_ids.size
+        period = self.frame_period_us
+        frame0 = self.frames_taken
+        if noise.laser and prof.laser.power_fluctuation_rel > 0:
+            rng = np.random.default_rng([prof.noise_seed, 99, frame0])
+            laser = 1.0 + prof.laser.power_fluctuation_rel * rng.standard_normal(b)
+            laser = np.maximum(laser, 0.0).astype(np.float32)
+        else:
+            laser = np.ones(b, np.float32)
+        dark_e = (
+            cam.dark_current_e_per_s * exposure_us * 1e-6 * self._maps["dark_rel"]
+            if noise.dark_current
+            else np.zeros(npx, np.float32)
+        ).astype(np.float32)
+        quantize = noise.quantization
+        dtype = (np.uint8 if cam.bit_depth == 8 else np.uint16) if quantize else np.float32
+        out = np.empty((b, npx), dtype=dtype)
+        saturated = np.zeros(b, dtype=np.int64)
+        render_frames(
+            fd,
+            fa,
+            idx_d,
+            idx_a,
+            laser,
+            np.int64(frame0),
+            np.uint64(prof.noise_seed),
+            self._pixel_ids,
+            self.electrons_per_unit(exposure_us).astype(np.float32),
+            dark_e,
+            self._maps["offset_e"],
+            float(cam.read_noise_e),
+            float(cam.full_well_e),
+            float(cam.gain_dn_per_e),
+            float(cam.black_offset_dn),
+            float(cam.max_dn),
+            noise.shot,
+            noise.read,
+            noise.saturation,
+            quantize,
+            out,
+            saturated,
+        )
+        t0 = self.clock_us
+        self.clock_us += b * period
+        self.frames_taken += b
+        return FrameBatch(
+            frames=out,
+            frame_ids=np.arange(frame0, frame0 + b, dtype=np.int64),
+            timestamps_us=t0 + period * np.arange(b, dtype=np.float64),
+            exposure_us=exposure_us,
+            pixel_ids=self._pixel_ids,
+            saturated=saturated,
+        )
