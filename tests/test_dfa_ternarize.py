@@ -1,0 +1,55 @@
+"""Ternarisation rule of opu.dfa (exact values by hand)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from opu.dfa import DFAConfigurationError, DFAInputError, Ternarizer  # noqa: E402
+
+
+def test_max_rule_by_hand():
+    e = torch.tensor([[0.9, -0.5, 0.1, -1.0], [0.0, 0.0, 0.0, 0.0], [0.2, 0.2, -0.2, 0.05]])
+    t, a = Ternarizer(threshold=0.3, rule="max")(e)
+    # row 0: thr 0.3 -> keep 0.9, -0.5, -1.0; alpha = (0.9 + 0.5 + 1.0) / 3
+    # row 1: all zero -> t 0, alpha 0;  row 2: thr 0.06 -> keep the three 0.2s
+    assert t.tolist() == [[1, -1, 0, -1], [0, 0, 0, 0], [1, 1, -1, 0]]
+    assert a[:, 0].tolist() == pytest.approx([0.8, 0.0, 0.2])
+
+
+def test_std_rule_by_hand():
+    e = torch.tensor([[3.0, -1.0, 1.0, -3.0]])  # population std = sqrt(5)
+    t, a = Ternarizer(threshold=1.0, rule="std")(e)
+    assert t.tolist() == [[1, 0, 0, -1]]
+    assert a.item() == pytest.approx(3.0)
+    t, a = Ternarizer(threshold=0.4, rule="std")(e)  # thr 0.894: keep all
+    assert t.tolist() == [[1, -1, 1, -1]]
+    assert a.item() == pytest.approx(2.0)
+
+
+def test_off_rule_is_identity():
+    e = torch.randn(5, 7)
+    t, a = Ternarizer(rule="off")(e)
+    assert torch.equal(t, e) and torch.equal(a, torch.ones(5, 1))
+    assert not Ternarizer(rule="off").is_ternary and Ternarizer().is_ternary
+
+
+def test_alpha_is_least_squares_scale():
+    e = torch.randn(50, 30, generator=torch.Generator().manual_seed(0))
+    t, a = Ternarizer(threshold=0.2)(e)
+    assert set(t.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    best = (e * t).sum(1, keepdim=True) / (t * t).sum(1, keepdim=True)
+    assert torch.allclose(a, best, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(rule="abs"), dict(threshold=1.0), dict(threshold=-0.1),
+                                dict(threshold=float("nan"))])
+def test_bad_settings_raise(kw):
+    with pytest.raises(DFAConfigurationError):
+        Ternarizer(**kw)
+
+
+def test_bad_input_raises():
+    with pytest.raises(DFAInputError, match="NaN"):
+        Ternarizer()(torch.tensor([[1.0, float("nan")]]))
+    with pytest.raises(DFAInputError, match="rows, V"):
+        Ternarizer()(torch.ones(3))
