@@ -1,0 +1,488 @@
+"""Image data compressions of the DLPC900 (DLPU018 2.4.4 "Image compression"): enhanced
+run-length encoding (ERLE, compression 2), run-length encoding (RLE, compression 1) and
+uncompressed (0). Pure functions: pixels in, bytes out, and back.
+
+Pixels are 24-bit words in an (H, W) uint32 array; a pixel travels as 3 bytes, most
+significant first: (w >> 16) & 0xFF, (w >> 8) & 0xFF, w & 0xFF. In a pattern image, bit k of
+the word is the 1-bit pattern at LUT bit position k (see images.py).
+
+ERLE tokens (n is a length: 1 byte if n < 128, else 2 bytes: (n & 0x7F) | 0x80, then n >> 7):
+    n pixel        repeat the 3-byte pixel n times (n >= 1)
+    00 n pixels    n (>= 2) uncompressed pixels
+    00 01 n        copy n pixels from the same columns of the previous line
+    00 01 00       end of image (required)
+    00 00          end of line (optional in ERLE)
+RLE tokens (n is one byte): n pixel = repeat; 00 n>=2 pixels = uncompressed; 00 00 = end of
+line, after which the next line starts at a 4-byte aligned offset (zero padding); 00 01 = end
+of image. Encoders never let a token cross a line end; decoders refuse streams that do.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..errors import CodecError
+
+MAX_ERLE_LENGTH = 0x7FFF
+"""Largest length a 2-byte ERLE length can hold; also the widest line ERLE can encode."""
+
+_ERRORS = {
+    1: "stream ends inside a token",
+    2: "a run, copy or literal goes past the end of the line",
+    3: "copy-from-previous-line on the first line",
+    4: "end-of-line in the middle of a line",
+    5: "end-of-image before the last line is complete",
+    6: "non-zero bytes after end-of-image",
+    7: "more lines than the image height",
+    8: "no end-of-image marker",
+    9: "zero length",
+    10: "non-zero padding after end-of-line",
+    11: "line not terminated by end-of-line",
+}
+
+
+def _raise(kind: str, code: int, offset: int) -> None:
+    raise CodecError(f"invalid {kind} data at byte {offset}: {_ERRORS[code]}")
+
+
+def _check_pixels(pixels: np.ndarray) -> np.ndarray:
+    p = np.asarray(pixels)
+    if p.ndim != 2 or p.dtype != np.uint32:
+        raise CodecError(
+            f"pixels must be a 2-D uint32 array of 24-bit words,"
+            f" got {p.dtype} {p.shape}"
+        )
+    if p.shape[0] < 1 or p.shape[1] < 1:
+        raise CodecError(f"image must have at least one pixel, got shape {p.shape}")
+    if p.size and int(p.max()) > 0xFFFFFF:
+        raise CodecError("pixel words must fit 24 bits (<= 0xFFFFFF)")
+    return np.ascontiguousarray(p)
+
+
+# --- shared numba kernels ---------------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def _put_len(out, pos, n):
+    if n < 128:
+        out[pos] = n
+        return pos + 1
+    out[pos] = (n & 0x7F) | 0x80
+    out[pos + 1] = n >> 7
+    return pos + 2
+
+
+@numba.njit(cache=True, inline="always")
+def _put_pixel(out, pos, w):
+    out[pos] = (w >> 16) & 0xFF
+    out[pos + 1] = (w >> 8) & 0xFF
+    out[pos + 2] = w & 0xFF
+    return pos + 3
+
+
+@numba.njit(cache=True)
+def _line_runs(row, vals, lens):
+    """Maximal runs of equal words in row -> count (vals/lens filled)."""
+    n = 0
+    w = row.shape[0]
+    x = 0
+    while x < w:
+        v = row[x]
+        e = x + 1
+        while e < w and row[e] == v:
+            e += 1
+        vals[n] = v
+        lens[n] = e - x
+        n += 1
+        x = e
+    return n
+
+
+@numba.njit(cache=True)
+def emit_erle_runs(vals, lens, nruns, out, pos):
+    """ERLE tokens for one line given as maximal runs; returns the new write position.
+
+    Runs of >= 2 become repeats; a lone single pixel becomes a repeat of 1; two or more
+    consecutive single pixels become one uncompressed token."""
+    i = 0
+    while i < nruns:
+        if lens[i] >= 2:
+            pos = _put_len(out, pos, lens[i])
+            pos = _put_pixel(out, pos, vals[i])
+            i += 1
+        else:
+            j = i
+            while j < nruns and lens[j] == 1:
+                j += 1
+            c = j - i
+            if c == 1:
+                out[pos] = 1
+                pos = _put_pixel(out, pos + 1, vals[i])
+            else:
+                out[pos] = 0
+                pos = _put_len(out, pos + 1, c)
+                for k in range(i, j):
+                    pos = _put_pixel(out, pos, vals[k])
+            i = j
+    return pos
+
+
+@numba.njit(cache=True, inline="always")
+def emit_erle_copy(out, pos, n):
+    """ERLE copy-n-pixels-from-previous-line token."""
+    out[pos] = 0
+    out[pos + 1] = 1
+    return _put_len(out, pos + 2, n)
+
+
+@numba.njit(cache=True, inline="always")
+def emit_erle_end(out, pos):
+    """ERLE end-of-image token."""
+    out[pos] = 0
+    out[pos + 1] = 1
+    out[pos + 2] = 0
+    return pos + 3
+
+
+def erle_bound(width: int, height: int) -> int:
+    """Upper bound of the ERLE stream size for an image of this size, bytes."""
+    return height * (4 * width + 4) + 3
+
+
+@numba.njit(cache=True)
+def _erle_encode(p, out):
+    h, w = p.shape
+    vals = np.empty(w, np.uint32)
+    lens = np.empty(w, np.int64)
+    pos = 0
+    for y in range(h):
+        same = y > 0
+        if same:
+            for x in range(w):
+                if p[y, x] != p[y - 1, x]:
+                    same = False
+                    break
+        if same:
+            pos = emit_erle_copy(out, pos, w)
+        else:
+            n = _line_runs(p[y], vals, lens)
+            pos = emit_erle_runs(vals, lens, n, out, pos)
+    return emit_erle_end(out, pos)
+
+
+@numba.njit(cache=True, inline="always")
+def _get_len(d, p, n_bytes):
+    """(length, new position); position -1 if truncated."""
+    if p >= n_bytes:
+        return 0, -1
+    b = d[p]
+    if b < 128:
+        return np.int64(b), p + 1
+    if p + 1 >= n_bytes:
+        return 0, -1
+    return np.int64(b & 0x7F) | (np.int64(d[p + 1]) << 7), p + 2
+
+
+@numba.njit(cache=True)
+def _erle_decode(d, out):
+    """Returns (error code, byte offset); 0 = ok."""
+    h, w = out.shape
+    nb = d.shape[0]
+    p = 0
+    x = 0
+    y = 0
+    wrapped = False
+    while True:
+        if p >= nb:
+            return 8, p
+        start = p
+        b = d[p]
+        if b != 0:
+            n, p = _get_len(d, p, nb)
+            if p < 0:
+                return 1, start
+            if n == 0:
+                return 9, start
+            if p + 3 > nb:
+                return 1, start
+            if y >= h:
+                return 7, start
+            if x + n > w:
+                return 2, start
+            v = (np.uint32(d[p]) << 16) | (np.uint32(d[p + 1]) << 8) | np.uint32(d[p + 2])
+            p += 3
+            for k in range(x, x + n):
+                out[y, k] = v
+            x += n
+        else:
+            if p + 1 >= nb:
+                return 1, start
+            c = d[p + 1]
+            if c == 0:
+                if not wrapped:
+                    return 4, start
+                p += 2
+                wrapped = False
+                continue
+            if c == 1:
+                n, p = _get_len(d, p + 2, nb)
+                if p < 0:
+                    return 1, start
+                if n == 0:
+                    if y != h or x != 0:
+                        return 5, start
+                    for k in range(p, nb):
+                        if d[k] != 0:
+                            return 6, k
+                    return 0, p
+                if y >= h:
+                    return 7, start
+                if y == 0:
+                    return 3, start
+                if x + n > w:
+                    return 2, start
+                for k in range(x, x + n):
+                    out[y, k] = out[y - 1, k]
+                x += n
+            else:
+                n, p = _get_len(d, p + 1, nb)
+                if p < 0:
+                    return 1, start
+                if p + 3 * n > nb:
+                    return 1, start
+                if y >= h:
+                    return 7, start
+                if x + n > w:
+                    return 2, start
+                for k in range(n):
+                    q = p + 3 * k
+                    out[y, x + k] = (
+                        (np.uint32(d[q]) << 16) | (np.uint32(d[q + 1]) << 8) | np.uint32(d[q + 2])
+                    )
+                p += 3 * n
+                x += n
+        wrapped = False
+        if x == w:
+            x = 0
+            y += 1
+            wrapped = True
+
+
+def encode_erle(pixels: np.ndarray) -> bytes:
+    """ERLE stream (without the 48-byte image header) of an (H, W) uint32 image."""
+    p = _check_pixels(pixels)
+    if p.shape[1] > MAX_ERLE_LENGTH:
+        raise CodecError(f"ERLE lines hold at most {MAX_ERLE_LENGTH} pixels, got {p.shape[1]}")
+    out = np.empty(erle_bound(p.shape[1], p.shape[0]), np.uint8)
+    n = _erle_encode(p, out)
+    return out[:n].tobytes()
+
+
+def decode_erle(data: bytes, width: int, height: int) -> np.ndarray:
+    """(height, width) uint32 image from an ERLE stream; CodecError on any malformed token."""
+    out = np.zeros((height, width), np.uint32)
+    code, off = _erle_decode(np.frombuffer(data, np.uint8), out)
+    if code:
+        _raise("ERLE", code, off)
+    return out
+
+
+# --- RLE -----------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _rle_encode(p, out):
+    h, w = p.shape
+    vals = np.empty(w, np.uint32)
+    lens = np.empty(w, np.int64)
+    pos = 0
+    for y in range(h):
+        n = _line_runs(p[y], vals, lens)
+        i = 0
+        while i < n:
+            if lens[i] >= 2:
+                r = lens[i]
+                while r > 0:
+                    c = min(r, 255)
+                    out[pos] = c
+                    pos = _put_pixel(out, pos + 1, vals[i])
+                    r -= c
+                i += 1
+            else:
+                j = i
+                while j < n and lens[j] == 1:
+                    j += 1
+                k = i
+                while k < j:
+                    c = min(j - k, 255)
+                    if c == 1:
+                        out[pos] = 1
+                        pos = _put_pixel(out, pos + 1, vals[k])
+                    else:
+                        out[pos] = 0
+                        out[pos + 1] = c
+                        pos += 2
+                        for q in range(k, k + c):
+                            pos = _put_pixel(out, pos, vals[q])
+                    k += c
+                i = j
+        if y < h - 1:
+            out[pos] = 0
+            out[pos + 1] = 0
+            pos += 2
+            while pos % 4:
+                out[pos] = 0
+                pos += 1
+    out[pos] = 0
+    out[pos + 1] = 1
+    return pos + 2
+
+
+@numba.njit(cache=True)
+def _rle_decode(d, out):
+    h, w = out.shape
+    nb = d.shape[0]
+    p = 0
+    x = 0
+    y = 0
+    while True:
+        if p >= nb:
+            return 8, p
+        start = p
+        b = d[p]
+        if b != 0:
+            if p + 4 > nb:
+                return 1, start
+            if y >= h:
+                return 7, start
+            if x + b > w:
+                return 2, start
+            v = (np.uint32(d[p + 1]) << 16) | (np.uint32(d[p + 2]) << 8) | np.uint32(d[p + 3])
+            for k in range(x, x + b):
+                out[y, k] = v
+            x += b
+            p += 4
+            continue
+        if p + 1 >= nb:
+            return 1, start
+        c = d[p + 1]
+        if c == 0:
+            if x != w:
+                return 4, start
+            p += 2
+            while p % 4:
+                if p >= nb:
+                    return 1, p
+                if d[p] != 0:
+                    return 10, p
+                p += 1
+            x = 0
+            y += 1
+        elif c == 1:
+            if not ((y == h - 1 and x == w) or (y == h and x == 0)):
+                return 5, start
+            for k in range(p + 2, nb):
+                if d[k] != 0:
+                    return 6, k
+            return 0, p + 2
+        else:
+            if p + 2 + 3 * c > nb:
+                return 1, start
+            if y >= h:
+                return 7, start
+            if x + c > w:
+                return 2, start
+            for k in range(c):
+                q = p + 2 + 3 * k
+                out[y, x + k] = (
+                    (np.uint32(d[q]) << 16) | (np.uint32(d[q + 1]) << 8) | np.uint32(d[q + 2])
+                )
+            x += c
+            p += 2 + 3 * c
+
+
+def encode_rle(pixels: np.ndarray) -> bytes:
+    """RLE stream (without the image header) of an (H, W) uint32 image."""
+    p = _check_pixels(pixels)
+    h, w = p.shape
+    out = np.empty(h * (4 * w + 8) + 2, np.uint8)
+    n = _rle_encode(p, out)
+    return out[:n].tobytes()
+
+
+def decode_rle(data: bytes, width: int, height: int) -> np.ndarray:
+    """(height, width) uint32 image from an RLE stream; CodecError on any malformed token."""
+    out = np.zeros((height, width), np.uint32)
+    code, off = _rle_decode(np.frombuffer(data, np.uint8), out)
+    if code:
+        _raise("RLE", code, off)
+    return out
+
+
+# --- uncompressed --------------------------------------------------------------------------------
+
+
+def encode_uncompressed(pixels: np.ndarray) -> bytes:
+    """3 bytes per pixel, row-major, most significant byte first, no padding."""
+    p = _check_pixels(pixels)
+    out = np.empty(p.shape + (3,), np.uint8)
+    out[..., 0] = p >> 16
+    out[..., 1] = p >> 8
+    out[..., 2] = p
+    return out.tobytes()
+
+
+def decode_uncompressed(data: bytes, width: int, height: int) -> np.ndarray:
+    """(height, width) uint32 image from uncompressed pixel bytes."""
+    if len(data) != width * height * 3:
+        raise CodecError(
+            f"uncompressed {width}x{height} image needs {width * height * 3} bytes, got {len(data)}"
+        )
+    b = np.frombuffer(data, np.uint8).reshape(height, width, 3).astype(np.uint32)
+    return (b[..., 0] << 16) | (b[..., 1] << 8) | b[..., 2]
+
+
+# --- token view (documentation examples, debugging) -------------------------------------------
+
+
+def iter_erle_tokens(data: bytes):
+    """Yield ERLE tokens as tuples: ("repeat", n, word), ("literal", [words]), ("copy", n),
+    ("eol",), ("end",). Does not check line geometry."""
+    d = bytes(data)
+    p = 0
+
+    def length(q: int) -> tuple[int, int]:
+        if q >= len(d):
+            raise CodecError(f"ERLE stream ends inside a length at byte {q}")
+        if d[q] < 128:
+            return d[q], q + 1
+        if q + 1 >= len(d):
+            raise CodecError(f"ERLE stream ends inside a 2-byte length at byte {q}")
+        return (d[q] & 0x7F) | d[q + 1] << 7, q + 2
+
+    def word(q: int) -> int:
+        if q + 3 > len(d):
+            raise CodecError(f"ERLE stream ends inside a pixel at byte {q}")
+        return d[q] << 16 | d[q + 1] << 8 | d[q + 2]
+
+    while p < len(d):
+        if d[p]:
+            n, p = length(p)
+            yield ("repeat", n, word(p))
+            p += 3
+        elif p + 1 >= len(d):
+            raise CodecError(f"ERLE stream ends inside a control token at byte {p}")
+        elif d[p + 1] == 0:
+            yield ("eol",)
+            p += 2
+        elif d[p + 1] == 1:
+            n, p = length(p + 2)
+            if n == 0:
+                yield ("end",)
+                return
+            yield ("copy", n)
+        else:
+            n, p = length(p + 1)
+            yield ("literal", [word(p + 3 * k) for k in range(n)])
+            p += 3 * n
