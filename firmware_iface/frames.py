@@ -59,6 +59,11 @@ class FrameSource(Protocol):
         ...
 
     @property
+    def exposure_range_us(self) -> tuple[float, float]:
+        """(shortest, longest) camera exposure, microseconds."""
+        ...
+
+    @property
     def device_id(self) -> str:
         """Identity of the device (serial number or simulator profile hash)."""
         ...
@@ -69,6 +74,10 @@ class FrameSource(Protocol):
 
     def acquire(self, patterns: np.ndarray, exposure_us: float) -> FrameBatch:
         """Show each row of `patterns` ((B, layout.n_elements) of {0,1}) and return its frame."""
+        ...
+
+    def wait_s(self, seconds: float) -> None:
+        """Let time pass (seconds): the simulator advances its clock, hardware sleeps."""
         ...
 
     def close(self) -> None:

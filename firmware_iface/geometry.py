@@ -76,7 +76,9 @@ class DmdLayout:
         """
         n = n_data + n_anchor
         if n_data < 1 or n_anchor < 0:
-            raise ConfigurationError(f"n_data must be >= 1 and n_anchor >= 0, got {n_data}, {n_anchor}")
+            raise ConfigurationError(
+                f"n_data must be >= 1 and n_anchor >= 0, got {n_data}, {n_anchor}"
+            )
         if n > dmd_width * dmd_height:
             raise ConfigurationError(
                 f"{n} input elements (data {n_data} + anchor {n_anchor}) exceed the "
@@ -189,4 +191,6 @@ class CameraRoi:
         if h > sensor_height:
             h = sensor_height
             w = math.ceil(n_pixels / h)
-        return cls((sensor_width - w) // 2, (sensor_height - h) // 2, w, h, sensor_width, sensor_height)
+        return cls(
+            (sensor_width - w) // 2, (sensor_height - h) // 2, w, h, sensor_width, sensor_height
+        )

@@ -1,0 +1,24 @@
+"""OPU user API: `OPU(...).project(x, mode="linear" | "intensity")`.
+
+Imports without torch; torch tensors are accepted (and returned) when torch is installed.
+The DFA layer lives in `opu.dfa` (needs torch)."""
+
+from firmware_iface.errors import (
+    CalibrationError,
+    ConfigurationError,
+    DeviceError,
+    InputError,
+    OPUError,
+)
+
+from .device import MODES, OPU
+
+__all__ = [
+    "OPU",
+    "MODES",
+    "OPUError",
+    "InputError",
+    "ConfigurationError",
+    "CalibrationError",
+    "DeviceError",
+]

@@ -137,11 +137,12 @@ class OpticalBench:
                 f"exposure_us={exposure_us} is outside the camera's range "
                 f"[{cam.min_exposure_us}, {cam.max_exposure_us}] us"
             )
-        if e > self.frame_period_us:
-            raise InputError(
-                f"exposure_us={e} exceeds the frame period of {self.frame_period_us} us"
-            )
         return e
+
+    @property
+    def exposure_range_us(self) -> tuple[float, float]:
+        """(shortest, longest) camera exposure, microseconds."""
+        return self.profile.camera.min_exposure_us, self.profile.camera.max_exposure_us
 
     def check_patterns(self, patterns: np.ndarray) -> np.ndarray:
         """Validate patterns ((B, n_elements), values in [0, 1]); returns a 2-D array."""
@@ -187,22 +188,34 @@ class OpticalBench:
             self.profile.camera, self.profile.noise, self.profile.camera_seed, self._pixel_ids
         )
 
-    def electrons_per_unit(self, exposure_us: float) -> np.ndarray:
-        """Mean photo-electrons per unit of |T x|^2 per pixel at this exposure (PRNU included)."""
+    def electrons_per_unit(
+        self, exposure_us: float, pixel_ids: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Mean photo-electrons per unit of |T x|^2 per pixel at this exposure (PRNU included);
+        for the current output pixels or the given global ids."""
+        gain = (
+            self._maps["gain"]
+            if pixel_ids is None
+            else sensor_maps(
+                self.profile.camera, self.profile.noise, self.profile.camera_seed, pixel_ids
+            )["gain"]
+        )
         return (
             self.profile.laser.photons_per_element_us
             * exposure_us
             * self.profile.camera.quantum_efficiency
-            * self._maps["gain"].astype(np.float64)
+            * gain.astype(np.float64)
         )
 
-    def dn_per_unit(self, exposure_us: float) -> np.ndarray:
+    def dn_per_unit(self, exposure_us: float, pixel_ids: np.ndarray | None = None) -> np.ndarray:
         """Mean DN per unit of |T x|^2 per pixel (the exact intensity scale the camera applies)."""
-        return self.profile.camera.gain_dn_per_e * self.electrons_per_unit(exposure_us)
+        return self.profile.camera.gain_dn_per_e * self.electrons_per_unit(exposure_us, pixel_ids)
 
-    def transmission(self, col0: int, col1: int) -> np.ndarray:
-        """T[output pixels, col0:col1] at the current epoch, complex64 (simulator truth)."""
-        return self.medium.coefficients(self._pixel_ids, col0, col1)
+    def transmission(self, col0: int, col1: int, pixel_ids: np.ndarray | None = None) -> np.ndarray:
+        """T[pixels, col0:col1] at the current epoch, complex64 (simulator truth); pixels are
+        the current output pixels unless global ids are given."""
+        ids = self._pixel_ids if pixel_ids is None else np.asarray(pixel_ids, dtype=np.int64)
+        return self.medium.coefficients(ids, col0, col1)
 
     def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
         ids = self._pixel_ids
@@ -255,7 +268,8 @@ class OpticalBench:
         noise = prof.noise
         b = idx_d.size
         npx = self._pixel_ids.size
-        period = self.frame_period_us
+        # an exposure longer than the frame period stretches the frame
+        period = max(self.frame_period_us, exposure_us)
         frame0 = self.frames_taken
         if noise.laser and prof.laser.power_fluctuation_rel > 0:
             rng = np.random.default_rng([prof.noise_seed, 99, frame0])

@@ -70,13 +70,18 @@ def measure_alignment(
     for name, g_dfa, s, dh in zip(dfa.marked_names, dfa_grads, signals, bp_hidden, strict=True):
         own = [i for i, g in enumerate(g_dfa) if g is not None]
         v_dfa = torch.cat([g_dfa[i].flatten() for i in own]) if own else torch.zeros(0)
-        v_bp = torch.cat(
-            [
-                (bp_params[i] if bp_params[i] is not None else torch.zeros_like(params[i]))
-                .flatten()
-                for i in own
-            ]
-        ) if own else torch.zeros(0)
+        v_bp = (
+            torch.cat(
+                [
+                    (
+                        bp_params[i] if bp_params[i] is not None else torch.zeros_like(params[i])
+                    ).flatten()
+                    for i in own
+                ]
+            )
+            if own
+            else torch.zeros(0)
+        )
         sig = angle_deg(s, dh) if dh is not None else math.nan
         out.append(
             LayerAlignment(

@@ -1,0 +1,178 @@
+"""The calibration record: what calibration measured on one device, in one geometry.
+
+`Calibration` holds the arrays `opu.OPU` needs (dark frame, output pixels, anchor, scale) plus
+free-form step results. Records are saved as one .npz file (arrays + a JSON header), written
+atomically: to a temporary file in the same directory, fsync'ed, then renamed over the old one,
+so a crash mid-write leaves the previous record intact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import time
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from firmware_iface.errors import CalibrationError, CodecError
+
+RECORD_FORMAT_VERSION = 1
+SOFTWARE_VERSION = "0.1.0"
+_MAX_RECORD_BYTES = 1 << 31
+
+
+@dataclass
+class Calibration:
+    """Calibration of one device for one geometry.
+
+    device_id: identity of the device; geometry: dict (n_in, n_out, layout, roi) it is valid for;
+    exposure_us: camera exposure, us; dark_dn: (n_roi,) mean dark frame over the ROI, DN;
+    hot_pixels: (n_roi,) bool; output_pixels: (n_out,) global sensor ids used as outputs;
+    anchor: (n_anchor,) bool anchor pattern r; anchor_dn: (n_out,) mean dark-subtracted I(r), DN;
+    scale_dn: mean DN per unit |T x|^2 (E|T|^2 = 1), so that intensities / scale_dn are in units
+    of ON elements; created_s: Unix time; results: step summaries (JSON-able).
+    """
+
+    device_id: str
+    geometry: dict
+    exposure_us: float
+    dark_dn: np.ndarray
+    hot_pixels: np.ndarray
+    output_pixels: np.ndarray
+    anchor: np.ndarray
+    anchor_dn: np.ndarray
+    scale_dn: float
+    created_s: float = field(default_factory=time.time)
+    software_version: str = SOFTWARE_VERSION
+    results: dict = field(default_factory=dict)
+    extra_arrays: dict = field(default_factory=dict)
+
+    _ARRAYS = ("dark_dn", "hot_pixels", "output_pixels", "anchor", "anchor_dn")
+
+    def age_s(self, now: float | None = None) -> float:
+        """Seconds since the record was made."""
+        return (time.time() if now is None else now) - self.created_s
+
+    def dark_at(self, roi_pixel_ids: np.ndarray, pixel_ids: np.ndarray) -> np.ndarray:
+        """Dark frame values for `pixel_ids` (global ids inside the ROI given by roi_pixel_ids)."""
+        pos = np.searchsorted(roi_pixel_ids, pixel_ids)
+        return self.dark_dn[pos]
+
+    def check_matches(self, device_id: str, geometry: dict) -> None:
+        """Raise CalibrationError unless this record is for that device and geometry."""
+        if device_id != self.device_id:
+            raise CalibrationError(
+                f"calibration record is for device {self.device_id!r}, not {device_id!r}: "
+                "run `opu calibrate all` on this device"
+            )
+        if geometry != self.geometry:
+            raise CalibrationError(
+                f"calibration record is for geometry {self.geometry}, not {geometry}: "
+                "run `opu calibrate all` with these n_in/n_out"
+            )
+
+    # ---- file ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the record atomically to `path` (.npz). Returns the path."""
+        path = Path(path)
+        header = {
+            "format_version": RECORD_FORMAT_VERSION,
+            "device_id": self.device_id,
+            "geometry": self.geometry,
+            "exposure_us": self.exposure_us,
+            "scale_dn": self.scale_dn,
+            "created_s": self.created_s,
+            "software_version": self.software_version,
+            "results": self.results,
+            "extra_arrays": sorted(self.extra_arrays),
+        }
+        arrays = {k: getattr(self, k) for k in self._ARRAYS}
+        arrays.update({f"extra__{k}": v for k, v in self.extra_arrays.items()})
+        buf = io.BytesIO()
+        np.savez(buf, header=np.frombuffer(json.dumps(header).encode(), np.uint8), **arrays)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        except OSError as exc:
+            raise CalibrationError(
+                f"cannot write calibration record in {path.parent}: {exc.strerror}; "
+                "choose a writable directory (--record-dir)"
+            ) from exc
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Calibration:
+        """Read a record; raises CodecError for a malformed file, CalibrationError if missing."""
+        path = Path(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise CalibrationError(
+                f"no calibration record at {path}: run `opu calibrate all`"
+            ) from exc
+        if size > _MAX_RECORD_BYTES:
+            raise CodecError(f"{path} is {size} bytes, too large for a calibration record")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(bytes(z["header"]).decode())
+                arrays = {k: np.array(z[k]) for k in cls._ARRAYS}
+                extras = {k: np.array(z[f"extra__{k}"]) for k in header.get("extra_arrays", [])}
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            zipfile.BadZipFile,
+            EOFError,
+            TypeError,
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+        ) as exc:
+            raise CodecError(
+                f"{path} is not a readable calibration record ({type(exc).__name__}: {exc}); "
+                "delete it and run `opu calibrate all`"
+            ) from exc
+        if not isinstance(header, dict) or header.get("format_version") != RECORD_FORMAT_VERSION:
+            raise CodecError(
+                f"{path} has calibration format {header.get('format_version')!r}, this software "
+                f"reads {RECORD_FORMAT_VERSION}; run `opu calibrate all` to refresh it"
+            )
+        try:
+            return cls(
+                device_id=str(header["device_id"]),
+                geometry=dict(header["geometry"]),
+                exposure_us=float(header["exposure_us"]),
+                scale_dn=float(header["scale_dn"]),
+                created_s=float(header["created_s"]),
+                software_version=str(header["software_version"]),
+                results=dict(header.get("results", {})),
+                extra_arrays=extras,
+                **arrays,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CodecError(f"{path} misses calibration field {exc}; recalibrate") from exc
+
+
+def warn_if_stale(cal: Calibration, max_age_s: float, command: str = "opu calibrate all") -> None:
+    """Warn (UserWarning) when the record is older than max_age_s."""
+    age = cal.age_s()
+    if age > max_age_s:
+        warnings.warn(
+            f"calibration is {age / 60:.0f} min old, beyond the {max_age_s / 60:.0f} min the "
+            f"medium stays stable; refresh it with `{command}`",
+            stacklevel=3,
+        )

@@ -1,0 +1,277 @@
+"""`OPU`: the one interface training code uses. Simulated, emulated and hardware devices differ
+only in their frame source; encoding and recovery are written once, here.
+
+Output scale (identical on every device):
+- mode="linear": y = G x with G_ij i.i.d. N(0, 1) (unit variance, averaged over pixels).
+- mode="intensity": y = |T x|^2 with E|T_ij|^2 = 1, so E[y_i] = number of ON inputs.
+Both are normalised by the calibrated mean DN per unit intensity (scale_dn), so the pixel-to-pixel
+gain spread (PRNU, ~1 %) remains in the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.quick import calibrate_for_projection, geometry_of
+from calibration.record import Calibration
+from firmware_iface.errors import ConfigurationError, InputError
+from firmware_iface.geometry import CameraRoi, DmdLayout
+
+from .arrays import check_batch, like_input, to_numpy
+from .encoding import float_planes, resolve_kind
+from .sources import open_source
+
+MODES = ("linear", "intensity")
+_USABLE_MARGIN = 0.85
+_MAX_FRAMES_PER_CALL = 16384
+
+
+class OPU:
+    """An optical processing unit computing random projections.
+
+    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices) or a
+    hardware config. n_in: input width (DMD elements); n_out: output width (camera pixels).
+    seed: medium seed (simulated devices). noise: False gives the exact noise-free model.
+    profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
+    (default: chosen by calibration). calibration: a Calibration, a record path, or None
+    (calibrate on first use). anchor_on: anchor size in elements (default sqrt(2) * n_in / 2).
+    cache_budget_bytes: memory the simulated transmission matrix may keep.
+    """
+
+    def __init__(
+        self,
+        device: str = "sim",
+        n_in: int = 1000,
+        n_out: int = 1000,
+        seed: int = 0,
+        noise: bool = True,
+        profile: Any = None,
+        exposure_us: float | None = None,
+        calibration: Calibration | str | Path | None = None,
+        anchor_on: int | None = None,
+        cache_budget_bytes: int = 1 << 30,
+    ) -> None:
+        for name, v in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.device = device
+        self.seed = seed
+        if profile is None and device != "sim" and not device.startswith("emu"):
+            profile = None
+        elif profile is None:
+            from opu_sim.profile import DeviceProfile
+
+            profile = DeviceProfile.default() if noise else DeviceProfile.ideal()
+        self.profile = profile
+        dmd_w, dmd_h = (profile.dmd.width, profile.dmd.height) if profile else (1920, 1080)
+        cam_w, cam_h = (
+            (profile.camera.sensor_width, profile.camera.sensor_height) if profile else (1920, 1200)
+        )
+        if self.n_in * 2 > dmd_w * dmd_h:
+            raise ConfigurationError(
+                f"n_in={self.n_in} needs {2 * self.n_in} DMD elements (data + anchor region) but "
+                f"the {dmd_w}x{dmd_h} DMD has {dmd_w * dmd_h} mirrors; reduce n_in"
+            )
+        n_roi = math.ceil(self.n_out / _USABLE_MARGIN) + 16
+        if n_roi > cam_w * cam_h:
+            raise ConfigurationError(
+                f"n_out={self.n_out} needs a camera ROI of about {n_roi} pixels (outputs plus the "
+                f"pixels excluded for a dark anchor) but the camera has {cam_w * cam_h}; "
+                "reduce n_out"
+            )
+        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h)
+        self.roi = CameraRoi.centred(n_roi, cam_w, cam_h)
+        self._exposure_us = exposure_us
+        self._anchor_on = anchor_on
+        self._source, self._bench = open_source(
+            device, self.layout, self.roi, seed, profile, cache_budget_bytes
+        )
+        self._lock = threading.Lock()
+        self._closed = False
+        self._cal: Calibration | None = None
+        if calibration is not None:
+            cal = (
+                Calibration.load(calibration)
+                if isinstance(calibration, (str, Path))
+                else (calibration)
+            )
+            self.use_calibration(cal)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> OPU:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the device (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._source.close()
+
+    @property
+    def source(self) -> Any:
+        """The level-0 frame source (OpticalBench or OPUHardware)."""
+        return self._source
+
+    @property
+    def geometry(self) -> dict:
+        """The geometry a calibration record must match."""
+        return geometry_of(self.n_in, self.n_out, self.layout, self.roi)
+
+    # ---- calibration --------------------------------------------------------------------
+    @property
+    def calibration(self) -> Calibration:
+        """The calibration in use; measured now (anchor, dark, exposure) if there is none."""
+        if self._cal is None:
+            self.calibrate()
+        return self._cal  # type: ignore[return-value]
+
+    def calibrate(self) -> Calibration:
+        """Run the minimal calibration project() needs (exposure, dark frame, anchor)."""
+        self._check_open()
+        self._source.set_output_pixels(None)
+        cal = calibrate_for_projection(
+            self._source,
+            self.n_in,
+            self.n_out,
+            self.roi,
+            exposure_us=self._exposure_us,
+            anchor_on=self._anchor_on,
+        )
+        self.use_calibration(cal)
+        return cal
+
+    def use_calibration(self, cal: Calibration) -> None:
+        """Adopt a calibration record (checked against this device and geometry)."""
+        cal.check_matches(self._source.device_id, self.geometry)
+        self._source.set_output_pixels(cal.output_pixels)
+        self._cal = cal
+        roi_ids = self.roi.pixel_ids()
+        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)
+        ir = cal.anchor_dn.astype(np.float32)
+        self._inv_2sqrt_ir = (1.0 / (2.0 * np.sqrt(ir))).astype(np.float32)
+        self._anchor_dn = ir
+        self._lin_gain = np.float32(math.sqrt(2.0 / cal.scale_dn))
+
+    # ---- projection ---------------------------------------------------------------------
+    def project(
+        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+    ) -> Any:
+        """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
+
+        mode 'linear': G x (see module docstring); inputs binary, ternary, or float (bit-plane
+        encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
+        Returns the same kind as x (numpy, or torch on x's device).
+        """
+        self._check_open()
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {MODES}, got {mode!r}")
+        xn, was_1d = check_batch(to_numpy(x), self.n_in)
+        kind = resolve_kind(xn, encoding)
+        if mode == "intensity" and kind != "binary":
+            raise InputError(
+                f"intensity mode needs binary input (0/1), got {kind} values; "
+                "use mode='linear' for ternary or float input"
+            )
+        with self._lock:
+            _ = self.calibration
+            if mode == "intensity":
+                y = self._intensity(xn.astype(np.uint8))
+            elif kind == "binary":
+                y = self._linear_binary(xn.astype(np.uint8))
+            elif kind == "ternary":
+                y = self._linear_ternary(xn.astype(np.int8))
+            else:
+                y = self._linear_float(xn, precision)
+        return like_input(y, x, was_1d)
+
+    def _acquire(self, data: np.ndarray, anchor_on: np.ndarray) -> np.ndarray:
+        """Frames (F, n_out) float32 for data patterns (F, n_in) with the anchor where set."""
+        nd = self.n_in
+        out = np.empty((data.shape[0], self.n_out), dtype=np.float32)
+        r = self._cal.anchor.astype(np.uint8)
+        for s in range(0, data.shape[0], _MAX_FRAMES_PER_CALL):
+            e = min(data.shape[0], s + _MAX_FRAMES_PER_CALL)
+            pats = np.zeros((e - s, self.layout.n_elements), dtype=np.uint8)
+            pats[:, :nd] = data[s:e]
+            pats[anchor_on[s:e], nd:] = r
+            batch = self._source.acquire(pats, self._cal.exposure_us)
+            np.subtract(batch.frames, self._dark_out, out=out[s:e], dtype=np.float32)
+        return out
+
+    def _intensity(self, x: np.ndarray) -> np.ndarray:
+        f = self._acquire(x, np.zeros(x.shape[0], bool))
+        return f / np.float32(self._cal.scale_dn)
+
+    def _linear_binary(self, x: np.ndarray) -> np.ndarray:
+        b = x.shape[0]
+        data = np.repeat(x, 2, axis=0)
+        anchor = np.tile([True, False], b)
+        f = self._acquire(data, anchor).reshape(b, 2, self.n_out)
+        z = (f[:, 0] - f[:, 1] - self._anchor_dn) * self._inv_2sqrt_ir
+        return z * self._lin_gain
+
+    def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
+        b = e.shape[0]
+        pos = (e > 0).astype(np.uint8)
+        neg = (e < 0).astype(np.uint8)
+        data = np.stack([pos, pos, neg, neg], axis=1).reshape(4 * b, self.n_in)
+        anchor = np.tile([True, False, True, False], b)
+        f = self._acquire(data, anchor).reshape(b, 4, self.n_out)
+        z = ((f[:, 0] - f[:, 1]) - (f[:, 2] - f[:, 3])) * self._inv_2sqrt_ir
+        return z * self._lin_gain
+
+    def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
+        fp = float_planes(x, precision)
+        y = np.zeros((x.shape[0], self.n_out), dtype=np.float64)
+        for w, plane in zip(fp.weights, fp.planes, strict=True):
+            rows = np.flatnonzero(plane.any(axis=1))
+            if rows.size:
+                y[rows] += w * self._linear_ternary(plane[rows])
+        return (y * fp.scale[:, None]).astype(np.float32)
+
+    # ---- simulator truth ----------------------------------------------------------------
+    def _require_bench(self) -> Any:
+        if self._bench is None:
+            raise ConfigurationError(
+                "the exact matrix is known only for simulated devices (device='sim' or 'emu')"
+            )
+        return self._bench
+
+    def exact_transmission_matrix(self) -> np.ndarray:
+        """Complex (n_out, n_in) T_s such that intensity mode returns |T_s x|^2 without noise
+        (simulator only; includes the calibrated scale and each pixel's gain)."""
+        bench = self._require_bench()
+        cal = self.calibration
+        t = bench.transmission(0, self.n_in, pixel_ids=cal.output_pixels)
+        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=cal.output_pixels) / cal.scale_dn)
+        return (t * g[:, None]).astype(np.complex64)
+
+    def exact_linear_matrix(self) -> np.ndarray:
+        """Real (n_out, n_in) float32 G that linear mode recovers (simulator only):
+        G_ij = sqrt(2) Re(e^{-i phi_i} T_ij) sqrt(c_i / scale), phi_i the anchor field's phase."""
+        bench = self._require_bench()
+        cal = self.calibration
+        ids = cal.output_pixels
+        t = bench.transmission(0, self.n_in, pixel_ids=ids)
+        ta = bench.transmission(self.n_in, self.layout.n_elements, pixel_ids=ids)
+        a = ta.astype(np.complex128) @ cal.anchor.astype(np.float64)
+        phase = np.conj(a) / np.abs(a)
+        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=ids) / cal.scale_dn)
+        return (math.sqrt(2.0) * (phase[:, None] * t).real * g[:, None]).astype(np.float32)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("this OPU is closed; open a new one")
+
+    def __repr__(self) -> str:
+        return f"OPU(device={self.device!r}, n_in={self.n_in}, n_out={self.n_out})"

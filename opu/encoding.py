@@ -1,0 +1,86 @@
+"""Encodings of project() inputs as binary DMD patterns.
+
+- binary x in {0,1}: one data pattern.
+- ternary e in {-1,0,1}: e = e+ - e-, two binary data patterns.
+- float x: each row scaled to integers q = round(x / s) with |q| <= 2**bits - 1,
+  s = max|x| / (2**bits - 1); q = sum_b 2**b sign(q) bit_b(|q|): `bits` ternary planes.
+  The projection is then s * sum_b 2**b P(plane_b), exact for the quantised input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from firmware_iface.errors import InputError
+
+KINDS = ("auto", "binary", "ternary", "float")
+
+
+def classify(x: np.ndarray) -> str:
+    """'binary', 'ternary' or 'float' for the values in x."""
+    if x.dtype == np.bool_:
+        return "binary"
+    if x.dtype.kind in "iu":
+        lo, hi = x.min(), x.max()
+        if lo >= 0 and hi <= 1:
+            return "binary"
+        if lo >= -1 and hi <= 1:
+            return "ternary"
+        return "float"
+    if np.all((x == 0) | (x == 1)):
+        return "binary"
+    if np.all((x == 0) | (x == 1) | (x == -1)):
+        return "ternary"
+    return "float"
+
+
+def resolve_kind(x: np.ndarray, encoding: str) -> str:
+    """Check the requested encoding against the values; 'auto' picks the cheapest that fits."""
+    if encoding not in KINDS:
+        raise InputError(f"encoding must be one of {KINDS}, got {encoding!r}")
+    found = classify(x)
+    if encoding == "auto":
+        return found
+    order = {"binary": 0, "ternary": 1, "float": 2}
+    if order[found] > order[encoding]:
+        raise InputError(
+            f"encoding={encoding!r} but the input has {found} values; "
+            "use encoding='auto' or convert the input"
+        )
+    return encoding
+
+
+@dataclass(frozen=True)
+class FloatPlanes:
+    """Bit-plane form of a float batch: planes (bits, B, n) int8 in {-1,0,1}, scale (B,)."""
+
+    planes: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def weights(self) -> np.ndarray:
+        """2**b for each plane."""
+        return 2.0 ** np.arange(self.planes.shape[0])
+
+
+def float_planes(x: np.ndarray, bits: int) -> FloatPlanes:
+    """Quantise each row of x to `bits` magnitude bits plus sign; see module docstring."""
+    if not isinstance(bits, (int, np.integer)) or not 1 <= bits <= 16:
+        raise InputError(f"precision must be an integer number of bits in [1, 16], got {bits!r}")
+    x = x.astype(np.float64)
+    top = (1 << bits) - 1
+    amax = np.abs(x).max(axis=1)
+    scale = np.where(amax > 0, amax / top, 1.0)
+    q = np.rint(x / scale[:, None]).astype(np.int64)
+    mag = np.abs(q)
+    sign = np.sign(q).astype(np.int8)
+    planes = np.stack([((mag >> b) & 1).astype(np.int8) * sign for b in range(bits)])
+    return FloatPlanes(planes=planes, scale=scale)
+
+
+def quantised(x: np.ndarray, bits: int) -> np.ndarray:
+    """The values the float encoding actually projects: scale * q (float64)."""
+    fp = float_planes(x, bits)
+    return np.tensordot(fp.weights, fp.planes.astype(np.float64), axes=1) * fp.scale[:, None]
