@@ -69,7 +69,7 @@ class FrameSource(Protocol):
         ...
 
     def set_output_pixels(self, pixel_ids: np.ndarray | None) -> None:
-        """Restrict returned frames to these global sensor ids (all in the ROI); None = whole ROI."""
+        """Return only these global sensor ids (all inside the ROI); None: the whole ROI."""
         ...
 
     def acquire(self, patterns: np.ndarray, exposure_us: float) -> FrameBatch:

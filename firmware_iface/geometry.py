@@ -133,7 +133,8 @@ class DmdLayout:
         m = m[None] if single else m
         if m.ndim != 3 or m.shape[1:] != (self.dmd_height, self.dmd_width):
             raise InputError(
-                f"mirror images must be ({self.dmd_height}, {self.dmd_width}), got {np.shape(mirrors)}"
+                f"mirror images must be ({self.dmd_height}, {self.dmd_width}), "
+                f"got {np.shape(mirrors)}"
             )
         x0, y0 = self.origin
         mp = self.macro_pixel

@@ -122,7 +122,7 @@ class TransmissionMatrix:
         return (s[:n] + 1j * s[n:]).astype(np.complex64)
 
     def stacked(self, pixel_ids: np.ndarray, col0: int, col1: int) -> np.ndarray:
-        """[Re T; Im T] of shape (2n, col1-col0) float32 at the current epoch (cached if it fits)."""
+        """[Re T; Im T], shape (2n, col1-col0) float32, at the current epoch (cached if it fits)."""
         pixel_ids = np.asarray(pixel_ids, dtype=np.int64)
         key = (pixel_ids.tobytes(), col0, col1)
         entry = self._dense.get(key)
