@@ -1,0 +1,282 @@
+"""Control-channel codec: register read/write commands and their acknowledges (pure functions).
+
+Modelled on the USB3 Vision control protocol (U3VCP, a GenCP profile). All fields little endian.
+
+Command (host -> device, control bulk OUT):
+
+    offset size field
+    0      4    prefix      0x43563355 ("U3VC" in memory)
+    4      2    flags       bit 14 (0x4000): acknowledge requested (always set by this host)
+    6      2    command_id  0x0800 READMEM_CMD, 0x0802 WRITEMEM_CMD
+    8      2    length      bytes of the command-specific data (SCD) that follow
+    10     2    request_id  chosen by the host, echoed in the acknowledge
+    12     ..   SCD         READMEM: address u64, reserved u16 (0), count u16   (length 12)
+                            WRITEMEM: address u64, data[length - 8]
+
+Acknowledge (device -> host, control bulk IN):
+
+    0      4    prefix      0x43563355
+    4      2    status      Status (0 = success)
+    6      2    command_id  0x0801 READMEM_ACK, 0x0803 WRITEMEM_ACK, 0x0805 PENDING_ACK
+    8      2    length      bytes of SCD that follow
+    10     2    request_id  the command's request_id
+    12     ..   SCD         READMEM_ACK: the data read;
+                            WRITEMEM_ACK: reserved u16, bytes_written u16;
+                            PENDING_ACK: reserved u16, time to completion u16 (ms).
+                            An acknowledge with a non-zero status carries no SCD (length 0).
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+
+from ..errors import CodecError, InputError
+from .status import Status
+
+CONTROL_PREFIX = 0x43563355
+FLAG_REQUEST_ACK = 0x4000
+HEADER = struct.Struct("<IHHHH")
+HEADER_SIZE = HEADER.size  # 12 bytes
+READ_SCD = struct.Struct("<QHH")
+WRITE_ACK_SCD = struct.Struct("<HH")
+PENDING_SCD = struct.Struct("<HH")
+#: largest command or acknowledge this camera sends or accepts, bytes
+MAX_TRANSFER_SIZE = 1024
+MAX_DATA = MAX_TRANSFER_SIZE - HEADER_SIZE - 8
+
+
+class CommandId(enum.IntEnum):
+    """Command and acknowledge identifiers (USB3 Vision values)."""
+
+    READMEM_CMD = 0x0800
+    READMEM_ACK = 0x0801
+    WRITEMEM_CMD = 0x0802
+    WRITEMEM_ACK = 0x0803
+    PENDING_ACK = 0x0805
+
+
+class ControlCodecError(CodecError):
+    """A command or acknowledge that does not decode.
+
+    `status` is the status a device answers it with; `request_id` is the request id if the header
+    was readable (else None), so the device can still address its error acknowledge.
+    """
+
+    def __init__(self, message: str, status: Status, request_id: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class ReadCommand:
+    """Read `count` bytes at register `address`."""
+
+    request_id: int
+    address: int
+    count: int
+
+
+@dataclass(frozen=True)
+class WriteCommand:
+    """Write `data` at register `address`."""
+
+    request_id: int
+    address: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A decoded acknowledge. `data` is the SCD (the bytes read for a successful READMEM_ACK)."""
+
+    status: int
+    command_id: int
+    request_id: int
+    data: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        """True when the status is SUCCESS."""
+        return self.status == Status.SUCCESS
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written, from a successful WRITEMEM_ACK (CodecError for other acknowledges)."""
+        if self.command_id != CommandId.WRITEMEM_ACK or len(self.data) != WRITE_ACK_SCD.size:
+            raise CodecError(f"not a successful WRITEMEM_ACK: {self}")
+        return WRITE_ACK_SCD.unpack(self.data)[1]
+
+    @property
+    def pending_ms(self) -> int:
+        """Time to completion announced by a PENDING_ACK, milliseconds."""
+        if self.command_id != CommandId.PENDING_ACK or len(self.data) != PENDING_SCD.size:
+            raise CodecError(f"not a PENDING_ACK: {self}")
+        return PENDING_SCD.unpack(self.data)[1]
+
+
+def _check_u16(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+        raise InputError(f"{name} must be an integer in 0..65535, got {value!r}")
+
+
+def _check_address(address: int) -> None:
+    if not isinstance(address, int) or isinstance(address, bool) or not 0 <= address < 1 << 64:
+        raise InputError(f"register address must be an integer in 0..2**64-1, got {address!r}")
+
+
+def encode_read_command(request_id: int, address: int, count: int) -> bytes:
+    """READMEM_CMD bytes asking for `count` (1..MAX_DATA) bytes at `address`."""
+    _check_u16("request_id", request_id)
+    _check_address(address)
+    if not isinstance(count, int) or not 1 <= count <= MAX_DATA:
+        raise InputError(f"read count must be 1..{MAX_DATA} bytes, got {count!r}")
+    scd = READ_SCD.pack(address, 0, count)
+    return (
+        HEADER.pack(CONTROL_PREFIX, FLAG_REQUEST_ACK, CommandId.READMEM_CMD, len(scd), request_id)
+        + scd
+    )
+
+
+def encode_write_command(request_id: int, address: int, data: bytes) -> bytes:
+    """WRITEMEM_CMD bytes writing `data` (1..MAX_DATA bytes) at `address`."""
+    _check_u16("request_id", request_id)
+    _check_address(address)
+    data = bytes(data)
+    if not 1 <= len(data) <= MAX_DATA:
+        raise InputError(f"write data must be 1..{MAX_DATA} bytes, got {len(data)}")
+    scd = struct.pack("<Q", address) + data
+    return (
+        HEADER.pack(CONTROL_PREFIX, FLAG_REQUEST_ACK, CommandId.WRITEMEM_CMD, len(scd), request_id)
+        + scd
+    )
+
+
+def decode_command(data: bytes) -> ReadCommand | WriteCommand:
+    """Parse a command (device side). Raises ControlCodecError carrying the status to answer."""
+    data = bytes(data)
+    if len(data) < HEADER_SIZE:
+        raise ControlCodecError(
+            f"command of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
+            Status.INVALID_HEADER,
+        )
+    prefix, flags, command_id, length, request_id = HEADER.unpack_from(data)
+    if prefix != CONTROL_PREFIX:
+        raise ControlCodecError(
+            f"command prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}", Status.INVALID_HEADER
+        )
+    if len(data) != HEADER_SIZE + length:
+        raise ControlCodecError(
+            f"command length field says {length} bytes of data, "
+            f"transfer has {len(data) - HEADER_SIZE}",
+            Status.INVALID_HEADER,
+            request_id,
+        )
+    scd = data[HEADER_SIZE:]
+    if command_id == CommandId.READMEM_CMD:
+        if length != READ_SCD.size:
+            raise ControlCodecError(
+                f"READMEM_CMD data must be {READ_SCD.size} bytes, got {length}",
+                Status.INVALID_PARAMETER,
+                request_id,
+            )
+        address, _reserved, count = READ_SCD.unpack(scd)
+        if not 1 <= count <= MAX_DATA:
+            raise ControlCodecError(
+                f"READMEM_CMD count {count} is outside 1..{MAX_DATA}",
+                Status.INVALID_PARAMETER,
+                request_id,
+            )
+        return ReadCommand(request_id, address, count)
+    if command_id == CommandId.WRITEMEM_CMD:
+        if length < 9:
+            raise ControlCodecError(
+                f"WRITEMEM_CMD needs an address and at least one data byte, got {length} bytes",
+                Status.INVALID_PARAMETER,
+                request_id,
+            )
+        (address,) = struct.unpack_from("<Q", scd)
+        return WriteCommand(request_id, address, scd[8:])
+    raise ControlCodecError(
+        f"unknown command id {command_id:#06x}", Status.NOT_IMPLEMENTED, request_id
+    )
+
+
+def encode_ack(status: int, command_id: int, request_id: int, data: bytes = b"") -> bytes:
+    """Acknowledge bytes. A non-success status must carry no data (InputError otherwise)."""
+    _check_u16("status", int(status))
+    _check_u16("command_id", int(command_id))
+    _check_u16("request_id", request_id)
+    data = bytes(data)
+    if status != Status.SUCCESS and data:
+        raise InputError("an acknowledge with an error status carries no data")
+    if len(data) > MAX_TRANSFER_SIZE - HEADER_SIZE:
+        raise InputError(
+            f"acknowledge data of {len(data)} bytes exceeds {MAX_TRANSFER_SIZE - HEADER_SIZE}"
+        )
+    return HEADER.pack(CONTROL_PREFIX, int(status), int(command_id), len(data), request_id) + data
+
+
+def encode_read_ack(request_id: int, data: bytes) -> bytes:
+    """Successful READMEM_ACK carrying the bytes read."""
+    return encode_ack(Status.SUCCESS, CommandId.READMEM_ACK, request_id, data)
+
+
+def encode_write_ack(request_id: int, bytes_written: int) -> bytes:
+    """Successful WRITEMEM_ACK."""
+    _check_u16("bytes_written", bytes_written)
+    return encode_ack(
+        Status.SUCCESS, CommandId.WRITEMEM_ACK, request_id, WRITE_ACK_SCD.pack(0, bytes_written)
+    )
+
+
+def encode_pending_ack(request_id: int, time_ms: int) -> bytes:
+    """PENDING_ACK: the command needs `time_ms` more milliseconds."""
+    _check_u16("time_ms", time_ms)
+    return encode_ack(
+        Status.SUCCESS, CommandId.PENDING_ACK, request_id, PENDING_SCD.pack(0, time_ms)
+    )
+
+
+def ack_id_for(command_id: int) -> int:
+    """The acknowledge id answering a command id: GenCP uses command id + 1 (0x0800 -> 0x0801)."""
+    return (int(command_id) + 1) & 0xFFFF
+
+
+def decode_ack(data: bytes) -> Ack:
+    """Parse an acknowledge (host side). Raises ControlCodecError when malformed."""
+    data = bytes(data)
+    if len(data) < HEADER_SIZE:
+        raise ControlCodecError(
+            f"acknowledge of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
+            Status.INVALID_HEADER,
+        )
+    prefix, status, command_id, length, request_id = HEADER.unpack_from(data)
+    if prefix != CONTROL_PREFIX:
+        raise ControlCodecError(
+            f"acknowledge prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}",
+            Status.INVALID_HEADER,
+        )
+    if len(data) != HEADER_SIZE + length:
+        raise ControlCodecError(
+            f"acknowledge length field says {length} bytes, transfer has {len(data) - HEADER_SIZE}",
+            Status.INVALID_HEADER,
+            request_id,
+        )
+    scd = data[HEADER_SIZE:]
+    if status == Status.SUCCESS:
+        if command_id == CommandId.WRITEMEM_ACK and length != WRITE_ACK_SCD.size:
+            raise ControlCodecError(
+                f"WRITEMEM_ACK data must be {WRITE_ACK_SCD.size} bytes, got {length}",
+                Status.INVALID_HEADER,
+                request_id,
+            )
+        if command_id == CommandId.PENDING_ACK and length != PENDING_SCD.size:
+            raise ControlCodecError(
+                f"PENDING_ACK data must be {PENDING_SCD.size} bytes, got {length}",
+                Status.INVALID_HEADER,
+                request_id,
+            )
+    return Ack(status, command_id, request_id, scd)

@@ -1,0 +1,261 @@
+"""GenICam PFNC monochrome pixel formats: codes, sizes, and pack/unpack (pure functions).
+
+Formats (PFNC value, bits stored per pixel, significant bits):
+
+- Mono8   0x01080001: one byte per pixel.
+- Mono10  0x01100003: 16-bit little endian per pixel, value in the low 10 bits, top 6 bits 0.
+- Mono12  0x01100005: 16-bit little endian per pixel, value in the low 12 bits, top 4 bits 0.
+- Mono10p 0x010A0046: 10 bits per pixel, packed LSB first with no gap, even across lines:
+  4 pixels in 5 bytes, B0 = p0[7:0], B1 = p1[5:0]<<2 | p0[9:8], B2 = p2[3:0]<<4 | p1[9:6],
+  B3 = p3[1:0]<<6 | p2[9:4], B4 = p3[9:2].
+- Mono12p 0x010C0047: 12 bits per pixel, packed LSB first: 2 pixels in 3 bytes,
+  B0 = p0[7:0], B1 = p1[3:0]<<4 | p0[11:8], B2 = p1[11:4].
+
+The packed formats' image ends at ceil(n_pixels * bits / 8) bytes; the unused high bits of the last
+byte are zero when packing and ignored when unpacking. Pixel values are in DN (counts).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numba
+import numpy as np
+
+from ..errors import CodecError, InputError
+
+
+class PixelFormat(enum.IntEnum):
+    """PFNC pixel format codes (32-bit values in the PixelFormat register and the leader)."""
+
+    Mono8 = 0x01080001
+    Mono10 = 0x01100003
+    Mono12 = 0x01100005
+    Mono10p = 0x010A0046
+    Mono12p = 0x010C0047
+
+
+#: significant bits of each format (the largest value is 2**bits - 1 DN)
+SIGNIFICANT_BITS: dict[PixelFormat, int] = {
+    PixelFormat.Mono8: 8,
+    PixelFormat.Mono10: 10,
+    PixelFormat.Mono12: 12,
+    PixelFormat.Mono10p: 10,
+    PixelFormat.Mono12p: 12,
+}
+
+#: bits each pixel occupies on the wire
+STORED_BITS: dict[PixelFormat, int] = {
+    PixelFormat.Mono8: 8,
+    PixelFormat.Mono10: 16,
+    PixelFormat.Mono12: 16,
+    PixelFormat.Mono10p: 10,
+    PixelFormat.Mono12p: 12,
+}
+
+
+def pixel_format(value: PixelFormat | int | str) -> PixelFormat:
+    """The PixelFormat for a PFNC code or name ("Mono12p"); raises InputError when unsupported."""
+    if isinstance(value, PixelFormat):
+        return value
+    if isinstance(value, str):
+        try:
+            return PixelFormat[value]
+        except KeyError:
+            raise InputError(
+                f"unsupported pixel format {value!r}; use one of {[f.name for f in PixelFormat]}"
+            ) from None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        try:
+            return PixelFormat(int(value))
+        except ValueError:
+            raise InputError(
+                f"unsupported PFNC pixel format code {int(value):#010x}; use one of "
+                + ", ".join(f"{f.name} ({f.value:#010x})" for f in PixelFormat)
+            ) from None
+    raise InputError(f"pixel format must be a name or a PFNC code, got {type(value).__name__}")
+
+
+def significant_bits(fmt: PixelFormat | int | str) -> int:
+    """Bits of a pixel value in this format (8, 10 or 12)."""
+    return SIGNIFICANT_BITS[pixel_format(fmt)]
+
+
+def output_dtype(fmt: PixelFormat | int | str) -> np.dtype:
+    """dtype of unpacked pixels: uint8 for Mono8, uint16 for every other format."""
+    return np.dtype(np.uint8) if pixel_format(fmt) == PixelFormat.Mono8 else np.dtype(np.uint16)
+
+
+def payload_size(fmt: PixelFormat | int | str, n_pixels: int) -> int:
+    """Bytes of an image of n_pixels pixels in this format (packed formats rounded up to a byte)."""
+    if n_pixels < 0:
+        raise InputError(f"n_pixels must be >= 0, got {n_pixels}")
+    bits = STORED_BITS[pixel_format(fmt)]
+    return (n_pixels * bits + 7) // 8
+
+
+# ---------------------------------------------------------------- packed kernels (Numba)
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack12p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    n = out.size
+    pairs = n // 2
+    for i in range(pairs):
+        b0 = np.uint16(src[3 * i])
+        b1 = np.uint16(src[3 * i + 1])
+        b2 = np.uint16(src[3 * i + 2])
+        out[2 * i] = b0 | ((b1 & 0x0F) << 8)
+        out[2 * i + 1] = (b1 >> 4) | (b2 << 4)
+    if n % 2:
+        out[n - 1] = np.uint16(src[3 * pairs]) | ((np.uint16(src[3 * pairs + 1]) & 0x0F) << 8)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack12p_kernel(pix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    n = pix.size
+    pairs = n // 2
+    for i in range(pairs):
+        p0 = pix[2 * i]
+        p1 = pix[2 * i + 1]
+        out[3 * i] = np.uint8(p0 & 0xFF)
+        out[3 * i + 1] = np.uint8(((p0 >> 8) & 0x0F) | ((p1 & 0x0F) << 4))
+        out[3 * i + 2] = np.uint8((p1 >> 4) & 0xFF)
+    if n % 2:
+        p0 = pix[n - 1]
+        out[3 * pairs] = np.uint8(p0 & 0xFF)
+        out[3 * pairs + 1] = np.uint8((p0 >> 8) & 0x0F)
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack10p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    n = out.size
+    quads = n // 4
+    for i in range(quads):
+        b0 = np.uint16(src[5 * i])
+        b1 = np.uint16(src[5 * i + 1])
+        b2 = np.uint16(src[5 * i + 2])
+        b3 = np.uint16(src[5 * i + 3])
+        b4 = np.uint16(src[5 * i + 4])
+        out[4 * i] = b0 | ((b1 & 0x03) << 8)
+        out[4 * i + 1] = (b1 >> 2) | ((b2 & 0x0F) << 6)
+        out[4 * i + 2] = (b2 >> 4) | ((b3 & 0x3F) << 4)
+        out[4 * i + 3] = (b3 >> 6) | (b4 << 2)
+    # tail: generic LSB-first bit reader
+    for k in range(4 * quads, n):
+        bit = 10 * k
+        byte = bit >> 3
+        shift = bit & 7
+        word = np.uint32(src[byte]) | (np.uint32(src[byte + 1]) << 8)
+        out[k] = np.uint16((word >> shift) & 0x3FF)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack10p_kernel(pix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    n = pix.size
+    quads = n // 4
+    for i in range(quads):
+        p0 = pix[4 * i]
+        p1 = pix[4 * i + 1]
+        p2 = pix[4 * i + 2]
+        p3 = pix[4 * i + 3]
+        out[5 * i] = np.uint8(p0 & 0xFF)
+        out[5 * i + 1] = np.uint8(((p0 >> 8) & 0x03) | ((p1 & 0x3F) << 2))
+        out[5 * i + 2] = np.uint8(((p1 >> 6) & 0x0F) | ((p2 & 0x0F) << 4))
+        out[5 * i + 3] = np.uint8(((p2 >> 4) & 0x3F) | ((p3 & 0x03) << 6))
+        out[5 * i + 4] = np.uint8((p3 >> 2) & 0xFF)
+    for k in range(4 * quads, n):
+        bit = 10 * k
+        byte = bit >> 3
+        shift = bit & 7
+        word = np.uint32(pix[k] & 0x3FF) << shift
+        out[byte] |= np.uint8(word & 0xFF)
+        out[byte + 1] |= np.uint8((word >> 8) & 0xFF)
+
+
+# ---------------------------------------------------------------- public codec
+
+
+def _as_pixels(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Validated contiguous 1-D view of the pixels (no cast that could change a value)."""
+    a = np.asarray(pixels)
+    if a.dtype.kind not in "ui":
+        raise InputError(f"pixels must be integers (uint8/uint16), got dtype {a.dtype}")
+    bits = SIGNIFICANT_BITS[fmt]
+    if a.size:
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > (1 << bits) - 1:
+            raise InputError(
+                f"pixel values {lo}..{hi} DN do not fit {fmt.name} (0..{(1 << bits) - 1}); "
+                "scale or clip them before packing"
+            )
+    want = np.uint8 if fmt == PixelFormat.Mono8 else np.uint16
+    # values are range-checked above, so this cast is exact
+    return np.ascontiguousarray(a, dtype=want).reshape(-1)
+
+
+def pack(pixels: np.ndarray, fmt: PixelFormat | int | str) -> bytes:
+    """Wire bytes of `pixels` (any shape, row-major; integer DN within the format's range).
+
+    Raises InputError for non-integer dtypes or values outside 0..2**bits-1.
+    """
+    f = pixel_format(fmt)
+    pix = _as_pixels(pixels, f)
+    if f == PixelFormat.Mono8:
+        return pix.tobytes()
+    if f in (PixelFormat.Mono10, PixelFormat.Mono12):
+        return pix.astype("<u2", copy=False).tobytes()
+    out = np.zeros(payload_size(f, pix.size), dtype=np.uint8)
+    if f == PixelFormat.Mono12p:
+        _pack12p_kernel(pix, out)
+    else:
+        _pack10p_kernel(pix, out)
+    return out.tobytes()
+
+
+def unpack(
+    data: bytes | bytearray | memoryview | np.ndarray,
+    fmt: PixelFormat | int | str,
+    n_pixels: int,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Pixels (n_pixels,) in DN from wire bytes: uint8 for Mono8, uint16 otherwise.
+
+    `data` must hold exactly payload_size(fmt, n_pixels) bytes (else CodecError). For Mono10/Mono12
+    a pixel with bits set above the format's width is a CodecError. `out`, if given, is a
+    contiguous array of n_pixels elements of the output dtype, filled in place and returned.
+    """
+    f = pixel_format(fmt)
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8:
+            raise InputError(f"packed data must be bytes or a uint8 array, got dtype {data.dtype}")
+        src = np.ascontiguousarray(data).reshape(-1)
+    else:
+        src = np.frombuffer(data, dtype=np.uint8)
+    need = payload_size(f, n_pixels)
+    if src.size != need:
+        raise CodecError(f"{f.name} image of {n_pixels} pixels needs {need} bytes, got {src.size}")
+    dtype = output_dtype(f)
+    if out is None:
+        out = np.empty(n_pixels, dtype=dtype)
+    elif out.dtype != dtype or out.size != n_pixels or not out.flags.c_contiguous:
+        raise InputError(
+            f"out must be a contiguous {dtype} array of {n_pixels} pixels, "
+            f"got {out.dtype} of shape {out.shape}"
+        )
+    flat = out.reshape(-1)
+    if f == PixelFormat.Mono8:
+        np.copyto(flat, src)
+    elif f in (PixelFormat.Mono10, PixelFormat.Mono12):
+        np.copyto(flat, src.view("<u2"))
+        bits = SIGNIFICANT_BITS[f]
+        if n_pixels and int(flat.max()) >> bits:
+            raise CodecError(
+                f"{f.name} pixel values must be below {1 << bits}; found {int(flat.max())} "
+                "(wrong pixel format or byte order?)"
+            )
+    elif f == PixelFormat.Mono12p:
+        _unpack12p_kernel(src, flat)
+    else:
+        _unpack10p_kernel(src, flat)
+    return out
