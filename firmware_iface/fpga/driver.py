@@ -1,0 +1,629 @@
+"""Driver of the FPGA timing board: `FPGATimingBoard(url)`.
+
+Stop-and-wait over a pyserial port opened with `serial.serial_for_url` only, so a device path
+(`/dev/ttyUSB0`), `socket://host:port` or the emulator's `fpgaemu://name` work unchanged.
+Each command is sent with a fresh sequence number and re-sent with the same number (and the
+same bytes) when no valid reply arrives within `timeout_s`, or at once when the line delivered
+corrupted bytes; the board answers a re-sent command from its reply cache without executing it
+again. Events (per-frame triggers, run complete) are collected while waiting for replies.
+
+Failure policy: bad host input raises InputError before anything is sent; a NAK raises
+FPGACommandError (.code); no valid reply after the retries raises DeviceTimeoutError; a
+vanished port raises DeviceDisconnectedError. After a NAK or a timeout the driver sends STOP so
+the board is left IDLE (stopped, disarmed); the board stops on its own when the link drops.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+import serial
+
+from ..errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+    InputError,
+)
+from .errors import FPGACommandError, FPGARunAbortedError, FrameCodecError
+from .frame import DELIMITER, split_stream
+from .messages import (
+    MAX_EXPOSURE_US,
+    MAX_FRAME_PERIOD_US,
+    MAX_LOG_RECORDS,
+    MAX_RUN_FRAMES,
+    MAX_TRIGGER_DELAY_US,
+    MIN_EXPOSURE_US,
+    MIN_FRAME_PERIOD_US,
+    Ack,
+    Arm,
+    BoardState,
+    Command,
+    CounterReport,
+    ErrorCode,
+    GetStatus,
+    MsgType,
+    Nak,
+    ReadCounters,
+    ReadTriggerLog,
+    Run,
+    RunAccepted,
+    RunComplete,
+    RunEndReason,
+    SetExposure,
+    SetFramePeriod,
+    SetTriggerDelays,
+    StatusReport,
+    Stop,
+    TriggerEvent,
+    TriggerFlags,
+    decode_message,
+    encode_message,
+    timing_problem,
+)
+
+__all__ = ["FPGATimingBoard", "LinkStats"]
+
+_SEQ_MODULUS = 0xFFFF  # host sequence numbers run over 0..0xFFFE; 0xFFFF means "unknown"
+_LINE_NOISE = (ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME)
+
+_HINTS = {
+    ErrorCode.BAD_CRC: "the command was corrupted on the line",
+    ErrorCode.BAD_FRAME: "the command was corrupted on the line",
+    ErrorCode.UNKNOWN_COMMAND: "host software and board firmware disagree on the protocol; "
+    "update one of them",
+    ErrorCode.BAD_LENGTH: "host software and board firmware disagree on the protocol; "
+    "update one of them",
+    ErrorCode.BAD_VERSION: "the board speaks another protocol version; update the host "
+    "software or the firmware",
+    ErrorCode.OUT_OF_RANGE: "a value is outside the board's range (limit {detail})",
+    ErrorCode.WRONG_STATE: "not allowed in state {state}: RUN needs ARMED (call arm()), "
+    "settings and ARM need IDLE (call stop())",
+    ErrorCode.BUSY: "a run is in progress: wait_run_complete() or stop() first",
+    ErrorCode.INVALID_CONFIG: "the timing does not fit the frame period ({detail} us): "
+    "need dmd delay < period and camera delay + exposure <= period",
+    ErrorCode.INTERNAL_FAULT: "the board could not start the run; check the board (or the "
+    "emulator rig's on_run callback)",
+}
+
+
+@dataclass
+class LinkStats:
+    """Link-health counters of one FPGATimingBoard session."""
+
+    commands: int = 0  # commands completed (ACK or NAK received)
+    resends: int = 0  # re-sent commands (timeouts, corrupted replies, line-noise NAKs)
+    decode_errors: int = 0  # received frames that failed COBS/CRC/format checks
+    stale_replies: int = 0  # replies whose sequence number matched no outstanding command
+    events: int = 0  # events received intact
+    events_lost: int = 0  # gaps in the event sequence numbers
+    log_reads: int = 0  # READ_TRIGGER_LOG commands sent to fill lost frame events
+
+
+def _check_us(name: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(
+            f"{name} must be an integer number of microseconds, got {value!r} "
+            f"({type(value).__name__}); round it explicitly"
+        )
+    v = int(value)
+    if not lo <= v <= hi:
+        raise InputError(f"{name}={v} us is outside the board's range {lo}..{hi} us")
+    return v
+
+
+class FPGATimingBoard:
+    """The FPGA timing board that triggers DMD and camera, over a pyserial URL.
+
+    url: anything `serial.serial_for_url` opens (device path, socket://, fpgaemu://).
+    timeout_s: how long to wait for each reply attempt, seconds.
+    retries: re-sends of a command after the first attempt before DeviceTimeoutError.
+    baudrate: UART speed, bit/s.
+
+    Opening sends STOP and reads the status, so the board starts IDLE with known timing.
+    Raises DeviceNotFoundError if the port cannot be opened, DeviceTimeoutError if the board
+    does not answer. Not re-entrant: a second thread calling in raises ConcurrencyError.
+    """
+
+    def __init__(
+        self, url: str, timeout_s: float = 0.25, retries: int = 3, baudrate: int = 115_200
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError(f"url must be a non-empty string, got {url!r}")
+        if isinstance(timeout_s, bool) or not isinstance(timeout_s, numbers.Real):
+            raise ConfigurationError(f"timeout_s must be a number of seconds, got {timeout_s!r}")
+        if not (math.isfinite(timeout_s) and timeout_s > 0):
+            raise ConfigurationError(f"timeout_s must be positive and finite, got {timeout_s}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
+        self.url = url
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.link_stats = LinkStats()
+        self._lock = threading.Lock()
+        self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
+        self._rx = b""
+        self._closed = False
+        self._disconnected = False
+        self._next_event_seq: int | None = None
+        self._frames: dict[int, dict[int, TriggerEvent]] = {}
+        self._completed: dict[int, RunComplete] = {}
+        self._run: RunAccepted | None = None
+        self._timing = (0, 0, 0, 0)
+        self.last_run: RunComplete | None = None
+        try:
+            self._port = serial.serial_for_url(
+                url, baudrate=baudrate, timeout=self.timeout_s, write_timeout=self.timeout_s
+            )
+        except (ValueError, serial.SerialException, OSError) as e:
+            raise DeviceNotFoundError(
+                f"cannot open the FPGA timing board at {url!r}: {e}; check the port name or "
+                "URL (and, for an emulator, that it is registered or served)"
+            ) from e
+        try:
+            self._port.reset_input_buffer()
+            self._transact(Stop())
+            self._status()
+        except BaseException:
+            self._close_port()
+            raise
+
+    # --- public API ----------------------------------------------------------------------
+
+    def set_frame_period_us(self, period_us: int) -> None:
+        """Set the frame period, microseconds (MIN_FRAME_PERIOD_US..MAX_FRAME_PERIOD_US).
+
+        Must leave room for the current camera delay + exposure (set the exposure first or use
+        configure()). Board must be IDLE."""
+        p = _check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
+        _, e, d, c = self._timing
+        self._check_timing(p, e, d, c, "set the exposure and delays first, or use configure()")
+        with self._exclusive():
+            self._command(SetFramePeriod(p))
+            self._timing = (p, e, d, c)
+
+    def set_exposure_us(self, exposure_us: int) -> None:
+        """Set the camera exposure, microseconds; camera delay + exposure must fit the frame
+        period. Board must be IDLE."""
+        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
+        p, _, d, c = self._timing
+        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        with self._exclusive():
+            self._command(SetExposure(e))
+            self._timing = (p, e, d, c)
+
+    def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
+        """Set the DMD and camera trigger delays from each frame's start, microseconds
+        (0..MAX_TRIGGER_DELAY_US; must fit the frame period). Board must be IDLE."""
+        d = _check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
+        c = _check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
+        p, e, _, _ = self._timing
+        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        with self._exclusive():
+            self._command(SetTriggerDelays(d, c))
+            self._timing = (p, e, d, c)
+
+    def configure(
+        self,
+        frame_period_us: int,
+        exposure_us: int,
+        dmd_delay_us: int = 0,
+        camera_delay_us: int = 0,
+    ) -> None:
+        """Set all timing at once, microseconds; checked as a whole before anything is sent."""
+        p = _check_us("frame period", frame_period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
+        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
+        d = _check_us("DMD trigger delay", dmd_delay_us, 0, MAX_TRIGGER_DELAY_US)
+        c = _check_us("camera trigger delay", camera_delay_us, 0, MAX_TRIGGER_DELAY_US)
+        self._check_timing(p, e, d, c, "choose a longer frame period")
+        with self._exclusive():
+            # the board checks consistency only at ARM, so the order does not matter
+            self._command(SetFramePeriod(p))
+            self._command(SetExposure(e))
+            self._command(SetTriggerDelays(d, c))
+            self._timing = (p, e, d, c)
+
+    def arm(self) -> None:
+        """Arm the board for one run (IDLE -> ARMED)."""
+        with self._exclusive():
+            self._command(Arm())
+
+    def run(self, n_frames: int) -> RunAccepted:
+        """Start a run of n_frames frames on an armed board (ARMED -> RUNNING).
+
+        Returns the run's id and its board start time (us). Collect it with
+        wait_run_complete()."""
+        if isinstance(n_frames, bool) or not isinstance(n_frames, numbers.Integral):
+            raise InputError(f"n_frames must be an integer, got {n_frames!r}")
+        if not 1 <= int(n_frames) <= MAX_RUN_FRAMES:
+            raise InputError(f"n_frames must be in 1..{MAX_RUN_FRAMES}, got {n_frames}")
+        with self._exclusive():
+            ack = self._command(Run(int(n_frames)))
+            accepted = ack.body
+            if not isinstance(accepted, RunAccepted):
+                raise DeviceError("the board acknowledged RUN without a run id; reopen it")
+            self._run = accepted
+            for rid in [r for r in self._frames if r < accepted.run_id]:
+                del self._frames[rid]
+            self._completed = {r: c for r, c in self._completed.items() if r >= accepted.run_id}
+            return accepted
+
+    def stop(self) -> None:
+        """Abort any run and disarm (-> IDLE); a no-op on an idle board."""
+        with self._exclusive():
+            self._command(Stop())
+
+    def status(self) -> StatusReport:
+        """The board's state, timing (us), current/last run and clock (us)."""
+        with self._exclusive():
+            return self._status()
+
+    def counters(self) -> CounterReport:
+        """The board's lifetime counters (triggers, runs, errors seen, uptime in us)."""
+        with self._exclusive():
+            body = self._command(ReadCounters()).body
+            if not isinstance(body, CounterReport):
+                raise DeviceError("the board answered READ_COUNTERS without counters; reopen it")
+            return body
+
+    def read_trigger_log(self, first_frame: int, count: int) -> list[TriggerEvent]:
+        """Trigger records of frames first_frame .. first_frame+count-1 of the current or
+        last run, read from the board's log (in requests of MAX_LOG_RECORDS)."""
+        for name, v in (("first_frame", first_frame), ("count", count)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise InputError(f"{name} must be an integer >= 0, got {v!r}")
+        with self._exclusive():
+            return self._read_log(int(first_frame), int(count))
+
+    def wait_run_complete(self, timeout_s: float | None = None) -> list[TriggerEvent]:
+        """Wait for the run started by run() to end; its per-frame trigger events, in order.
+
+        timeout_s: wall-clock limit, seconds (default: twice the run's nominal duration plus
+        (retries + 2) * the reply timeout). Lost events are read back from the board's trigger
+        log. Raises FPGARunAbortedError if the run was stopped before its last frame, and
+        DeviceTimeoutError (after stopping the board) if it does not end in time.
+        """
+        if self._run is None:
+            raise InputError("no run to wait for: call arm() and run(n_frames) first")
+        run = self._run
+        if timeout_s is None:
+            nominal_s = run.n_frames * self._timing[0] * 1e-6
+            timeout_s = 2 * nominal_s + (self.retries + 2) * self.timeout_s
+        elif (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, numbers.Real)
+            or not (timeout_s > 0)
+        ):
+            raise InputError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        with self._exclusive():
+            try:
+                done = self._await_run_end(run, time.monotonic() + float(timeout_s))
+            except (DeviceTimeoutError, FPGACommandError) as e:
+                self._after_failure(e)
+                raise
+            events = self._frames.get(run.run_id, {})
+            missing = [i for i in range(done.frames_done) if i not in events]
+            for first, count in _ranges(missing):
+                for ev in self._read_log(first, count):
+                    events[ev.frame_index] = ev
+            result = [events[i] for i in range(done.frames_done)]
+            if done.camera_triggers < 0:  # RUN_COMPLETE was lost: count from the events
+                done = replace(done, camera_triggers=_camera_pulses(result))
+            self.last_run = done
+            self._run = None
+            if done.reason != RunEndReason.COMPLETED or done.frames_done < run.n_frames:
+                raise FPGARunAbortedError(
+                    f"run {run.run_id} ended ({done.reason.name}) after {done.frames_done} of "
+                    f"{run.n_frames} frames; re-arm and run again",
+                    done.frames_done,
+                    result,
+                )
+            return result
+
+    def close(self) -> None:
+        """Stop the board (best effort) and close the port; idempotent."""
+        if self._closed:
+            return
+        try:
+            if not self._disconnected:
+                with self._exclusive():
+                    self._transact(Stop())
+        except DeviceError:
+            pass
+        finally:
+            self._close_port()
+
+    def __enter__(self) -> FPGATimingBoard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals: commands -------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if self._closed:
+            raise DeviceDisconnectedError(
+                f"the FPGA timing board at {self.url!r} is closed; open a new FPGATimingBoard"
+            )
+        if self._disconnected:
+            raise DeviceDisconnectedError(
+                f"the FPGA timing board at {self.url!r} vanished; reconnect it and open a new "
+                "FPGATimingBoard"
+            )
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrencyError(
+                "another thread is talking to this FPGA timing board; serialise the calls"
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _check_timing(self, p: int, e: int, d: int, c: int, hint: str) -> None:
+        problem = timing_problem(p, e, d, c)
+        if problem is not None:
+            raise InputError(f"{problem}; {hint}")
+
+    def _status(self, stop_on_failure: bool = True) -> StatusReport:
+        cmd = GetStatus()
+        body = (self._command(cmd) if stop_on_failure else self._transact(cmd)).body
+        if not isinstance(body, StatusReport):
+            raise DeviceError("the board answered GET_STATUS without a status; reopen it")
+        self._timing = (
+            body.frame_period_us,
+            body.exposure_us,
+            body.dmd_delay_us,
+            body.camera_delay_us,
+        )
+        return body
+
+    def _read_log(self, first: int, count: int) -> list[TriggerEvent]:
+        out: list[TriggerEvent] = []
+        while count > 0:
+            n = min(count, MAX_LOG_RECORDS)
+            self.link_stats.log_reads += 1
+            body = self._command(ReadTriggerLog(first, n)).body
+            if body is None or not hasattr(body, "records") or len(body.records) != n:
+                raise DeviceError("the board's trigger-log reply is incomplete; reopen it")
+            out.extend(body.records)
+            first, count = first + n, count - n
+        return out
+
+    def _command(self, cmd: Command) -> Ack:
+        """Send cmd; on a NAK or timeout stop the board, then raise."""
+        try:
+            return self._transact(cmd)
+        except (DeviceTimeoutError, FPGACommandError) as e:
+            if not isinstance(cmd, Stop):
+                self._after_failure(e)
+            raise
+
+    def _after_failure(self, error: DeviceError) -> None:
+        try:
+            self._transact(Stop())
+        except DeviceDisconnectedError:
+            raise
+        except DeviceError as e:
+            error.args = (
+                f"{error.args[0]}; the board did not confirm STOP either ({e}): its state is "
+                "unknown, power-cycle or reopen it",
+            )
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % _SEQ_MODULUS
+        return self._seq
+
+    def _transact(self, cmd: Command) -> Ack:
+        seq = self._next_seq()
+        wire = DELIMITER + encode_message(cmd, seq)
+        why = "no reply"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.link_stats.resends += 1
+            self._write(wire)
+            reply = self._await_reply(seq, cmd.TYPE)
+            if isinstance(reply, Ack):
+                self.link_stats.commands += 1
+                return reply
+            if isinstance(reply, Nak):
+                if reply.code in _LINE_NOISE:
+                    why = f"board saw a corrupted command ({reply.code.name})"
+                    continue
+                self.link_stats.commands += 1
+                hint = _HINTS.get(reply.code, "see docs/fpga.md").format(
+                    detail=reply.detail, state=reply.state.name
+                )
+                raise FPGACommandError(
+                    f"the FPGA timing board refused {cmd.TYPE.name} with {reply.code.name}: {hint}",
+                    code=reply.code,
+                    command=reply.command,
+                    state=reply.state,
+                    detail=reply.detail,
+                )
+            why = reply
+        raise DeviceTimeoutError(
+            f"the FPGA timing board at {self.url!r} gave no valid reply to {cmd.TYPE.name} in "
+            f"{self.retries + 1} attempts of {self.timeout_s} s (last: {why}); check power and "
+            "cable, or raise timeout_s/retries"
+        )
+
+    # --- internals: link -----------------------------------------------------------------
+
+    def _write(self, wire: bytes) -> None:
+        try:
+            self._port.write(wire)
+        except serial.SerialTimeoutException as e:
+            raise DeviceTimeoutError(
+                f"writing to the FPGA timing board at {self.url!r} timed out: {e}"
+            ) from e
+        except (serial.SerialException, OSError) as e:
+            self._disconnected = True
+            raise DeviceDisconnectedError(
+                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
+                "a new FPGATimingBoard"
+            ) from e
+
+    def _read_some(self) -> bytes:
+        try:
+            waiting = self._port.in_waiting
+            return self._port.read(waiting if waiting > 0 else 1)
+        except (serial.SerialException, OSError) as e:
+            self._disconnected = True
+            raise DeviceDisconnectedError(
+                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
+                "a new FPGATimingBoard"
+            ) from e
+
+    def _frames_in(self) -> Iterator[tuple[int, object] | None]:
+        """Decode the buffered bytes: (seq, message) per good frame, None per bad one."""
+        chunks, self._rx = split_stream(self._rx)
+        for chunk in chunks:
+            try:
+                yield decode_message(chunk)
+            except FrameCodecError:
+                self.link_stats.decode_errors += 1
+                yield None
+
+    def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
+        """Read until the reply to (seq, cmd_type) arrives; otherwise a reason string once
+        the line goes quiet, the attempt's time is up, or corrupted bytes were received and
+        nothing more is pending (so the caller re-sends at once)."""
+        deadline = time.monotonic() + self.timeout_s
+        corrupted = False
+        while True:
+            for item in self._frames_in():
+                if item is None:
+                    corrupted = True
+                    continue
+                rseq, msg = item
+                if isinstance(msg, Ack | Nak):
+                    if rseq == seq and (msg.command == cmd_type or isinstance(msg, Nak)):
+                        return msg
+                    self.link_stats.stale_replies += 1
+                elif isinstance(msg, TriggerEvent | RunComplete):
+                    self._on_event(rseq, msg)
+                else:  # a command echoed back: not from a board
+                    self.link_stats.stale_replies += 1
+            if corrupted and self._port_idle():
+                return "corrupted reply"
+            if time.monotonic() > deadline:
+                return "timed out while the board kept sending other frames"
+            data = self._read_some()
+            if not data:
+                return "corrupted reply" if corrupted else "no reply"
+            self._rx += data
+
+    def _port_idle(self) -> bool:
+        try:
+            return self._port.in_waiting == 0
+        except (serial.SerialException, OSError):
+            return True  # the next read reports the disconnection
+
+    def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
+        self.link_stats.events += 1
+        if self._next_event_seq is not None and seq != self._next_event_seq:
+            self.link_stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
+        self._next_event_seq = (seq + 1) & 0xFFFF
+        current = self._run.run_id if self._run is not None else 0
+        if msg.run_id < current:
+            return  # a late event of an earlier run
+        if isinstance(msg, TriggerEvent):
+            self._frames.setdefault(msg.run_id, {})[msg.frame_index] = msg
+        else:
+            self._completed[msg.run_id] = msg
+
+    def _pump(self, until: float) -> bool:
+        """Read and dispatch frames until `until` (monotonic s); False once the line is quiet."""
+        while time.monotonic() < until:
+            data = self._read_some()
+            if not data:
+                return False
+            self._rx += data
+            for item in self._frames_in():
+                if item is None:
+                    continue
+                rseq, msg = item
+                if isinstance(msg, TriggerEvent | RunComplete):
+                    self._on_event(rseq, msg)
+                else:
+                    self.link_stats.stale_replies += 1
+            if self._run is not None and self._run.run_id in self._completed:
+                return True
+        return True
+
+    def _await_run_end(self, run: RunAccepted, deadline: float) -> RunComplete:
+        while True:
+            done = self._completed.get(run.run_id)
+            if done is not None:
+                return done
+            now = time.monotonic()
+            if now > deadline:
+                raise DeviceTimeoutError(
+                    f"run {run.run_id} of {run.n_frames} frames did not complete in time; the "
+                    "board was stopped. Allow a longer timeout_s"
+                )
+            if self._pump(min(deadline, now + self.timeout_s)):
+                continue
+            # the line is quiet: has the run ended with its RUN_COMPLETE event lost?
+            st = self._status(stop_on_failure=False)
+            if st.state == BoardState.RUNNING:
+                continue
+            if st.run_id != run.run_id:
+                raise DeviceError(
+                    f"the board reports run {st.run_id}, not run {run.run_id}: another host "
+                    "controls it? Reopen the board"
+                )
+            reason = (
+                RunEndReason.COMPLETED if st.frames_done == run.n_frames else RunEndReason.STOPPED
+            )
+            return RunComplete(
+                run.run_id,
+                reason,
+                run.n_frames,
+                st.frames_done,
+                st.frames_done,
+                -1,  # unknown until the events are in
+                run.start_time_us,
+                st.device_time_us,
+            )
+
+    def _close_port(self) -> None:
+        self._closed = True
+        try:
+            self._port.close()
+        except Exception:  # closing a vanished port may fail; it is closed either way
+            pass
+
+
+def _ranges(indices: list[int]) -> Iterator[tuple[int, int]]:
+    """Contiguous (first, count) ranges of sorted indices."""
+    i = 0
+    while i < len(indices):
+        j = i
+        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
+            j += 1
+        yield indices[i], j - i + 1
+        i = j + 1
+
+
+def _camera_pulses(events: list[TriggerEvent]) -> int:
+    """Camera trigger pulses of a run, from its per-frame events' lifetime counters."""
+    if not events:
+        return 0
+    first = events[0]
+    own = (0 if first.flags & TriggerFlags.CAMERA_MISSING else 1) + (
+        1 if first.flags & TriggerFlags.CAMERA_EXTRA else 0
+    )
+    return events[-1].camera_trigger_count - (first.camera_trigger_count - own)
