@@ -104,6 +104,7 @@ class FPGAFaults:
     crc_error_rate: probability (0..1) that an outgoing frame (reply or event) has one byte
         corrupted on the line.
     lost_acks: the next N replies (ACK or NAK) are executed but never sent.
+    lost_events: the next N events (frame triggers, run complete) are never sent.
     timeouts: the next N received frames are swallowed: neither executed nor answered.
     disconnect: the port vanishes now (transport reads/writes fail); the board stops its run.
     disconnect_after_frames: the port vanishes after this many more received frames.
@@ -117,6 +118,7 @@ class FPGAFaults:
 
     crc_error_rate: float = 0.0
     lost_acks: int = 0
+    lost_events: int = 0
     timeouts: int = 0
     disconnect: bool = False
     disconnect_after_frames: int | None = None
@@ -205,6 +207,7 @@ class FPGAEmulator:
         self.counters = {f.name: 0 for f in fields(CounterReport) if f.name != "uptime_us"}
         self.last_rig_error: BaseException | None = None
         self.executed: list[MsgType] = []  # every command executed (not duplicates), in order
+        self.bytes_received = 0  # bytes received from the host over all links
 
     # --- clock ---------------------------------------------------------------------------
 
@@ -276,6 +279,7 @@ class FPGAEmulator:
     def _receive(self, gen: int, data: bytes) -> None:
         with self._lock:
             self._check(gen)
+            self.bytes_received += len(data)
             buf = self._rx + bytes(data)
             # process frame by frame so each command sees the clock at its last byte
             consumed = 0
@@ -343,6 +347,9 @@ class FPGAEmulator:
         wire = encode_message(msg, self._event_seq)
         self._event_seq = (self._event_seq + 1) & 0xFFFF
         self.counters["events_sent"] += 1
+        if self.faults.lost_events > 0:
+            self.faults.lost_events -= 1
+            return
         self._send(wire, is_reply=False)
 
     # --- input ---------------------------------------------------------------------------
