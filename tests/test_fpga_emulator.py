@@ -162,8 +162,8 @@ def test_resent_command_is_answered_from_cache_not_executed_twice() -> None:
     # same sequence number but other contents is a new command (here refused: busy)
     assert host.cmd(Run(5), seq=7).code == ErrorCode.BUSY
     # a NAK is cached too: re-sending a refused command gets the same NAK
-    wire2 = encode_message(SetExposure(10), 8)
-    assert host.send_raw(wire2) == host.send_raw(wire2)
+    refused = host.cmd(SetExposure(10), seq=8)
+    assert isinstance(refused, Nak) and host.cmd(SetExposure(10), seq=8) == refused
     assert host.cmd(ReadCounters()).body.duplicate_commands == 2
 
 
