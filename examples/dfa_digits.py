@@ -37,7 +37,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from opu.dfa import DFA, GaussianProjector, Ternarizer, measure_alignment
+from opu.dfa import DFA, GaussianProjector, ReplicatedInput, Ternarizer, measure_alignment
 
 HIDDEN = 256
 MARKS = ["act1", "act2"]
@@ -66,17 +66,20 @@ def load_data(seed: int = 0):
             torch.from_numpy(xte), torch.from_numpy(yte).long())
 
 
-def optical_projector(n_in: int, n_out: int, seed: int):
-    """opu.OPU(device="sim", noise=True) when available, else a noisy exact stand-in."""
+def optical_projector(n_in: int, n_out: int, seed: int, replicate: int = 4):
+    """opu.OPU(device="sim", noise=True) seen through ReplicatedInput(k=replicate): each error
+    element is shown on `replicate` DMD elements (more light, better SNR; the default device
+    profile cannot calibrate on only 10 elements). Falls back to a noisy exact stand-in."""
     try:
         from opu import OPU  # noqa: PLC0415
     except ImportError:
-        warnings.warn("opu.OPU is not available yet: the optical run uses a GaussianProjector "
+        warnings.warn("opu.OPU is not available: the optical run uses a GaussianProjector "
                       "with added output noise (std 0.3 * sqrt(n_in)) as a stand-in",
                       stacklevel=2)
         return GaussianProjector(n_in, n_out, seed=seed + 1000,
-                                 noise_std=0.3 * math.sqrt(n_in)), "stand-in"
-    return OPU(device="sim", n_in=n_in, n_out=n_out, seed=seed + 1000, noise=True), "opu.OPU sim"
+                                 noise_std=0.3 * math.sqrt(n_in)), None
+    dev = OPU(device="sim", n_in=n_in * replicate, n_out=n_out, seed=seed + 1000, noise=True)
+    return ReplicatedInput(dev, replicate), dev
 
 
 def train(run: str, data, seed: int, epochs: int, batch: int = 32, lr: float = 1e-3):
@@ -86,8 +89,7 @@ def train(run: str, data, seed: int, epochs: int, batch: int = 32, lr: float = 1
     dfa, ctx = None, None
     if run != "backprop":
         if run == "dfa-optical":
-            proj, _ = optical_projector(10, 2 * HIDDEN, seed)
-            ctx = proj if hasattr(proj, "__exit__") else None
+            proj, ctx = optical_projector(10, 2 * HIDDEN, seed)
         else:
             proj = GaussianProjector(10, 2 * HIDDEN, seed=seed + 1000)
         tern = Ternarizer(rule="off") if run == "dfa-exact" else Ternarizer(threshold=0.1)

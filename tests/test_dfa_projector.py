@@ -59,3 +59,19 @@ def test_cuda_projector_returns_to_input_device():
     assert y.device.type == "cpu"
     torch.testing.assert_close(y, x @ p.matrix.cpu().T, rtol=1e-4, atol=1e-4)
     assert p.project(x.cuda()).device.type == "cuda"
+
+
+def test_replicated_input_sums_column_blocks():
+    from opu.dfa import ReplicatedInput
+
+    inner = GaussianProjector(12, 20, seed=4)
+    p = ReplicatedInput(inner, 3)
+    assert (p.n_in, p.n_out, p.seed, p.output_variance) == (4, 20, 4, 3.0)
+    g = inner.exact_linear_matrix()
+    eff = g[:, :4] + g[:, 4:8] + g[:, 8:]
+    np.testing.assert_allclose(p.exact_linear_matrix(), eff, atol=1e-6)
+    x = np.array([[1, -1, 0, 1]], dtype=np.float32)
+    np.testing.assert_allclose(p.project(x), x @ eff.T, atol=1e-5)
+    np.testing.assert_allclose(p.project(torch.from_numpy(x)).numpy(), x @ eff.T, atol=1e-5)
+    with pytest.raises(DFAConfigurationError, match="dividing"):
+        ReplicatedInput(inner, 5)

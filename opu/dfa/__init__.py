@@ -9,7 +9,7 @@ See docs/dfa.md for the update, ternarisation and scaling rules.
 from opu.dfa.alignment import LayerAlignment, angle_deg, measure_alignment
 from opu.dfa.errors import DFAConfigurationError, DFAInputError, ProjectorError
 from opu.dfa.feedback import DFA
-from opu.dfa.projector import GaussianProjector, Projector
+from opu.dfa.projector import GaussianProjector, Projector, ReplicatedInput
 from opu.dfa.ternarize import Ternarizer
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "LayerAlignment",
     "Projector",
     "ProjectorError",
+    "ReplicatedInput",
     "Ternarizer",
     "angle_deg",
     "measure_alignment",

@@ -113,3 +113,35 @@ class GaussianProjector(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_in={self.n_in}, n_out={self.n_out}, seed={self.seed}, noise_std={self.noise_std}"
+
+
+class ReplicatedInput:
+    """Show each input element on ``k`` device inputs: y = (G_1 + ... + G_k) x.
+
+    Wraps a projector of width k * n_in (e.g. an OPU too narrow to calibrate, or too dim for
+    a good signal-to-noise ratio, at n_in). x (rows, n_in) is sent as [x, x, ..., x]
+    (rows, k * n_in); the summed matrix is again i.i.d. Gaussian with k times the entry
+    variance, so ``output_variance`` = k * the inner projector's. ``seed`` is the inner one.
+    """
+
+    def __init__(self, projector: Any, k: int) -> None:
+        if not isinstance(k, int) or k < 1 or projector.n_in % k:
+            raise DFAConfigurationError(
+                f"replication k={k!r} must be a positive int dividing the projector's "
+                f"n_in={projector.n_in}"
+            )
+        self.inner, self.k = projector, k
+        self.n_in, self.n_out = projector.n_in // k, projector.n_out
+        self.seed = getattr(projector, "seed", None)
+        self.output_variance = k * float(getattr(projector, "output_variance", 1.0))
+
+    def project(self, x: Any, mode: str = "linear") -> Any:
+        """Project x (rows, n_in) [numpy or torch] through the inner projector."""
+        if isinstance(x, np.ndarray):
+            return self.inner.project(np.tile(x, self.k), mode=mode)
+        return self.inner.project(x.repeat(*([1] * (x.ndim - 1)), self.k), mode=mode)
+
+    def exact_linear_matrix(self) -> np.ndarray:
+        """The effective (n_out, n_in) matrix: the sum of the inner matrix's k column blocks."""
+        g = np.asarray(self.inner.exact_linear_matrix())
+        return g.reshape(self.n_out, self.k, self.n_in).sum(axis=1).astype(np.float32)
