@@ -64,12 +64,14 @@ class DLPC900Faults:
     nack_uploads: next image-data (0x1A2B) commands to refuse (error 255, load aborted).
     usb_timeouts: next USB transfers that time out (a write is lost; a read leaves its reply
         queued, so it arrives late). timeout_direction: "any", "out" or "in".
+        timeouts_after_reports: matching transfers to let through before the timeouts start.
     disconnect_after_reports: the device vanishes after this many more report transfers.
     """
 
     nack_uploads: int = 0
     usb_timeouts: int = 0
     timeout_direction: str = "any"
+    timeouts_after_reports: int = 0
     disconnect_after_reports: int | None = None
 
 
@@ -527,6 +529,9 @@ class DLPC900Backend(usb.backend.IBackend):
         if f.usb_timeouts > 0 and f.timeout_direction in ("any", direction):
             if direction == "in" and not emu.pending_reports:
                 return  # nothing to delay: the read times out on its own
+            if f.timeouts_after_reports > 0:
+                f.timeouts_after_reports -= 1
+                return
             f.usb_timeouts -= 1
             if direction == "out":
                 emu.drop_partial_command()
