@@ -12,6 +12,7 @@ from firmware_iface.camera.pixel_formats import (
     PixelFormat,
     output_dtype,
     pack,
+    pack_into,
     payload_size,
     pixel_format,
     significant_bits,
@@ -126,3 +127,17 @@ def test_bad_inputs_raise_typed_errors() -> None:
         pixel_format(0x01100007)
     with pytest.raises(InputError, match="out must be"):
         unpack(b"\x00\x00\x00", P.Mono12p, 2, out=np.empty(2, np.uint8))
+    with pytest.raises(InputError, match="out must be"):
+        pack_into(np.zeros(2, np.uint16), P.Mono12p, np.empty(4, np.uint8))
+    with pytest.raises(InputError, match="do not fit"):  # no silent wrap of wide integers
+        pack(np.array([65536 + 5], np.int64), P.Mono12)
+    with pytest.raises(InputError, match="do not fit Mono10p"):
+        pack(np.array([0, 0, 0, 0, 1024], np.uint16), P.Mono10p)  # caught in the packed tail
+
+
+def test_pack_into_matches_pack_and_accepts_uint8() -> None:
+    pix = np.arange(256, dtype=np.uint8)
+    for fmt in PixelFormat:
+        out = np.full(payload_size(fmt, pix.size), 0xAA, dtype=np.uint8)  # dirty buffer
+        assert pack_into(pix, fmt, out).tobytes() == pack(pix.astype(np.uint16), fmt)
+        assert np.array_equal(unpack(out, fmt, pix.size), pix)

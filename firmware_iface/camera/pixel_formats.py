@@ -112,19 +112,23 @@ def _unpack12p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack12p_kernel(pix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+def _pack12p_kernel(pix: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - jitted
     n = pix.size
     pairs = n // 2
+    acc = np.uint16(0)
     for i in range(pairs):
         p0 = pix[2 * i]
         p1 = pix[2 * i + 1]
+        acc |= p0 | p1
         out[3 * i] = np.uint8(p0 & 0xFF)
         out[3 * i + 1] = np.uint8(((p0 >> 8) & 0x0F) | ((p1 & 0x0F) << 4))
         out[3 * i + 2] = np.uint8((p1 >> 4) & 0xFF)
     if n % 2:
         p0 = pix[n - 1]
+        acc |= p0
         out[3 * pairs] = np.uint8(p0 & 0xFF)
         out[3 * pairs + 1] = np.uint8((p0 >> 8) & 0x0F)
+    return acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -151,47 +155,89 @@ def _unpack10p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _pack10p_kernel(pix: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+def _pack10p_kernel(pix: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - jitted
     n = pix.size
     quads = n // 4
+    acc = np.uint16(0)
     for i in range(quads):
         p0 = pix[4 * i]
         p1 = pix[4 * i + 1]
         p2 = pix[4 * i + 2]
         p3 = pix[4 * i + 3]
+        acc |= p0 | p1 | p2 | p3
         out[5 * i] = np.uint8(p0 & 0xFF)
         out[5 * i + 1] = np.uint8(((p0 >> 8) & 0x03) | ((p1 & 0x3F) << 2))
         out[5 * i + 2] = np.uint8(((p1 >> 6) & 0x0F) | ((p2 & 0x0F) << 4))
         out[5 * i + 3] = np.uint8(((p2 >> 4) & 0x3F) | ((p3 & 0x03) << 6))
         out[5 * i + 4] = np.uint8((p3 >> 2) & 0xFF)
+    for b in range(5 * quads, out.size):
+        out[b] = 0
     for k in range(4 * quads, n):
+        acc |= pix[k]
         bit = 10 * k
         byte = bit >> 3
         shift = bit & 7
         word = np.uint32(pix[k] & 0x3FF) << shift
         out[byte] |= np.uint8(word & 0xFF)
         out[byte + 1] |= np.uint8((word >> 8) & 0xFF)
+    return acc
 
 
 # ---------------------------------------------------------------- public codec
 
 
+def _range_error(a: np.ndarray, fmt: PixelFormat) -> InputError:
+    bits = SIGNIFICANT_BITS[fmt]
+    return InputError(
+        f"pixel values {int(a.min())}..{int(a.max())} DN do not fit {fmt.name} "
+        f"(0..{(1 << bits) - 1}); scale or clip them before packing"
+    )
+
+
 def _as_pixels(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
-    """Validated contiguous 1-D view of the pixels (no cast that could change a value)."""
+    """Contiguous 1-D uint8 (Mono8) or uint16 pixels, exactly equal to the input.
+
+    Inputs other than uint8/uint16 are range-checked here; uint8/uint16 inputs are checked by
+    the caller (fused into the packing kernels for the packed formats).
+    """
     a = np.asarray(pixels)
     if a.dtype.kind not in "ui":
         raise InputError(f"pixels must be integers (uint8/uint16), got dtype {a.dtype}")
-    bits = SIGNIFICANT_BITS[fmt]
-    if a.size:
-        lo, hi = int(a.min()), int(a.max())
-        if lo < 0 or hi > (1 << bits) - 1:
-            raise InputError(
-                f"pixel values {lo}..{hi} DN do not fit {fmt.name} (0..{(1 << bits) - 1}); "
-                "scale or clip them before packing"
-            )
     want = np.uint8 if fmt == PixelFormat.Mono8 else np.uint16
-    # values are range-checked above, so this cast is exact
+    if a.dtype not in (np.uint8, np.uint16) or (a.dtype == np.uint16 and want == np.uint8):
+        if a.size and (int(a.min()) < 0 or int(a.max()) >> SIGNIFICANT_BITS[fmt]):
+            raise _range_error(a, fmt)
+    # uint8 -> uint16 and range-checked casts are exact
     return np.ascontiguousarray(a, dtype=want).reshape(-1)
+
+
+def pack_into(pixels: np.ndarray, fmt: PixelFormat | int | str, out: np.ndarray) -> np.ndarray:
+    """Write the wire bytes of `pixels` into `out` (contiguous uint8, payload_size bytes).
+
+    Returns `out`. Raises InputError for non-integer dtypes or values outside 0..2**bits-1
+    (`out` may then hold partial data).
+    """
+    f = pixel_format(fmt)
+    pix = _as_pixels(pixels, f)
+    need = payload_size(f, pix.size)
+    if out.dtype != np.uint8 or out.size != need or not out.flags.c_contiguous:
+        raise InputError(
+            f"out must be a contiguous uint8 array of {need} bytes, got {out.dtype} {out.shape}"
+        )
+    flat = out.reshape(-1)
+    bits = SIGNIFICANT_BITS[f]
+    if f == PixelFormat.Mono8:
+        np.copyto(flat, pix)
+        return out
+    if f in (PixelFormat.Mono10, PixelFormat.Mono12):
+        if pix.size and int(pix.max()) >> bits:
+            raise _range_error(pix, f)
+        np.copyto(flat.view("<u2"), pix)
+        return out
+    kernel = _pack12p_kernel if f == PixelFormat.Mono12p else _pack10p_kernel
+    if int(kernel(pix, flat)) >> bits:
+        raise _range_error(pix, f)
+    return out
 
 
 def pack(pixels: np.ndarray, fmt: PixelFormat | int | str) -> bytes:
@@ -200,17 +246,8 @@ def pack(pixels: np.ndarray, fmt: PixelFormat | int | str) -> bytes:
     Raises InputError for non-integer dtypes or values outside 0..2**bits-1.
     """
     f = pixel_format(fmt)
-    pix = _as_pixels(pixels, f)
-    if f == PixelFormat.Mono8:
-        return pix.tobytes()
-    if f in (PixelFormat.Mono10, PixelFormat.Mono12):
-        return pix.astype("<u2", copy=False).tobytes()
-    out = np.zeros(payload_size(f, pix.size), dtype=np.uint8)
-    if f == PixelFormat.Mono12p:
-        _pack12p_kernel(pix, out)
-    else:
-        _pack10p_kernel(pix, out)
-    return out.tobytes()
+    out = np.empty(payload_size(f, np.asarray(pixels).size), dtype=np.uint8)
+    return pack_into(pixels, f, out).tobytes()
 
 
 def unpack(
