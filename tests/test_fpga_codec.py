@@ -159,6 +159,14 @@ def test_golden_nak() -> None:
     raw = bytes.fromhex("01 81 3412 0700 05 06 00 00000000")
     crc = _crc_bitwise(raw)
     assert wire == cobs_encode(raw + crc.to_bytes(2, "little")) + b"\x00"
+    assert wire == bytes.fromhex("06 01 81 34 12 07 03 05 06 01 01 01 01 03 4a 65 00")
+
+
+def test_golden_ack() -> None:
+    wire = bytes.fromhex("04 01 80 08 02 02 05 04 01 db e1 00")  # docs/fpga.md
+    assert _crc_bitwise(bytes.fromhex("01 80 08 00 02 00 04 01")) == 0xE1DB
+    assert decode_message(wire[:-1]) == (8, Ack(MsgType.ARM, BoardState.ARMED))
+    assert encode_message(Ack(MsgType.ARM, BoardState.ARMED), 8) == wire
 
 
 @PROPS

@@ -113,7 +113,7 @@ class FPGAFaults:
     missing_camera_triggers: frame indices whose camera trigger does not fire.
     extra_camera_triggers: frame indices after whose camera trigger a spurious extra one fires
         half a period later.
-    seed: seed of the corruption RNG (reproducible faults).
+    seed: seed of the corruption RNG (reproducible faults); read when the emulator is built.
     """
 
     crc_error_rate: float = 0.0
@@ -165,7 +165,8 @@ class FPGAEmulator:
 
     on_run: called once per accepted RUN with the whole run's trigger times (RunRequest); if it
         raises, the RUN is refused with INTERNAL_FAULT and the exception kept in
-        `last_rig_error`.
+        `last_rig_error`. Callbacks run in the transport's thread, under the emulator's lock,
+        before the RUN's ACK is sent.
     on_run_end: called with the RunComplete of every run (completed, stopped or link lost).
     faults: fault-injection settings (default: none).
     baudrate: UART speed, bit/s; sets how far the clock advances per received byte.
