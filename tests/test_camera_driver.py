@@ -305,3 +305,16 @@ def test_bad_constructor_and_emulator_input(emu: CameraEmulator) -> None:
     with pytest.raises(InputError, match="timestamps"):
         emu.deliver(good, np.zeros(2))
     assert emu.pending_transfers == 0 and emu.frame_counter == 0
+
+
+def test_pending_ack_extends_the_wait(cam: Camera, emu: CameraEmulator) -> None:
+    handle = emu.handle_command
+
+    def pending_first(data: bytes) -> bytes:
+        rid = control.decode_command(data).request_id
+        emu._acks.append(control.encode_pending_ack(rid, 50))
+        return handle(data)
+
+    emu.handle_command = pending_first  # type: ignore[method-assign]
+    cam["ExposureTime"] = 12.0
+    assert emu.exposure_us == 12.0 and cam["ExposureTime"] == 12.0
