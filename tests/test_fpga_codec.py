@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from firmware_iface.errors import CodecError
 from firmware_iface.fpga.cobs import cobs_decode, cobs_encode, cobs_max_encoded_len
-from firmware_iface.fpga.crc import CRC16_CHECK, crc16_ccitt_false
+from firmware_iface.fpga.crc import CRC16_CHECK, crc16_ccitt_false, crc16_ccitt_false_table
 from firmware_iface.fpga.errors import (
     CobsDecodeError,
     FrameCodecError,
@@ -129,13 +129,14 @@ def _crc_bitwise(data: bytes) -> int:
 
 def test_crc_check_value() -> None:
     assert crc16_ccitt_false(b"123456789") == 0x29B1 == CRC16_CHECK
+    assert crc16_ccitt_false_table(b"123456789") == 0x29B1
     assert crc16_ccitt_false(b"") == 0xFFFF
 
 
 @PROPS
 @given(st.binary(max_size=100), st.binary(max_size=100))
 def test_crc_matches_bitwise_and_continues(a: bytes, b: bytes) -> None:
-    assert crc16_ccitt_false(a + b) == _crc_bitwise(a + b)
+    assert crc16_ccitt_false(a + b) == _crc_bitwise(a + b) == crc16_ccitt_false_table(a + b)
     assert crc16_ccitt_false(b, crc16_ccitt_false(a)) == crc16_ccitt_false(a + b)
 
 

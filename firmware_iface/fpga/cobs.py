@@ -25,30 +25,19 @@ def cobs_max_encoded_len(n: int) -> int:
 def cobs_encode(data: bytes) -> bytes:
     """Encode `data` (any bytes) into bytes free of 0x00. Canonical: a block of 254 non-zero
     bytes at the very end is not followed by an empty block (Wikipedia's example 7)."""
-    src = bytes(data)
     out = bytearray()
-    code_pos = 0
-    out.append(0)  # placeholder for the first code byte
-    code = 1
-    n = len(src)
-    for i, b in enumerate(src):
-        if b == 0:
-            out[code_pos] = code
-            code_pos = len(out)
-            out.append(0)
-            code = 1
-            continue
-        out.append(b)
-        code += 1
-        if code == _MAX_BLOCK:
-            out[code_pos] = code
-            if i + 1 < n:  # open a new block only if data follows
-                code_pos = len(out)
-                out.append(0)
-                code = 1
-            else:
-                return bytes(out)
-    out[code_pos] = code
+    segments = bytes(data).split(b"\x00")
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        pos = 0
+        while len(seg) - pos >= 254:  # full blocks: code 0xFF, no implied zero after them
+            out.append(_MAX_BLOCK)
+            out += seg[pos : pos + 254]
+            pos += 254
+        rest = seg[pos:]
+        if i < last or rest or pos == 0:
+            out.append(len(rest) + 1)
+            out += rest
     return bytes(out)
 
 
