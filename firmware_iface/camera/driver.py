@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
+    CodecError,
     ConcurrencyError,
     ConfigurationError,
     DeviceError,
@@ -289,7 +290,7 @@ class Camera:
         )
         try:
             return registers.decode_value(reg, ack.data)
-        except Exception as e:  # CodecError from a wrong size or unknown enum code
+        except CodecError as e:  # wrong size or unknown enum code
             raise CameraProtocolError(f"camera answered {name} with {ack.data.hex()}: {e}") from e
 
     def set_feature(self, name: str, value: Any) -> None:
@@ -437,7 +438,7 @@ class Camera:
             return
         try:
             leader = stream.decode_leader(data)
-        except Exception:  # CodecError: a damaged leader is skipped like any stray transfer
+        except CodecError:  # a damaged leader is skipped like any stray transfer
             counters["discarded"] += 1
             return
         roi, fmt = self._roi, self._format
@@ -477,7 +478,7 @@ class Camera:
             else:
                 try:
                     trailer = stream.decode_trailer(trailer_raw)
-                except Exception:  # CodecError
+                except CodecError:
                     trailer = None
         if status == FrameStatus.OK:
             if trailer is None:
