@@ -5,6 +5,7 @@ delimiter), `messages` (typed messages, error codes, limits), `driver` (`FPGATim
 state, retries, timeouts). The protocol is specified in docs/fpga.md.
 """
 
+from .driver import FPGATimingBoard, LinkStats
 from .errors import FPGACommandError, FPGARunAbortedError, FrameCodecError
 from .messages import (
     BoardState,
@@ -25,6 +26,8 @@ __all__ = [
     "ErrorCode",
     "FPGACommandError",
     "FPGARunAbortedError",
+    "FPGATimingBoard",
+    "LinkStats",
     "FrameCodecError",
     "MsgType",
     "RunAccepted",
