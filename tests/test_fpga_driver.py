@@ -115,17 +115,17 @@ def test_end_to_end_over_socket_with_lost_acks() -> None:
     runs: list[RunRequest] = []
     emu = FPGAEmulator(on_run=runs.append)
     with serve_tcp(emu, lifetime_s=60) as srv:
-        with FPGATimingBoard(srv.url, timeout_s=0.1, retries=6) as b:
+        with FPGATimingBoard(srv.url, timeout_s=0.2, retries=6) as b:
             b.configure(1000, 400)
             emu.faults.lost_acks = 1
             b.arm()
-            assert b.link_stats.resends == 1
+            assert b.link_stats.resends >= 1  # more if a reply is slower than timeout_s
             emu.faults.lost_acks = 1
             b.run(40)
             events = b.wait_run_complete(timeout_s=10)
             _check_events(events, runs[0])
             assert len(runs) == 1 and emu.executed.count(MsgType.RUN) == 1
-            assert emu.counters["duplicate_commands"] == 2
+            assert emu.counters["duplicate_commands"] >= 2
             emu.faults.crc_error_rate = 0.2  # corrupted replies and events over TCP
             b.arm()
             b.run(30)
