@@ -266,7 +266,7 @@ class FPGAEmulator:
         """Link lost or closed: the board stops any run (known state) and forgets buffers."""
         self._attached = False
         self._link_gen += 1
-        if self.state == BoardState.RUNNING:
+        if self._run is not None:
             self._end_run(RunEndReason.LINK_LOST)
         self.state = BoardState.IDLE
         self._rx = b""
