@@ -42,8 +42,10 @@ def calibrate_for_projection(
     exposure_us: float | None = None,
     anchor_on: int | None = None,
     on_fraction: float = 0.5,
+    max_exposure_us: float | None = None,
 ) -> Calibration:
-    """Exposure (unless given), dark frame over the ROI, anchor and output pixels."""
+    """Exposure (unless given; at most max_exposure_us, default the frame period), dark frame
+    over the ROI, anchor and output pixels."""
     lay = source.layout
     n_r = (
         anchor_on
@@ -54,13 +56,15 @@ def calibrate_for_projection(
     anchor[:n_r] = True
     results: dict = {}
     if exposure_us is None:
-        exp = choose_exposure(source, sample_inputs(lay, anchor, 16, on_fraction))
+        exp = choose_exposure(
+            source, sample_inputs(lay, anchor, 16, on_fraction), max_exposure_us=max_exposure_us
+        )
         exposure_us = exp.exposure_us
         results["exposure"] = exp.summary()
     dark = measure_dark(source, exposure_us)
     results["dark"] = dark.summary()
     anc = calibrate_anchor(source, dark, n_out, n_r, exposure_us)
-    results["anchor"] = anc.summary()
+    results["anchor"] = {**anc.summary(), "repeats": 16, "anchor_first_element": int(lay.n_data)}
     return Calibration(
         device_id=source.device_id,
         geometry=geometry_of(n_in, n_out, lay, roi),

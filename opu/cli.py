@@ -1,0 +1,452 @@
+"""The `opu` command: calibrate, check and demonstrate an OPU.
+
+    opu info                                   device, geometry, record status
+    opu calibrate {exposure,dark,ptc,anchor,stability,all}
+    opu selftest                               linearity (and, on the simulator, truth) checks
+    opu demo                                   the whole stack on the simulated device
+
+Common options: --device sim|emu|<hardware config> (default sim), --n-in, --n-out, --seed,
+--record-dir (default $OPU_RECORD_DIR or ./opu-calibration), --json, --plot, --report DIR.
+Simulated devices take --profile FILE.json (DeviceProfile fields to override, nested as in
+DeviceProfile.to_dict(), e.g. {"laser": {"photons_per_element_us": 1e-6}}) and the shortcuts
+--photons-per-element-us and --drift-time-s. Exit status: 0 success, 1 a calibration or device
+failure (one line on stderr, no traceback), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.record import Calibration
+from calibration.steps import STEPS, StepSettings, run_steps
+from calibration.store import RecordStore, default_record_dir, max_age_s
+from firmware_iface.errors import ConfigurationError, OPUError
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+# ---- profile ---------------------------------------------------------------------------------
+def _override(obj: Any, changes: dict, where: str) -> Any:
+    if not isinstance(changes, dict):
+        raise ConfigurationError(f"profile override {where or 'root'} must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    new = {}
+    for key, value in changes.items():
+        if key not in fields:
+            raise ConfigurationError(
+                f"unknown profile field {where + key!r}; valid: {', '.join(sorted(fields))}"
+            )
+        cur = getattr(obj, key)
+        new[key] = (
+            _override(cur, value, f"{where}{key}.") if dataclasses.is_dataclass(cur) else value
+        )
+    return dataclasses.replace(obj, **new)
+
+
+def build_profile(args: argparse.Namespace) -> Any:
+    """The simulated device profile: default, then --profile FILE.json, then shortcuts."""
+    if args.device != "sim" and not args.device.startswith("emu"):
+        if args.profile or args.photons_per_element_us or args.drift_time_s:
+            raise ConfigurationError("--profile and its shortcuts apply to simulated devices only")
+        return None
+    from opu_sim.profile import DeviceProfile
+
+    prof = DeviceProfile.default()
+    if args.profile:
+        try:
+            data = json.loads(Path(args.profile).read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read profile {args.profile}: {exc}") from exc
+        prof = _override(prof, data, "")
+    if args.photons_per_element_us is not None:
+        laser = dataclasses.replace(prof.laser, photons_per_element_us=args.photons_per_element_us)
+        prof = dataclasses.replace(prof, laser=laser)
+    if args.drift_time_s is not None:
+        prof = dataclasses.replace(
+            prof, medium=dataclasses.replace(prof.medium, drift_time_s=args.drift_time_s)
+        )
+    return prof
+
+
+# ---- output ----------------------------------------------------------------------------------
+class Ui:
+    """Progress bars (stderr) and summary tables (stdout) with rich; silent under --json."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.out = Console(file=sys.stdout, highlight=False)
+        self.err = Console(file=sys.stderr)
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> Ui:
+        if not self.quiet:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TaskProgressColumn(), console=self.err, transient=True)
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        """Calibration progress callback."""
+        if self._bar is None:
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bar.add_task(stage, total=total)
+        self._bar.update(self._tasks[stage], completed=done, total=total)
+
+    def note(self, text: str) -> None:
+        """A line of plain text (not under --json)."""
+        if not self.quiet:
+            self.out.print(text)
+
+    def table(self, title: str, rows: dict) -> None:
+        """A two-column summary table."""
+        if self.quiet:
+            return
+        from rich.table import Table
+
+        t = Table(title=title, title_justify="left")
+        t.add_column("quantity")
+        t.add_column("value", justify="right")
+        for k, v in rows.items():
+            t.add_row(str(k), f"{v:.4g}" if isinstance(v, float) else str(v))
+        self.out.print(t)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return f if math.isfinite(f) else str(f)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+# ---- device ----------------------------------------------------------------------------------
+def open_opu(args: argparse.Namespace, calibration: Calibration | None = None) -> Any:
+    """An opu.OPU for the command-line options (no calibration is run here)."""
+    from opu.device import OPU
+
+    return OPU(device=args.device, n_in=args.n_in, n_out=args.n_out, seed=args.seed,
+               profile=build_profile(args), calibration=calibration)
+
+
+def _settings(args: argparse.Namespace, opu: Any) -> StepSettings:
+    return StepSettings(
+        n_in=opu.n_in, n_out=opu.n_out, roi=opu.roi, max_exposure_us=args.max_exposure_us,
+        stability_duration_s=args.stability_duration_s,
+        stability_first_wait_s=args.stability_first_wait_s, prnu=not args.no_prnu,
+        seed=args.seed,
+    )
+
+
+def _report(args: argparse.Namespace, cal: Calibration, opu: Any, ui: Ui,
+            extra: dict | None = None) -> str | None:
+    target = args.report or (str(Path(args.record_dir) / "report") if args.plot else None)
+    if target is None:
+        return None
+    from opu.report import write_report
+
+    path = write_report(cal, target, (opu.roi.width, opu.roi.height), extra)
+    ui.note(f"report: {path}")
+    return str(path)
+
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_info(args: argparse.Namespace, ui: Ui) -> dict:
+    """Device identity, geometry, limits and the state of its calibration record."""
+    store = RecordStore(args.record_dir)
+    with open_opu(args) as opu:
+        src = opu.source
+        info = {
+            "device_id": src.device_id, "n_in": opu.n_in, "n_out": opu.n_out,
+            "dmd_elements": opu.layout.n_elements, "macro_pixel": opu.layout.macro_pixel,
+            "roi": f"{opu.roi.width}x{opu.roi.height}+{opu.roi.offset_x}+{opu.roi.offset_y}",
+            "exposure_range_us": list(src.exposure_range_us),
+            "frame_period_us": src.frame_period_us, "max_dn": src.max_dn,
+            "record": str(store.path_for(src.device_id)),
+        }
+        if store.exists(src.device_id):
+            try:
+                cal = store.load(src.device_id)
+                info["record_age_s"] = cal.age_s()
+                info["record_steps"] = ",".join(sorted(cal.results))
+                info["record_matches_geometry"] = cal.geometry == opu.geometry
+                info["record_valid_for_s"] = max_age_s(cal)
+            except OPUError as exc:
+                info["record_problem"] = str(exc)
+        else:
+            info["record"] += " (none yet: run `opu calibrate all`)"
+    ui.table("OPU", info)
+    return info
+
+
+def _load_base(store: RecordStore, opu: Any) -> Calibration | None:
+    """The device's record if there is one; refuses another device's or geometry's."""
+    dev = opu.source.device_id
+    if not store.path_for(dev).exists():
+        return None
+    cal = store.load(dev)
+    if cal.geometry != opu.geometry:
+        raise OPUError(
+            f"the record {store.path_for(dev)} is for geometry {cal.geometry}, not "
+            f"{opu.geometry}; run `opu calibrate all` with these --n-in/--n-out to replace it"
+        )
+    return cal
+
+
+def cmd_calibrate(args: argparse.Namespace, ui: Ui) -> dict:
+    """Run calibration steps and save the record atomically (only if all succeed)."""
+    steps = list(STEPS) if args.step == "all" else [args.step]
+    store = RecordStore(args.record_dir)
+    with open_opu(args) as opu:
+        base = None if args.step == "all" else _load_base(store, opu)
+        t0 = time.perf_counter()
+        with ui:
+            cal = run_steps(opu.source, steps, base, _settings(args, opu), ui.progress)
+        path = store.save(cal)
+        shown = ["exposure", "dark", "anchor"] if args.step == "exposure" else steps
+        for step in shown:
+            key = {"dark": ["dark", "defects"], "anchor": ["anchor", "linearity"]}.get(step, [step])
+            for k in key:
+                if k in cal.results:
+                    ui.table(k, cal.results[k])
+        ui.note(f"record: {path} ({time.perf_counter() - t0:.1f} s)")
+        report = _report(args, cal, opu, ui)
+    return {"record": str(path), "report": report, "steps": steps,
+            "results": {k: cal.results[k] for k in cal.results}}
+
+
+def _truth_check(opu: Any, n: int, seed: int) -> dict:
+    """Linear and intensity projections against the simulator's exact matrices."""
+    rng = np.random.default_rng(seed + 7)
+    x = (rng.random((n, opu.n_in)) < 0.5).astype(np.float32)
+    g = opu.exact_linear_matrix()
+    y = opu.project(x, mode="linear")
+    ref = x @ g.T
+    t = opu.exact_transmission_matrix()
+    yi = opu.project(x, mode="intensity")
+    refi = np.abs(x.astype(np.complex64) @ t.T) ** 2
+    return {
+        "linear_corr_with_truth": float(np.corrcoef(y.ravel(), ref.ravel())[0, 1]),
+        "linear_rel_rms_error": float(np.sqrt(np.mean((y - ref) ** 2) / np.mean(ref**2))),
+        "linear_output_std": float(y.std()),
+        "intensity_corr_with_truth": float(np.corrcoef(yi.ravel(), refi.ravel())[0, 1]),
+    }
+
+
+def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9) -> dict:
+    """Linearity self-test on the stored record; recovery against truth on the simulator."""
+    from calibration.linearity import linearity_selftest
+
+    store = RecordStore(args.record_dir)
+    with open_opu(args) as probe:
+        dev, geom = probe.source.device_id, probe.geometry
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cal = store.load_for(dev, geom)
+    for w in caught:
+        ui.err.print(f"warning: {w.message}")
+    with open_opu(args, calibration=cal) as opu:
+        ptc = cal.results.get("ptc", {})
+        with ui:
+            lin = linearity_selftest(opu.source, cal, gain_dn_per_e=ptc.get("gain_dn_per_e"),
+                                     dark_noise_dn=ptc.get("dark_noise_dn"), seed=args.seed,
+                                     progress=ui.progress)
+        opu.source.set_output_pixels(cal.output_pixels)
+        out = {"linearity": lin.summary()}
+        ui.table("linearity self-test", out["linearity"])
+        ok = lin.passed
+        if opu._bench is not None:
+            truth = _truth_check(opu, 64, args.seed)
+            truth["passed"] = truth["linear_corr_with_truth"] >= min_corr
+            ok = ok and truth["passed"]
+            out["simulator_truth"] = truth
+            ui.table("recovery vs simulator truth", truth)
+        out["passed"] = bool(ok)
+        _report(args, cal, opu, ui, extra={"selftest": out["linearity"]})
+    if not ok:
+        raise OPUError(
+            "selftest failed: "
+            + (f"linearity residual {lin.ratio:.2f}x camera noise; " if not lin.passed else "")
+            + "recalibrate with `opu calibrate all`"
+        )
+    return out
+
+
+def _dfa_demo(seed: int) -> dict:
+    """A short DFA training run (synthetic 10-class blobs) with the simulated OPU's feedback."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from opu.device import OPU
+    from opu.dfa import DFA
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    n, d, classes, hidden = 1200, 16, 10, 32
+    centres = torch.randn(classes, d) * 2.0
+    labels = torch.randint(0, classes, (n,))
+    data = centres[labels] + torch.randn(n, d)
+    xtr, ytr, xte, yte = data[:1000], labels[:1000], data[1000:], labels[1000:]
+    model = nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                          nn.Linear(hidden, classes))
+    acc0 = (model(xte).argmax(1) == yte).float().mean().item()
+    with OPU(device="sim", n_in=classes, n_out=2 * hidden, seed=seed + 1000) as opu:
+        dfa = DFA(model, ["1", "3"], opu)
+        opt = torch.optim.Adam(dfa.parameters(), lr=3e-3)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            for idx in torch.randperm(1000).split(50):
+                opt.zero_grad()
+                F.cross_entropy(dfa(xtr[idx]), ytr[idx]).backward()
+                opt.step()
+        elapsed = time.perf_counter() - t0
+    with torch.no_grad():
+        acc = (model(xte).argmax(1) == yte).float().mean().item()
+    return {"task": "10-class Gaussian blobs, MLP 16-32-32-10, 5 epochs",
+            "test_acc_before": acc0, "test_acc_after": acc, "train_s": elapsed}
+
+
+def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
+    """Calibrate all, selftest, project in both modes, and a DFA run: on the simulator."""
+    if args.device != "sim":
+        raise ConfigurationError("`opu demo` runs on the simulated device only (--device sim)")
+    tmp = None
+    if not args.record_dir_given:
+        tmp = tempfile.TemporaryDirectory(prefix="opu-demo-")
+        args.record_dir = tmp.name
+    out: dict = {}
+    t0 = time.perf_counter()
+    try:
+        ui.note(f"[bold]OPU demo[/bold]: simulated device, n_in={args.n_in}, n_out={args.n_out}")
+        out["calibrate"] = cmd_calibrate(args, ui)
+        out["selftest"] = cmd_selftest(args, ui)
+        store = RecordStore(args.record_dir)
+        with open_opu(args) as probe:
+            dev, geom = probe.source.device_id, probe.geometry
+        cal = store.load_for(dev, geom, warn_stale=False)
+        with open_opu(args, calibration=cal) as opu:
+            rng = np.random.default_rng(args.seed)
+            x = (rng.random((32, opu.n_in)) < 0.5).astype(np.float32)
+            t1 = time.perf_counter()
+            yl = opu.project(x, mode="linear")
+            t2 = time.perf_counter()
+            yi = opu.project(x, mode="intensity")
+            t3 = time.perf_counter()
+            out["projection"] = {
+                "batch": 32, "linear_std": float(yl.std()), "linear_ms": (t2 - t1) * 1e3,
+                "intensity_mean_over_on_inputs": float(yi.mean() / x.sum(axis=1).mean()),
+                "intensity_ms": (t3 - t2) * 1e3,
+            }
+        ui.table("projection (32 random binary inputs)", out["projection"])
+        try:
+            import torch  # noqa: F401
+
+            import opu.dfa  # noqa: F401
+        except ImportError as exc:
+            out["dfa"] = {"skipped": f"torch or opu.dfa not importable ({exc})"}
+        else:
+            out["dfa"] = _dfa_demo(args.seed)
+        ui.table("DFA training through the simulated OPU", out["dfa"])
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    out["total_s"] = time.perf_counter() - t0
+    ui.note(f"demo finished in {out['total_s']:.1f} s")
+    return out
+
+
+# ---- entry point -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the `opu` command."""
+    common = argparse.ArgumentParser(add_help=False)
+    g = common.add_argument_group("device and geometry")
+    g.add_argument("--device", default="sim",
+                   help="sim (default), emu, or a hardware config (hw:<config.json>)")
+    g.add_argument("--n-in", type=int, default=256, help="input elements (default 256)")
+    g.add_argument("--n-out", type=int, default=1024, help="output pixels (default 1024)")
+    g.add_argument("--seed", type=int, default=0, help="medium seed (simulated devices)")
+    g.add_argument("--profile", help="JSON file of DeviceProfile overrides (simulator)")
+    g.add_argument("--photons-per-element-us", type=float, help="simulated light level")
+    g.add_argument("--drift-time-s", type=float, help="simulated medium decorrelation time, s")
+    o = common.add_argument_group("output")
+    o.add_argument("--record-dir", default=None,
+                   help="calibration records (default $OPU_RECORD_DIR or ./opu-calibration)")
+    o.add_argument("--json", action="store_true", help="print machine-readable results only")
+    o.add_argument("--plot", action="store_true", help="write PNG plots to <record-dir>/report")
+    o.add_argument("--report", metavar="DIR", help="write PNG plots and report.md to DIR")
+    c = common.add_argument_group("calibration settings")
+    c.add_argument("--max-exposure-us", type=float, default=None,
+                   help="exposure ceiling, us (default: the frame period)")
+    c.add_argument("--stability-duration-s", type=float, default=600.0)
+    c.add_argument("--stability-first-wait-s", type=float, default=1.0)
+    c.add_argument("--no-prnu", action="store_true", help="skip the PRNU part of ptc")
+
+    p = argparse.ArgumentParser(prog="opu", description="Calibrate, test and demo an OPU.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", parents=[common], help="device, geometry and record status")
+    cal = sub.add_parser("calibrate", parents=[common], help="run a calibration step")
+    cal.add_argument("step", choices=[*STEPS, "all"])
+    sub.add_parser("selftest", parents=[common], help="linearity self-test and truth check")
+    sub.add_parser("demo", parents=[common], help="the whole stack on the simulated device")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `opu` command; returns the exit status (0 ok, 1 failure, 2 usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    args.record_dir_given = args.record_dir is not None
+    if args.record_dir is None:
+        args.record_dir = str(default_record_dir())
+    if args.command == "demo" and "--stability-duration-s" not in (argv or sys.argv):
+        args.stability_duration_s = 7200.0  # simulated time: free
+    ui = Ui(quiet=args.json)
+    handlers = {"info": cmd_info, "calibrate": cmd_calibrate, "selftest": cmd_selftest,
+                "demo": cmd_demo}
+    try:
+        result = handlers[args.command](args, ui)
+    except (OPUError, OSError) as exc:
+        msg = " ".join(str(exc).split())
+        if args.json:
+            print(json.dumps({"ok": False, "error": msg}))
+        print(f"opu: error: {msg}", file=sys.stderr)
+        return EXIT_FAIL
+    if args.json:
+        print(json.dumps(_jsonable({"ok": True, "command": args.command, **result})))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
