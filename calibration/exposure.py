@@ -89,8 +89,8 @@ def choose_exposure(
 ) -> ExposureResult:
     """Longest exposure whose clipped fraction on sample_patterns stays under clip_target.
 
-    max_exposure_us: upper limit (default: the frame period, so exposure never slows the
-    device; the camera's own range applies too); saturation_dn: dark-subtracted signal where
+    max_exposure_us: upper limit (default: the frame period, so exposure does not slow the
+    device, unless the signal there is too weak: then the camera's longest exposure); saturation_dn: dark-subtracted signal where
     pixels clip (from photon transfer; default 95 % of the ADC range above the dark level).
     Raises CalibrationError when even the shortest exposure clips (too much light) or the mean
     signal at the chosen exposure is below min_snr times the dark noise (too little light).
@@ -147,6 +147,12 @@ def choose_exposure(
                 f"at {t:.1f} us); check that the light source is stable"
             )
     mean_signal = float(signal.mean())
+    cam_hi = source.exposure_range_us[1]
+    if mean_signal < min_snr * max(noise, 0.5) and max_exposure_us is None and hi < cam_hi:
+        # too dim within the frame period: longer frames are better than no signal
+        return choose_exposure(
+            source, p, clip_target, min_snr, cam_hi, saturation_dn, max_steps
+        )
     if mean_signal < min_snr * max(noise, 0.5):
         raise CalibrationError(
             f"too little light: mean signal {mean_signal:.2f} DN at {t:.1f} us is buried in the "

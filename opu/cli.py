@@ -93,6 +93,7 @@ class Ui:
         self._tasks: dict[str, Any] = {}
 
     def __enter__(self) -> Ui:
+        self._tasks = {}
         if not self.quiet:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
@@ -343,6 +344,7 @@ def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
     if not args.record_dir_given:
         tmp = tempfile.TemporaryDirectory(prefix="opu-demo-")
         args.record_dir = tmp.name
+    args.step = "all"
     out: dict = {}
     t0 = time.perf_counter()
     try:
