@@ -90,8 +90,9 @@ def choose_exposure(
     """Longest exposure whose clipped fraction on sample_patterns stays under clip_target.
 
     max_exposure_us: upper limit (default: the frame period, so exposure does not slow the
-    device, unless the signal there is too weak: then the camera's longest exposure); saturation_dn: dark-subtracted signal where
-    pixels clip (from photon transfer; default 95 % of the ADC range above the dark level).
+    device, unless the signal there is too weak: then the camera's longest exposure);
+    saturation_dn: dark-subtracted signal where pixels clip (from photon transfer; default
+    95 % of the ADC range above the dark level).
     Raises CalibrationError when even the shortest exposure clips (too much light) or the mean
     signal at the chosen exposure is below min_snr times the dark noise (too little light).
     """
@@ -156,8 +157,8 @@ def choose_exposure(
     if mean_signal < min_snr * max(noise, 0.5):
         raise CalibrationError(
             f"too little light: mean signal {mean_signal:.2f} DN at {t:.1f} us is buried in the "
-            f"dark noise ({noise:.2f} DN); check the laser and the optical path, or allow "
-            "longer exposures (--max-exposure-us)"
+            f"dark noise ({noise:.2f} DN); check the laser and the optical path"
+            + (", or allow longer exposures (--max-exposure-us)" if t < cam_hi else "")
         )
     return ExposureResult(
         exposure_us=float(t),

@@ -94,7 +94,7 @@ class Ui:
 
     def __enter__(self) -> Ui:
         self._tasks = {}
-        if not self.quiet:
+        if not self.quiet and self.err.is_terminal:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
