@@ -173,6 +173,7 @@ def test_unwritable_record_dir(capsys, tmp_path):
 
 def test_usage_and_unknown_devices(capsys):
     assert main(["calibrate", "nonsense"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
     code, _, err = run(capsys, "info", "--device", "emu")  # may exist later: then it works
     assert code == 0 or (code == 1 and err.startswith("opu: error:") and err.count("\n") == 1)
     code, _, err = run(capsys, "info", "--device", "bogus")
