@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .recovery import combine_binary, combine_ternary, normalise_intensity
 from .sources import open_source
 
 MODES = ("linear", "intensity")
@@ -54,7 +56,7 @@ class OPU:
         exposure_us: float | None = None,
         calibration: Calibration | str | Path | None = None,
         anchor_on: int | None = None,
-        cache_budget_bytes: int = 1 << 30,
+        cache_budget_bytes: int = 512 << 20,
     ) -> None:
         for name, v in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -160,7 +162,7 @@ class OPU:
         ir = cal.anchor_dn.astype(np.float32)
         self._inv_2sqrt_ir = (1.0 / (2.0 * np.sqrt(ir))).astype(np.float32)
         self._anchor_dn = ir
-        self._lin_gain = np.float32(math.sqrt(2.0 / cal.scale_dn))
+        self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
     # ---- projection ---------------------------------------------------------------------
     def project(
@@ -194,41 +196,47 @@ class OPU:
                 y = self._linear_float(xn, precision)
         return like_input(y, x, was_1d)
 
-    def _acquire(self, data: np.ndarray, anchor_on: np.ndarray) -> np.ndarray:
-        """Frames (F, n_out) float32 for data patterns (F, n_in) with the anchor where set."""
+    def _frames(
+        self, data: np.ndarray, anchor_on: np.ndarray, group: int
+    ) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Acquire frames for data patterns (F, n_in), anchor ON where anchor_on; yields
+        (first input row, end input row, raw frames) per chunk of whole groups of frames."""
         nd = self.n_in
-        out = np.empty((data.shape[0], self.n_out), dtype=np.float32)
         r = self._cal.anchor.astype(np.uint8)
-        for s in range(0, data.shape[0], _MAX_FRAMES_PER_CALL):
-            e = min(data.shape[0], s + _MAX_FRAMES_PER_CALL)
+        step = (_MAX_FRAMES_PER_CALL // group) * group
+        for s in range(0, data.shape[0], step):
+            e = min(data.shape[0], s + step)
             pats = np.zeros((e - s, self.layout.n_elements), dtype=np.uint8)
             pats[:, :nd] = data[s:e]
             pats[anchor_on[s:e], nd:] = r
             batch = self._source.acquire(pats, self._cal.exposure_us)
-            np.subtract(batch.frames, self._dark_out, out=out[s:e], dtype=np.float32)
-        return out
+            yield s // group, e // group, batch.frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
-        f = self._acquire(x, np.zeros(x.shape[0], bool))
-        return f / np.float32(self._cal.scale_dn)
+        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        for s, e, f in self._frames(x, np.zeros(x.shape[0], bool), 1):
+            normalise_intensity(f, self._dark_out, 1.0 / self._cal.scale_dn, out[s:e])
+        return out
 
     def _linear_binary(self, x: np.ndarray) -> np.ndarray:
         b = x.shape[0]
+        out = np.empty((b, self.n_out), dtype=np.float32)
         data = np.repeat(x, 2, axis=0)
         anchor = np.tile([True, False], b)
-        f = self._acquire(data, anchor).reshape(b, 2, self.n_out)
-        z = (f[:, 0] - f[:, 1] - self._anchor_dn) * self._inv_2sqrt_ir
-        return z * self._lin_gain
+        for s, e, f in self._frames(data, anchor, 2):
+            combine_binary(f, self._anchor_dn, self._inv_2sqrt_ir, self._lin_gain, out[s:e])
+        return out
 
     def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
         b = e.shape[0]
-        pos = (e > 0).astype(np.uint8)
-        neg = (e < 0).astype(np.uint8)
+        out = np.empty((b, self.n_out), dtype=np.float32)
+        pos = e > 0
+        neg = e < 0
         data = np.stack([pos, pos, neg, neg], axis=1).reshape(4 * b, self.n_in)
         anchor = np.tile([True, False, True, False], b)
-        f = self._acquire(data, anchor).reshape(b, 4, self.n_out)
-        z = ((f[:, 0] - f[:, 1]) - (f[:, 2] - f[:, 3])) * self._inv_2sqrt_ir
-        return z * self._lin_gain
+        for s, t, f in self._frames(data, anchor, 4):
+            combine_ternary(f, self._inv_2sqrt_ir, self._lin_gain, out[s:t])
+        return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
         fp = float_planes(x, precision)

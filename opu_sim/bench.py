@@ -10,7 +10,9 @@ repeated sub-patterns cost nothing extra.
 from __future__ import annotations
 
 import math
+import warnings
 
+import numba as nb
 import numpy as np
 
 from firmware_iface.errors import ConfigurationError, InputError
@@ -53,7 +55,7 @@ class OpticalBench:
         seed: int,
         layout: DmdLayout,
         roi: CameraRoi,
-        cache_budget_bytes: int = 1 << 30,
+        cache_budget_bytes: int = 512 << 20,
     ) -> None:
         cam = profile.camera
         if (layout.dmd_width, layout.dmd_height) != (profile.dmd.width, profile.dmd.height):
@@ -77,6 +79,7 @@ class OpticalBench:
         self._maps = self._make_maps()
         self._anchor_fields: dict[bytes, np.ndarray] = {}
         self._closed = False
+        self._warned_static = False
 
     # ---- FrameSource --------------------------------------------------------------------
     @property
@@ -113,6 +116,7 @@ class OpticalBench:
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._anchor_fields.clear()
+        self.medium.clear_cache()  # tiles of the previous pixel set would only hold memory
 
     def wait_s(self, seconds: float) -> None:
         """Let time pass (the medium drifts); instant on the simulated clock."""
@@ -218,19 +222,35 @@ class OpticalBench:
         return self.medium.coefficients(ids, col0, col1)
 
     def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
+        """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1."""
         ids = self._pixel_ids
         npx = ids.size
-        x = np.ascontiguousarray(rows, dtype=np.float32)
-        out = np.empty((x.shape[0], 2 * npx), dtype=np.float32)
-        if self.medium.fits_dense(npx, col1 - col0) or self.medium.drift_time_s is not None:
-            w = self.medium.stacked(ids, col0, col1)
-            np.matmul(x, w.T, out=out)
+        out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
+        live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field
+        if live.size == 0:
             return out
-        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
+        x = np.ascontiguousarray(rows[live], dtype=np.float32)
+        dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
+        if dense:
+            w = self.medium.stacked(ids, col0, col1)
+            if live.size == rows.shape[0]:
+                np.matmul(x, w.T, out=out)
+            else:
+                out[live] = x @ w.T
+            return out
+        if self.medium.drift_time_s is not None and not self._warned_static:
+            warnings.warn(
+                f"the transmission matrix ({npx} x {col1 - col0}) exceeds the cache budget, so "
+                "it is generated tile by tile and the medium is simulated static (no drift); "
+                "raise cache_budget_bytes to simulate drift",
+                stacklevel=4,
+            )
+            self._warned_static = True
+        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS, static=True):
             part = x @ tile.T
             nb_ = sl.stop - sl.start
-            out[:, sl] = part[:, :nb_]
-            out[:, npx + sl.start : npx + sl.stop] = part[:, nb_:]
+            out[live, sl] = part[:, :nb_]
+            out[live, npx + sl.start : npx + sl.stop] = part[:, nb_:]
         return out
 
     def _region_fields(
@@ -309,6 +329,7 @@ class OpticalBench:
             quantize,
             out,
             saturated,
+            4 * nb.get_num_threads(),
         )
         t0 = self.clock_us
         self.clock_us += b * period

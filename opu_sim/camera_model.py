@@ -2,12 +2,14 @@
 
 Per pixel p and frame f, with field intensity I = |F|^2 (units of E|T|^2 = 1 per ON element):
   mu_e   = e_per_unit[p] * laser[f] * I + dark_e[p]          (QE, PRNU, exposure folded in)
-  n_e    = Poisson(mu_e) (exact below 64 e-, matched Gaussian above), clipped at full well
-  n_e   += dsnu_e[p] + read_noise_e * N(0, 1)
+  n_e    = Poisson(mu_e): exact below 20 e-, Gaussian with the same mean and variance above;
+           clipped at 0 and at the full well
+  n_e   += offset_e[p] (DSNU) + read_noise_e * N(0, 1)
   DN     = clip(round(K * n_e + black_offset_dn), 0, max_dn)
 Each switch off removes its term; with everything off the camera returns float32 K*mu_e+offset.
-Noise draws are keyed by (noise seed, global frame index, pixel id): reproducible whatever the
-batching or pixel selection.
+Noise draws are keyed by (noise seed, global frame index, pixel id), so they do not depend on
+batching. The per-frame work runs as branch-free passes that LLVM vectorises, plus a scalar
+pass for the few pixels on the exact-Poisson branch.
 """
 
 from __future__ import annotations
@@ -17,27 +19,42 @@ import math
 import numba as nb
 import numpy as np
 
-from .counter_rng import derive_key, draw, gauss_pair, uniform
+from .counter_rng import _FM, derive_key, draw, gauss_pair, uniform
 
-_GAUSS_ABOVE_E = 64.0
+POISSON_EXACT_BELOW_E = 20.0
 
 
 @nb.njit(inline="always", cache=True)
 def _poisson(mu: float, h: np.uint64) -> float:
+    """Poisson(mu) by inversion from one uniform (mu small)."""
     if mu <= 0.0:
         return 0.0
     u = uniform(h)
     p = math.exp(-mu)
     cdf = p
     k = 0
-    while u > cdf and k < 1000:
+    while u > cdf and k < 200:
         k += 1
         p *= mu / k
         cdf += p
     return float(k)
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(inline="always", cache=True, fastmath=_FM)
+def _adc(n, offset, z1, read_sigma, full_well, gain, black, max_dn, saturate, quantize):
+    """Electrons after shot noise -> (DN, saturated?). Branch-free for vectorisation."""
+    sat_well = saturate and n >= full_well
+    n = min(n, full_well) if saturate else n
+    n = n + offset + read_sigma * z1
+    dn = gain * n + black
+    if quantize:
+        dn = math.floor(dn + 0.5)
+        dn = min(max(dn, 0.0), max_dn)
+    sat = sat_well or (quantize and dn >= max_dn)
+    return dn, sat
+
+
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
 def render_frames(
     fields_data: np.ndarray,
     fields_anchor: np.ndarray,
@@ -61,48 +78,54 @@ def render_frames(
     quantize: bool,
     out: np.ndarray,
     saturated: np.ndarray,
+    n_chunks: int,
 ) -> None:
-    """Frames from fields. fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
+    """Frames from fields (n_chunks: parallel work items, a few per thread). fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
     laser: (B,) power factor; out: (B, P) uint8/uint16 (quantize) or float32; saturated: (B,)."""
     b = out.shape[0]
     npx = out.shape[1]
-    for f in nb.prange(b):
-        fd = fields_data[idx_data[f]]
-        fa = fields_anchor[idx_anchor[f]]
-        key = derive_key(noise_seed, np.uint64(1), np.uint64(frame_index0 + f))
-        lf = laser[f]
-        nsat = 0
-        for p in range(npx):
-            re = fd[p] + fa[p]
-            im = fd[npx + p] + fa[npx + p]
-            mu = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
-            h = draw(key, np.uint64(pixel_ids[p]))
-            z0, z1 = gauss_pair(h)
+    n_chunks = max(1, min(b, n_chunks))
+    per = (b + n_chunks - 1) // n_chunks
+    read_sigma = np.float32(read_noise_e if read else 0.0)
+    fw = np.float32(full_well_e)
+    g = np.float32(gain)
+    blk = np.float32(black_dn)
+    top = np.float32(max_dn)
+    for c in nb.prange(n_chunks):
+        mu = np.empty(npx, np.float32)
+        z0 = np.empty(npx, np.float32)
+        z1 = np.empty(npx, np.float32)
+        for f in range(c * per, min(b, (c + 1) * per)):
+            fd = fields_data[idx_data[f]]
+            fa = fields_anchor[idx_anchor[f]]
+            key = derive_key(noise_seed, np.uint64(1), np.uint64(frame_index0 + f))
+            lf = np.float32(laser[f])
+            for p in range(npx):
+                re = fd[p] + fa[p]
+                im = fd[npx + p] + fa[npx + p]
+                mu[p] = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
+            for p in range(npx):
+                a, bb = gauss_pair(draw(key, np.uint64(pixel_ids[p])))
+                z0[p] = a
+                z1[p] = bb
+            nsat = 0
+            for p in range(npx):
+                m = mu[p]
+                n = m + math.sqrt(max(m, np.float32(0.0))) * z0[p] if shot else m
+                n = max(n, np.float32(0.0))
+                dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top, saturate,
+                               quantize)
+                out[f, p] = dn
+                nsat += sat
             if shot:
-                if mu >= _GAUSS_ABOVE_E:
-                    n = mu + math.sqrt(mu) * z0
-                    if n < 0.0:
-                        n = 0.0
-                else:
-                    n = _poisson(mu, draw(key, np.uint64(pixel_ids[p]) ^ np.uint64(1 << 62)))
-            else:
-                n = mu
-            sat = False
-            if saturate and n >= full_well_e:
-                n = full_well_e
-                sat = True
-            n += offset_e[p]
-            if read:
-                n += read_noise_e * z1
-            dn = gain * n + black_dn
-            if quantize:
-                dn = math.floor(dn + 0.5)
-                if dn < 0.0:
-                    dn = 0.0
-                if dn >= max_dn:
-                    dn = max_dn
-                    sat = True
-            if sat:
-                nsat += 1
-            out[f, p] = dn
-        saturated[f] = nsat
+                for p in range(npx):
+                    m = mu[p]
+                    if m < POISSON_EXACT_BELOW_E:
+                        h = draw(key, np.uint64(pixel_ids[p]) ^ np.uint64(1 << 62))
+                        n = np.float32(_poisson(m, h))
+                        was = quantize and out[f, p] >= top
+                        dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top,
+                                       saturate, quantize)
+                        out[f, p] = dn
+                        nsat += sat - was
+            saturated[f] = nsat

@@ -7,7 +7,7 @@ fmix64(k + (j + 1) * golden). Keys hash (seed, stream, row) with the same mixer.
 Complex Gaussians use the polar form of Box-Muller with branch-free float32 polynomials for the
 logarithm and the sine/cosine (errors below 1e-7), so that LLVM vectorises the loops (llvmlite
 has no SVML). Values are reproducible bit for bit on one CPU family; across CPUs they agree to
-float32 rounding (fused multiply-add may be used where the CPU has it).
+float32 rounding (FMA).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _LN2 = np.float32(math.log(2.0))
 _HALF_PI = np.float32(math.pi / 2.0)
 _QUARTER_PI = np.float32(math.pi / 4.0)
+# FMA contraction lets LLVM vectorise these loops; approximate reciprocals and functions
+# ('arcp', 'afn') are left out because the vector body and the scalar remainder would then round
+# differently, and a coefficient must not depend on the tile it was asked in.
+_FM = {"nnan", "ninf", "nsz", "contract"}
 
 
 @intrinsic
@@ -70,7 +74,7 @@ def draw(key: np.uint64, counter: np.uint64) -> np.uint64:
     return fmix64(key + (counter + np.uint64(1)) * GOLDEN)
 
 
-@nb.njit(inline="always", cache=True, fastmath=True)
+@nb.njit(inline="always", cache=True, fastmath=_FM)
 def neg_log_unit(k24: np.uint32) -> np.float32:
     """-ln(u) for u = (k24 + 0.5) / 2**24, k24 < 2**24; branch-free float32."""
     u = (np.float32(k24) + np.float32(0.5)) * np.float32(1.0 / 16777216.0)
@@ -90,7 +94,7 @@ def neg_log_unit(k24: np.uint32) -> np.float32:
     return -(e * _LN2 + np.float32(2.0) * s * p)
 
 
-@nb.njit(inline="always", cache=True, fastmath=True)
+@nb.njit(inline="always", cache=True, fastmath=_FM)
 def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
     """(cos, sin) of a uniform angle in [0, 2 pi) given 24 random bits; branch-free float32."""
     q = k24 >> np.uint32(22)  # quadrant 0..3
@@ -122,7 +126,7 @@ def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
     return cc, ss
 
 
-@nb.njit(inline="always", cache=True, fastmath=True)
+@nb.njit(inline="always", cache=True, fastmath=_FM)
 def complex_gauss(h: np.uint64) -> tuple[np.float32, np.float32]:
     """(re, im) of one CN(0, 1) sample (E|z|^2 = 1) from one 64-bit draw."""
     r = np.float32(math.sqrt(neg_log_unit(np.uint32(h >> np.uint64(40)))))
@@ -130,7 +134,7 @@ def complex_gauss(h: np.uint64) -> tuple[np.float32, np.float32]:
     return r * c, r * s
 
 
-@nb.njit(inline="always", cache=True, fastmath=True)
+@nb.njit(inline="always", cache=True, fastmath=_FM)
 def gauss_pair(h: np.uint64) -> tuple[np.float32, np.float32]:
     """Two independent standard normals from one 64-bit draw."""
     re, im = complex_gauss(h)

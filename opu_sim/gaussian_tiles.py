@@ -13,10 +13,10 @@ import math
 import numba as nb
 import numpy as np
 
-from .counter_rng import complex_gauss, derive_key, draw
+from .counter_rng import _FM, complex_gauss, derive_key, draw
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
 def fill_stacked_tile(
     seed: np.uint64, epoch: np.uint64, rows: np.ndarray, col0: int, out: np.ndarray
 ) -> None:
@@ -31,7 +31,7 @@ def fill_stacked_tile(
             out[n + i, j] = im
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(parallel=True, cache=True, fastmath=_FM)
 def ou_step_stacked_tile(
     seed: np.uint64, epoch: np.uint64, rows: np.ndarray, col0: int, rho: float, state: np.ndarray
 ) -> None:

@@ -48,7 +48,7 @@ class TransmissionMatrix:
         seed: int,
         drift_time_s: float | None = None,
         drift_step_s: float | None = None,
-        cache_budget_bytes: int = 1 << 30,
+        cache_budget_bytes: int = 512 << 20,
     ) -> None:
         if not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
             raise ConfigurationError(f"seed must be an integer in [0, 2**63), got {seed!r}")
@@ -150,15 +150,21 @@ class TransmissionMatrix:
         self._cached_bytes += nbytes
         return True
 
+    def has_dense(self, pixel_ids: np.ndarray, col0: int, col1: int) -> bool:
+        """Whether a dense copy of exactly this block is held."""
+        key = (np.asarray(pixel_ids, dtype=np.int64).tobytes(), col0, col1)
+        return key in self._dense
+
     def blocks(
-        self, pixel_ids: np.ndarray, col0: int, col1: int, block_rows: int
+        self, pixel_ids: np.ndarray, col0: int, col1: int, block_rows: int, static: bool = False
     ) -> Iterator[tuple[slice, np.ndarray]]:
         """Matrix-free sweep: yields (row slice into pixel_ids, stacked tile of those rows).
 
         Tiles that fit the budget are kept (the first ones: a sequential sweep then reuses them
-        instead of thrashing); the others are generated again on every sweep. Static media only.
+        instead of thrashing); the others are generated again on every sweep. A drifting medium
+        cannot be swept (its state is the dense copy) unless static=True, which uses epoch 0.
         """
-        if self.drift_time_s is not None:
+        if self.drift_time_s is not None and not static:
             raise ConfigurationError(
                 "medium drift needs the transmission matrix stored densely, and this one exceeds "
                 f"the cache budget of {self.cache_budget_bytes / 2**30:.2f} GiB: raise "

@@ -1,0 +1,125 @@
+"""project() on the simulated OPU against its BLAS ceiling, measured in the same run.
+
+Ceiling: the bare real float32 GEMMs one complex projection of a real input needs
+(X @ Re(T).T and X @ Im(T).T, same shapes). Rows:
+  intensity  B=1024, n_in=n_out=4096, full noise chain           target <= 1.25x
+  linear     ternary input, same shapes (4 frames per input)      target <= 2.5x
+  matrix-free n_in=n_out=16384, B=1024 (T never stored whole)     target <= 1.5x, peak < 1.5 GB
+The matrix-free row runs in a subprocess so its peak RSS is its own.
+
+Usage: python benchmarks/bench_project.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest wall time of `repeats` calls, seconds."""
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def gemm_ceiling(b: int, n_in: int, n_out: int, repeats: int, block_rows: int = 2048) -> float:
+    """Seconds for the two real GEMMs (B x n_in) @ (n_in x n_out), done in row blocks of T."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((b, n_in)) < 0.5).astype(np.float32)
+    rows = min(n_out, block_rows)
+    w = rng.standard_normal((2 * rows, n_in), dtype=np.float32)
+    n_blocks = -(-n_out // rows)
+
+    def run() -> None:
+        for _ in range(n_blocks):
+            x @ w[:rows].T
+            x @ w[rows:].T
+
+    run()
+    return best_of(run, repeats)
+
+
+def dense_rows(b: int, n: int, repeats: int) -> list[dict]:
+    """Intensity and linear-ternary rows on a dense-cached matrix."""
+    from opu import OPU
+
+    rng = np.random.default_rng(1)
+    xb = (rng.random((b, n)) < 0.5).astype(np.uint8)
+    xt = rng.integers(-1, 2, (b, n)).astype(np.int8)
+    ceiling = gemm_ceiling(b, n, n, repeats)
+    rows = []
+    with OPU(n_in=n, n_out=n, seed=0) as dev:
+        dev.calibration  # noqa: B018  (calibrate outside the timing)
+        dev.project(xb[:8], mode="intensity")
+        dev.project(xt[:8], mode="linear")
+        t_int = best_of(lambda: dev.project(xb, mode="intensity"), repeats)
+        t_lin = best_of(lambda: dev.project(xt, mode="linear"), repeats)
+    rows.append(dict(case=f"intensity B={b} n={n}", seconds=t_int, ceiling=ceiling, target=1.25))
+    rows.append(dict(case=f"linear ternary B={b} n={n}", seconds=t_lin, ceiling=ceiling,
+                     target=2.5))
+    return rows
+
+
+def matrix_free_child(b: int, n: int, repeats: int) -> None:
+    """Run in a subprocess: time intensity projection without storing T; print JSON."""
+    from opu import OPU
+
+    rng = np.random.default_rng(2)
+    xb = (rng.random((b, n)) < 0.5).astype(np.uint8)
+    with OPU(n_in=n, n_out=n, seed=0) as dev:
+        dev.calibration  # noqa: B018
+        medium = dev.source.medium
+        t = best_of(lambda: dev.project(xb, mode="intensity"), repeats)
+        dense = len(medium._dense)
+        cached = medium._cached_bytes
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    ceiling = gemm_ceiling(b, n, n, repeats)
+    print(json.dumps(dict(seconds=t, ceiling=ceiling, peak_bytes=peak, dense_copies=dense,
+                          cached_bytes=cached)))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller shapes (smoke run)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        matrix_free_child(a.child[0], a.child[1], a.repeats)
+        return 0
+    b, n, nbig = (256, 1024, 4096) if a.quick else (1024, 4096, 16384)
+    rows = dense_rows(b, n, a.repeats)
+    out = subprocess.run([sys.executable, __file__, "--child", str(b), str(nbig),
+                          "--repeats", str(max(1, a.repeats - 1))],
+                         capture_output=True, text=True, check=True)
+    mf = json.loads(out.stdout.strip().splitlines()[-1])
+    rows.append(dict(case=f"matrix-free intensity B={b} n={nbig}", seconds=mf["seconds"],
+                     ceiling=mf["ceiling"], target=1.5,
+                     note=f"peak RSS {mf['peak_bytes'] / 2**30:.2f} GiB (target < 1.40 GiB = "
+                          f"1.5 GB), dense copies {mf['dense_copies']}, tile cache "
+                          f"{mf['cached_bytes'] / 2**20:.0f} MiB"))
+    print(f"{'case':40s} {'time s':>8s} {'ceiling s':>10s} {'ratio':>6s} {'target':>7s}  ok")
+    ok_all = True
+    for r in rows:
+        ratio = r["seconds"] / r["ceiling"]
+        ok = ratio <= r["target"]
+        ok_all &= ok
+        print(f"{r['case']:40s} {r['seconds']:8.3f} {r['ceiling']:10.3f} {ratio:6.2f} "
+              f"{r['target']:7.2f}  {'yes' if ok else 'NO'}")
+        if "note" in r:
+            print(f"{'':40s} {r['note']}")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The EMVA 1288 camera chain of the simulator: mean/variance follow K, read noise, full well."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firmware_iface.geometry import CameraRoi, DmdLayout
+from opu_sim.bench import OpticalBench
+from opu_sim.profile import DeviceProfile
+
+
+def make_bench(profile: DeviceProfile, n: int = 200, n_pix: int = 2000) -> OpticalBench:
+    lay = DmdLayout.fit(n, n)
+    roi = CameraRoi.centred(n_pix, profile.camera.sensor_width, profile.camera.sensor_height)
+    return OpticalBench(profile, 11, lay, roi)
+
+
+def temporal_stats(bench: OpticalBench, pattern: np.ndarray, exposure: float, n: int = 200):
+    f = bench.acquire(np.repeat(pattern[None], n, axis=0), exposure).frames.astype(np.float64)
+    return f.mean(axis=0), f.var(axis=0, ddof=1)
+
+
+@pytest.fixture(scope="module")
+def quiet_profile():
+    # laser fluctuation and PRNU/DSNU do not change per-pixel temporal statistics except the
+    # laser; turn the laser off to test the camera alone.
+    return DeviceProfile.default().with_noise(laser=False, drift=False)
+
+
+def test_variance_follows_gain_and_read_noise(quiet_profile):
+    cam = quiet_profile.camera
+    bench = make_bench(quiet_profile)
+    pat = np.zeros(400, np.uint8)
+    pat[:150] = 1
+    mean, var = temporal_stats(bench, pat, 100.0)
+    dmean, dvar = temporal_stats(bench, np.zeros(400, np.uint8), 100.0)
+    signal = mean - dmean
+    ok = (mean < 0.9 * cam.max_dn) & (signal > 5)
+    # photon transfer: var = K * signal + var_dark  (var_dark = K^2 sigma_r^2 + 1/12)
+    k_fit, c_fit = np.polyfit(signal[ok], var[ok], 1)
+    assert abs(k_fit / cam.gain_dn_per_e - 1) < 0.05
+    expected_dark = (cam.gain_dn_per_e * cam.read_noise_e) ** 2 + 1 / 12
+    assert abs(np.median(dvar) / expected_dark - 1) < 0.1
+    assert abs(c_fit / expected_dark - 1) < 0.5
+
+
+def test_black_offset_and_dark_mean(quiet_profile):
+    cam = quiet_profile.camera
+    bench = make_bench(quiet_profile)
+    dmean, _ = temporal_stats(bench, np.zeros(400, np.uint8), 100.0, n=50)
+    assert abs(np.median(dmean) - cam.black_offset_dn) < 0.2
+
+
+def test_full_well_clips(quiet_profile):
+    cam = quiet_profile.camera
+    bench = make_bench(quiet_profile)
+    pat = np.ones(400, np.uint8)
+    batch = bench.acquire(np.repeat(pat[None], 4, axis=0), 50_000.0)
+    top = cam.full_well_e * cam.gain_dn_per_e + cam.black_offset_dn
+    bright = batch.frames.astype(np.float64)
+    # saturated pixels sit at the full-well level (+ read noise), never above the ADC maximum
+    assert bright.max() <= cam.max_dn
+    sat = bright[bright > top - 5]
+    assert sat.size > 0.5 * bright.size
+    assert abs(np.median(sat) - top) < 2.0
+    assert batch.saturated.sum() >= sat.size * 0.9
+
+
+def test_ideal_camera_is_exact_float():
+    prof = DeviceProfile.ideal()
+    bench = make_bench(prof)
+    pat = (np.arange(400) % 3 == 0).astype(np.uint8)
+    f = bench.acquire(pat[None], 80.0).frames
+    assert f.dtype == np.float32
+    t = bench.transmission(0, 400)  # data and anchor regions: the field is their sum
+    expected = bench.dn_per_unit(80.0) * np.abs(t @ pat.astype(np.float64)) ** 2
+    np.testing.assert_allclose(f[0], expected + prof.camera.black_offset_dn, rtol=2e-6)
+
+
+def test_eight_bit_camera_dtype():
+    from dataclasses import replace
+
+    prof = DeviceProfile.default()
+    prof = replace(prof, camera=replace(prof.camera, bit_depth=8, gain_dn_per_e=0.007))
+    bench = make_bench(prof)
+    f = bench.acquire(np.ones((2, 400), np.uint8), 100.0).frames
+    assert f.dtype == np.uint8
