@@ -82,8 +82,7 @@ def render_frames(
 ) -> None:
     """Frames from fields. fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
     laser: (B,) power factor; out: (B, P) uint8/uint16 (quantize) or float32; saturated: (B,);
-    n_chunks: parallel work items (a few per thread)."""Frames from fields (n_chunks: parallel work items, a few per thread). fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
-    laser: (B,) power factor; out: (B, P) uint8/uint16 (quantize) or float32; saturated: (B,)."""
+    n_chunks: parallel work items (a few per thread)."""
     b = out.shape[0]
     npx = out.shape[1]
     n_chunks = max(1, min(b, n_chunks))
