@@ -20,6 +20,7 @@ import numpy as np
 
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
+from calibration.store import RecordStore
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
@@ -31,6 +32,7 @@ from .sources import open_source
 MODES = ("linear", "intensity")
 _USABLE_MARGIN = 0.85
 _MAX_FRAMES_PER_CALL = 16384
+MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
 
 
 class OPU:
@@ -40,9 +42,14 @@ class OPU:
     hardware config. n_in: input width (DMD elements); n_out: output width (camera pixels).
     seed: medium seed (simulated devices). noise: False gives the exact noise-free model.
     profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
-    (default: chosen by calibration). calibration: a Calibration, a record path, or None
-    (calibrate on first use). anchor_on: anchor size in elements (default sqrt(2) * n_in / 2).
-    cache_budget_bytes: memory the simulated transmission matrix may keep.
+    (default: chosen by calibration). anchor_on: anchor size in elements (default
+    sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix may keep.
+
+    calibration: None (default): on first use, load this device's record from `record_dir` if
+    one is given and exists (refused with CalibrationError if it is for another geometry; a
+    warning if it is stale), otherwise calibrate now and save the record to `record_dir`.
+    "fresh": calibrate now whatever is stored (and save). A Calibration or a record path: use
+    exactly that (refused if it is another device's or geometry's).
     """
 
     def __init__(
@@ -57,6 +64,7 @@ class OPU:
         calibration: Calibration | str | Path | None = None,
         anchor_on: int | None = None,
         cache_budget_bytes: int = 512 << 20,
+        record_dir: str | Path | None = None,
     ) -> None:
         for name, v in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -98,13 +106,24 @@ class OPU:
         self._lock = threading.Lock()
         self._closed = False
         self._cal: Calibration | None = None
-        if calibration is not None:
-            cal = (
-                Calibration.load(calibration)
-                if isinstance(calibration, (str, Path))
-                else (calibration)
-            )
-            self.use_calibration(cal)
+        self._store = RecordStore(record_dir) if record_dir is not None else None
+        self._fresh = isinstance(calibration, str) and calibration == "fresh"
+        if calibration is not None and not self._fresh:
+            try:
+                cal = (
+                    Calibration.load(calibration)
+                    if isinstance(calibration, (str, Path))
+                    else calibration
+                )
+                if not isinstance(cal, Calibration):
+                    raise ConfigurationError(
+                        "calibration must be None, 'fresh', a Calibration or a record path, "
+                        f"got {type(calibration).__name__}"
+                    )
+                self.use_calibration(cal)
+            except BaseException:
+                self._source.close()
+                raise
 
     # ---- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> OPU:
@@ -132,13 +151,18 @@ class OPU:
     # ---- calibration --------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
-        """The calibration in use; measured now (anchor, dark, exposure) if there is none."""
+        """The calibration in use: loaded from the record store or measured now (see class)."""
         if self._cal is None:
-            self.calibrate()
+            dev_id = self._source.device_id
+            if self._store is not None and not self._fresh and self._store.exists(dev_id):
+                self.use_calibration(self._store.load_for(dev_id, self.geometry))
+            else:
+                self.calibrate()
         return self._cal  # type: ignore[return-value]
 
     def calibrate(self) -> Calibration:
-        """Run the minimal calibration project() needs (exposure, dark frame, anchor)."""
+        """Run the minimal calibration project() needs (exposure, dark frame, anchor); the
+        record is saved to `record_dir` when one was given."""
         self._check_open()
         self._source.set_output_pixels(None)
         cal = calibrate_for_projection(
@@ -150,6 +174,8 @@ class OPU:
             anchor_on=self._anchor_on,
         )
         self.use_calibration(cal)
+        if self._store is not None:
+            self._store.save(cal)
         return cal
 
     def use_calibration(self, cal: Calibration) -> None:
@@ -184,16 +210,32 @@ class OPU:
                 f"intensity mode needs binary input (0/1), got {kind} values; "
                 "use mode='linear' for ternary or float input"
             )
+        if kind == "float" and mode == "linear":
+            float_planes(xn[:1], precision)  # validates precision before any frame is taken
+        b = xn.shape[0]
+        if b * self.n_out * 4 > MAX_OUTPUT_BYTES:
+            raise InputError(
+                f"the output of {b} x {self.n_out} float32 would take "
+                f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
+                "project the batch in parts"
+            )
+        frames_per_row = {"binary": 2, "ternary": 4, "float": 4 * precision}[kind]
+        if mode == "intensity":
+            frames_per_row = 1
+        rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
+        y = np.empty((b, self.n_out), dtype=np.float32)
         with self._lock:
             _ = self.calibration
-            if mode == "intensity":
-                y = self._intensity(xn.astype(np.uint8))
-            elif kind == "binary":
-                y = self._linear_binary(xn.astype(np.uint8))
-            elif kind == "ternary":
-                y = self._linear_ternary(xn.astype(np.int8))
-            else:
-                y = self._linear_float(xn, precision)
+            for s in range(0, b, rows):
+                part = xn[s : s + rows]
+                if mode == "intensity":
+                    y[s : s + rows] = self._intensity(part.astype(np.uint8))
+                elif kind == "binary":
+                    y[s : s + rows] = self._linear_binary(part.astype(np.uint8))
+                elif kind == "ternary":
+                    y[s : s + rows] = self._linear_ternary(part.astype(np.int8))
+                else:
+                    y[s : s + rows] = self._linear_float(part, precision)
         return like_input(y, x, was_1d)
 
     def _frames(

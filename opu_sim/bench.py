@@ -26,6 +26,7 @@ from .transmission import TransmissionMatrix
 
 _BLOCK_ROWS = 2048
 _MAX_FRAMES_PER_CALL = 1 << 20
+_ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,19 +261,19 @@ class OpticalBench:
         if not cache:
             return self._fields(uniq, col0, col1), inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
-        for i, row in enumerate(uniq):
-            k = (self.medium.epoch, row.dtype.str, row.tobytes())
+        keys = [(self.medium.epoch, row.dtype.str, row.tobytes()) for row in uniq]
+        missing = [i for i, k in enumerate(keys) if k not in self._anchor_fields]
+        if missing:  # one GEMM for every distinct content not cached yet
+            new = self._fields(uniq[missing], col0, col1)
+            if len(self._anchor_fields) + len(missing) > _ANCHOR_CACHE_ROWS:
+                self._anchor_fields.clear()
+            if len(missing) <= _ANCHOR_CACHE_ROWS:
+                self._anchor_fields.update((keys[i], f) for i, f in zip(missing, new, strict=True))
+            fields[missing] = new
+        for i, k in enumerate(keys):
             f = self._anchor_fields.get(k)
-            if f is None:
-                f = (
-                    np.zeros(fields.shape[1], np.float32)
-                    if not row.any()
-                    else self._fields(row[None], col0, col1)[0]
-                )
-                if len(self._anchor_fields) > 16:
-                    self._anchor_fields.clear()
-                self._anchor_fields[k] = f
-            fields[i] = f
+            if f is not None:
+                fields[i] = f
         return fields, inverse
 
     def _render(
