@@ -173,8 +173,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", nargs="+", default=["backprop", "dfa-exact", "dfa-optical"])
     ap.add_argument("--plot", default="dfa_transformer.png")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (1 is fastest on a shared, loaded machine)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     data = load_corpus()
     train_ids, test_ids, vocab = data
     counts = torch.bincount(train_ids, minlength=len(vocab)).double() + 1

@@ -254,3 +254,20 @@ def test_cuda_model_with_cpu_projector_and_back():
         nn.functional.cross_entropy(ref(x.cpu()), torch.zeros(4, dtype=torch.long)).backward()
         for p, q in zip(m.parameters(), ref.model.parameters(), strict=True):
             torch.testing.assert_close(p.grad.cpu(), q.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_split_signs_one_call_with_binary_rows():
+    g = np.random.default_rng(3).normal(size=(7, 4))
+    proj = CountingNumpyProjector(g)
+    tern = Ternarizer(threshold=0.3, split_signs=True)
+    dfa = DFA(tiny_mlp(), ["1", "3"], proj, ternarizer=tern)
+    y = dfa(torch.randn(3, 3))
+    e = torch.randn(3, 4)
+    y.backward(e)
+    assert len(proj.calls) == 1 and proj.calls[0].shape == (6, 4)
+    bp, bn, ap, an = tern.split(e)
+    np.testing.assert_array_equal(proj.calls[0], torch.cat([bp, bn]).numpy())
+    assert set(np.unique(proj.calls[0])) <= {0.0, 1.0}
+    S = (ap.numpy() * (bp.numpy() @ g.T) - an.numpy() * (bn.numpy() @ g.T)) / math.sqrt(4)
+    np.testing.assert_allclose(dfa.last_signals[0].numpy(), S[:, :4], atol=1e-5)
+    np.testing.assert_allclose(dfa.last_signals[1].numpy(), S[:, 4:], atol=1e-5)

@@ -53,3 +53,15 @@ def test_bad_input_raises():
         Ternarizer()(torch.tensor([[1.0, float("nan")]]))
     with pytest.raises(DFAInputError, match="rows, V"):
         Ternarizer()(torch.ones(3))
+
+
+def test_split_signs_by_hand():
+    e = torch.tensor([[0.02, 0.3, -0.8, 0.1, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0]])
+    bp, bn, ap, an = Ternarizer(threshold=0.3, rule="max", split_signs=True).split(e)
+    # positives: max 0.3, thr 0.09 -> keep 0.3 and 0.1 (a+ = 0.2); negatives: keep -0.8
+    assert bp.tolist() == [[0, 1, 0, 1, 0], [0, 0, 0, 0, 0]]
+    assert bn.tolist() == [[0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
+    assert ap[:, 0].tolist() == pytest.approx([0.2, 0.0])
+    assert an[:, 0].tolist() == pytest.approx([0.8, 0.0])
+    with pytest.raises(DFAConfigurationError, match="split_signs"):
+        Ternarizer(rule="off", split_signs=True)

@@ -12,8 +12,9 @@ How it works (one training step)::
 
         E      = e.reshape(-1, V)                      one row per sample (or per token)
         t, a   = ternarizer(E)                         t in {-1,0,1}, E ~ a * t (a per row)
-        P      = projector.project(t, mode="linear")   ONE call per batch, (rows, sum_l w_l)
-        S      = gain * a * P / sqrt(projector.output_variance)
+        P      = a * projector.project(t, mode="linear")   ONE call per batch (rows, sum w_l)
+                 (split_signs: E ~ a+ b+ - a- b-, project [b+; b-] in one call, combine)
+        S      = gain * P / sqrt(projector.output_variance)
         s_l    = S[:, off_l : off_l + w_l].reshape(h_l.shape)     slices in marking order
 
       so dL/dh_l := s_l, and autograd carries it through the marked block's own
@@ -224,10 +225,15 @@ class DFA(nn.Module):
         """
         v = grad_y.shape[-1]
         e = grad_y.detach().reshape(-1, v).float()
-        t, alpha = self.ternarizer(e)
-        p = self._project(t.contiguous())
+        if self.ternarizer.split_signs:
+            bp, bn, ap, an = self.ternarizer.split(e)
+            p = self._project(torch.cat([bp, bn]).contiguous())
+            p = ap * p[: e.shape[0]] - an * p[e.shape[0] :]
+        else:
+            t, alpha = self.ternarizer(e)
+            p = alpha * self._project(t.contiguous())
         var = float(getattr(self.projector, "output_variance", 1.0))
-        s = p * (alpha * (self.feedback_gain / math.sqrt(var)))
+        s = p * (self.feedback_gain / math.sqrt(var))
         widths = [math.prod(sh[len(grad_y.shape) - 1 :]) for sh in shapes]
         return [
             part.reshape(sh) for part, sh in zip(torch.split(s, widths, dim=1), shapes, strict=True)
@@ -261,7 +267,8 @@ class DFA(nn.Module):
             "n_in": self.projector.n_in,
             "n_out": self.projector.n_out,
             "seed": getattr(self.projector, "seed", None),
-            "ternarizer": (self.ternarizer.threshold, self.ternarizer.rule),
+            "ternarizer": (self.ternarizer.threshold, self.ternarizer.rule,
+                           self.ternarizer.split_signs),
             "gain": self.gain,
         }
 
@@ -283,8 +290,8 @@ class DFA(nn.Module):
                 f"state was trained with feedback seed {state['seed']}, but the projector has "
                 f"seed {seed}; open the OPU with seed={state['seed']} to continue training"
             )
-        threshold, rule = state["ternarizer"]
-        self.ternarizer = Ternarizer(threshold=threshold, rule=rule)
+        threshold, rule, split = state["ternarizer"]
+        self.ternarizer = Ternarizer(threshold=threshold, rule=rule, split_signs=split)
         self.gain = state["gain"]
 
 

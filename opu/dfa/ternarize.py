@@ -10,6 +10,14 @@ Rule (per error row e of width V, i.e. per sample, or per token for sequence mod
 alpha is the least-squares scale that makes ``alpha * t`` closest to ``e``; the DFA layer
 multiplies the projection of ``t`` by alpha to undo the ternarisation scale. rule="off"
 sends the error unchanged (t = e, alpha = 1): exact, float-input DFA.
+
+split_signs=True treats the positive and negative parts separately (``Ternarizer.split``):
+thresholds and scales are taken per sign (thr+ = threshold * max_j e_j+ for rule="max",
+threshold * std for rule="std"), e ~ a+ * b+ - a- * b- with binary b+, b-; the DFA layer
+projects [b+; b-] in ONE call (binary rows: 2 frames each in linear mode, so the same 4
+frames per error row as a ternary row) and combines a+ * G b+ - a- * G b-. This keeps the
+information of errors dominated by one entry of one sign (softmax outputs: e = p - onehot,
+where a single threshold keeps only the target entry).
 """
 
 from __future__ import annotations
@@ -34,8 +42,11 @@ class Ternarizer:
 
     threshold: float = 0.25
     rule: Rule = "max"
+    split_signs: bool = False
 
     def __post_init__(self) -> None:
+        if self.split_signs and self.rule == "off":
+            raise DFAConfigurationError("split_signs needs rule 'max' or 'std', not 'off'")
         if self.rule not in ("max", "std", "off"):
             raise DFAConfigurationError(
                 f"unknown ternarisation rule {self.rule!r}; use 'max', 'std' or 'off'"
@@ -53,6 +64,24 @@ class Ternarizer:
 
     def __call__(self, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ternarise e (rows, V) -> (t (rows, V) same dtype, alpha (rows, 1)) with e ~ alpha*t."""
+        self._check(e)
+        if self.rule == "off":
+            return e, torch.ones(e.shape[0], 1, dtype=e.dtype, device=e.device)
+        return self._keep(e, e.abs())
+
+    def split(
+        self, e: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-sign binarisation of e (rows, V): (b+, b-, a+, a-), b in {0, 1} (rows, V),
+        a (rows, 1) >= 0, with e ~ a+ * b+ - a- * b-."""
+        self._check(e)
+        if self.rule == "off":
+            raise DFAConfigurationError("split() needs rule 'max' or 'std', not 'off'")
+        bp, ap = self._keep(e, e.clamp(min=0))
+        bn, an = self._keep(e, (-e).clamp(min=0))
+        return bp.abs(), bn.abs(), ap, an
+
+    def _check(self, e: torch.Tensor) -> None:
         if e.ndim != 2:
             raise DFAInputError(
                 f"ternarisation takes a (rows, V) error matrix, got shape {tuple(e.shape)}"
@@ -62,14 +91,14 @@ class Ternarizer:
                 "the output error dL/dy contains NaN or inf; lower the learning rate or "
                 "check the loss before training with DFA"
             )
-        if self.rule == "off":
-            return e, torch.ones(e.shape[0], 1, dtype=e.dtype, device=e.device)
-        mag = e.abs()
+
+    def _keep(self, e: torch.Tensor, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """t = sign(e) where mag > threshold rule (on mag); alpha = mean kept mag per row."""
         if self.rule == "max":
             thr = self.threshold * mag.amax(dim=1, keepdim=True)
         else:
             thr = self.threshold * e.std(dim=1, unbiased=False, keepdim=True)
-        keep = mag > thr
+        keep = (mag > thr) & (mag > 0)
         t = torch.sign(e) * keep
         n_kept = keep.sum(dim=1, keepdim=True)
         alpha = (mag * keep).sum(dim=1, keepdim=True) / n_kept.clamp(min=1)
