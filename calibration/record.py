@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
+import struct
 import tempfile
 import time
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,31 +131,28 @@ class Calibration:
         if size > _MAX_RECORD_BYTES:
             raise CodecError(f"{path} is {size} bytes, too large for a calibration record")
         try:
+            _check_members(path)
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(bytes(z["header"]).decode())
+                if not isinstance(header, dict):
+                    raise ValueError(f"header is a JSON {type(header).__name__}, not an object")
+                names = header.get("extra_arrays", [])
+                if not isinstance(names, list) or not all(isinstance(k, str) for k in names):
+                    raise ValueError("header field extra_arrays is not a list of names")
                 arrays = {k: np.array(z[k]) for k in cls._ARRAYS}
-                extras = {k: np.array(z[f"extra__{k}"]) for k in header.get("extra_arrays", [])}
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            zipfile.BadZipFile,
-            EOFError,
-            TypeError,
-            UnicodeDecodeError,
-            json.JSONDecodeError,
-        ) as exc:
+                extras = {k: np.array(z[f"extra__{k}"]) for k in names}
+        except _READ_ERRORS as exc:
             raise CodecError(
                 f"{path} is not a readable calibration record ({type(exc).__name__}: {exc}); "
                 "delete it and run `opu calibrate all`"
             ) from exc
-        if not isinstance(header, dict) or header.get("format_version") != RECORD_FORMAT_VERSION:
+        if header.get("format_version") != RECORD_FORMAT_VERSION:
             raise CodecError(
                 f"{path} has calibration format {header.get('format_version')!r}, this software "
                 f"reads {RECORD_FORMAT_VERSION}; run `opu calibrate all` to refresh it"
             )
         try:
-            return cls(
+            cal = cls(
                 device_id=str(header["device_id"]),
                 geometry=dict(header["geometry"]),
                 exposure_us=float(header["exposure_us"]),
@@ -163,8 +163,88 @@ class Calibration:
                 extra_arrays=extras,
                 **arrays,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
             raise CodecError(f"{path} misses calibration field {exc}; recalibrate") from exc
+        except (TypeError, ValueError) as exc:
+            raise CodecError(f"{path} has a calibration field of the wrong type ({exc}); "
+                             "recalibrate") from exc
+        problem = _inconsistency(cal)
+        if problem:
+            raise CodecError(f"{path} is not a consistent calibration record: {problem}; "
+                             "delete it and run `opu calibrate all`")
+        return cal
+
+
+# Everything reading a damaged or hostile .npz can raise (zipfile, zlib, numpy's .npy parser).
+_READ_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    zipfile.BadZipFile,
+    EOFError,
+    TypeError,
+    UnicodeDecodeError,
+    NotImplementedError,
+    RuntimeError,
+    zlib.error,
+    struct.error,
+    OverflowError,
+)
+
+
+def _check_members(path: Path) -> None:
+    """Refuse .npz members that could make loading use unbounded memory: compressed members
+    (Calibration.save never writes them) and .npy headers announcing more data than the member
+    holds (numpy allocates the announced array before reading it)."""
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+                raise ValueError(f"member {info.filename} is compressed")
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            if math.prod(shape) * dtype.itemsize > info.file_size:
+                raise ValueError(
+                    f"member {info.filename} announces shape {shape} of {dtype}, more than "
+                    f"its {info.file_size} bytes"
+                )
+
+
+def _inconsistency(cal: Calibration) -> str:
+    """What is wrong with a loaded record's values and array shapes ('' when nothing)."""
+    g = cal.geometry
+    try:
+        n_out = g["n_out"]
+        n_anchor = g["layout"][1]
+        n_roi = g["roi"][2] * g["roi"][3]
+        ints = (g["n_in"], n_out, n_anchor, n_roi)
+    except (KeyError, IndexError, TypeError) as exc:
+        return f"geometry {g!r} lacks n_in, n_out, layout or roi ({exc})"
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
+        return f"geometry {g!r} holds non-integer sizes"
+    if not (math.isfinite(cal.exposure_us) and cal.exposure_us > 0):
+        return f"exposure_us={cal.exposure_us} is not a positive number"
+    if not (math.isfinite(cal.scale_dn) and cal.scale_dn > 0):
+        return f"scale_dn={cal.scale_dn} is not a positive number"
+    expect = {
+        "dark_dn": (n_roi, "f"),
+        "hot_pixels": (n_roi, "b"),
+        "output_pixels": (n_out, "iu"),
+        "anchor": (n_anchor, "b"),
+        "anchor_dn": (n_out, "f"),
+    }
+    for name, (n, kinds) in expect.items():
+        a = getattr(cal, name)
+        if a.shape != (n,) or a.dtype.kind not in kinds:
+            return f"{name} is {a.dtype} of shape {a.shape}, expected ({n},) of kind {kinds!r}"
+    if not (np.isfinite(cal.dark_dn).all() and np.isfinite(cal.anchor_dn).all()):
+        return "dark_dn or anchor_dn holds NaN or infinity"
+    if (cal.anchor_dn <= 0).any():
+        return "anchor_dn holds values <= 0"
+    return ""
 
 
 def warn_if_stale(cal: Calibration, max_age_s: float, command: str = "opu calibrate all") -> None:

@@ -37,6 +37,10 @@ HEADER_SIZE = 48
 SIGNATURE = b"Spld"  # 0x53 0x70 0x6C 0x64
 DMD_WIDTH = 1920
 DMD_HEIGHT = 1080
+MAX_IMAGE_WIDTH = 2560
+MAX_IMAGE_HEIGHT = 1600
+"""Largest image a DLPC900 takes (the DLP9000's 2560 x 1600 mirrors), pixels. decode_image
+refuses larger headers before allocating the image."""
 MAX_PATTERNS = min(MAX_LUT_ENTRIES, (MAX_IMAGE_INDEX + 1) * PATTERNS_PER_IMAGE)
 """Most 1-bit patterns one pattern-on-the-fly sequence can hold (400 LUT entries)."""
 
@@ -123,6 +127,11 @@ def decode_image(data: bytes) -> tuple[ImageHeader, np.ndarray]:
     body = bytes(data[HEADER_SIZE:])
     if len(body) != h.data_size:
         raise CodecError(f"image header announces {h.data_size} data bytes, got {len(body)}")
+    if h.width > MAX_IMAGE_WIDTH or h.height > MAX_IMAGE_HEIGHT:
+        raise CodecError(
+            f"image header announces {h.width}x{h.height} pixels, larger than any DMD of the "
+            f"DLPC900 ({MAX_IMAGE_WIDTH}x{MAX_IMAGE_HEIGHT}); the header is corrupt"
+        )
     if h.compression == Compression.ERLE:
         words = decode_erle(body, h.width, h.height)
     elif h.compression == Compression.RLE:

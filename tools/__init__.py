@@ -1,0 +1,1 @@
+"""Reliability tools: codec fuzzing (`fuzz.py`), crash-safety helpers, soak runs."""
