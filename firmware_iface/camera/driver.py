@@ -540,6 +540,20 @@ class Camera:
         self._next_id = last + 1
         return readout
 
+    def skip_to(self, frame_id: int) -> None:
+        """Continue reading at frame id `frame_id` (>= the next id to be read): frames with
+        lower ids, buffered or still to arrive, are discarded as stale. Resynchronises the host
+        after a faulty readout, e.g. with skip_to(camera["FrameCounter"])."""
+        if isinstance(frame_id, bool) or not isinstance(frame_id, (int, np.integer)):
+            raise InputError(f"frame_id must be an integer, got {frame_id!r}")
+        if frame_id < self._next_id:
+            raise InputError(
+                f"cannot skip back to frame {frame_id}: frames up to {self._next_id - 1} were "
+                "already returned"
+            )
+        self._next_id = int(frame_id)
+        self._buffered = {k: v for k, v in self._buffered.items() if k >= self._next_id}
+
     def _assemble(self, first: int, n: int, counters: dict, final: bool) -> FrameReadout:
         roi = self._roi
         frames = np.zeros((n, roi.height, roi.width), dtype=output_dtype(self._format))

@@ -123,6 +123,7 @@ class DLPC900Emulator:
         self._position = -1
         self._shown = 0
         self._cache: dict[int, np.ndarray] = {}
+        self._content_version = 0
 
     # --- report level I/O (called by the backend) ----------------------------------------------
 
@@ -280,7 +281,7 @@ class DLPC900Emulator:
             raise _Nack(c.ErrorCode.IMAGE_ADDRESS_OUT_OF_RANGE)
         self.lut_definitions[e.pattern_index] = e
         self.lut = None  # a LUT configuration must follow any definition
-        self._cache.clear()
+        self._invalidate()
         return b""
 
     def _cmd_lut_configuration(self, req) -> bytes:
@@ -295,7 +296,7 @@ class DLPC900Emulator:
             raise _Nack(c.ErrorCode.INVALID_PATTERN_DEFINITION)
         self.lut = [self.lut_definitions[i] for i in range(n)]
         self.n_patterns_to_display = n_display
-        self._cache.clear()
+        self._invalidate()
         return b""
 
     def _cmd_bmp_load_init(self, req) -> bytes:
@@ -311,7 +312,7 @@ class DLPC900Emulator:
         if n_bytes > HEADER_SIZE + erle_bound(self.width, self.height):
             raise _Nack(c.ErrorCode.OUT_OF_RESOURCE)
         self.images.pop(index, None)
-        self._cache.clear()
+        self._invalidate()
         self._load = _Load(index, n_bytes, bytearray())
         return b""
 
@@ -354,7 +355,7 @@ class DLPC900Emulator:
             raise _Nack(c.ErrorCode.INVALID_PARAMETER)
         self._load = None
         self.images[load.index] = words
-        self._cache.clear()
+        self._invalidate()
 
     # --- test-rig API --------------------------------------------------------------------------
 
@@ -388,6 +389,15 @@ class DLPC900Emulator:
             self._shown += 1
             out[i] = nxt
         return out
+
+    @property
+    def content_version(self) -> int:
+        """Counter bumped whenever the LUT or a stored image changes (a rig's cache key)."""
+        return self._content_version
+
+    def _invalidate(self) -> None:
+        self._cache.clear()
+        self._content_version += 1
 
     def pattern_image(self, lut_index: int) -> np.ndarray:
         """(height, width) bool mirror image of LUT entry lut_index (decoded once, cached)."""

@@ -217,6 +217,14 @@ class FPGAEmulator:
         """Board time, microseconds since power-up."""
         return self._now_ns // 1000
 
+    def advance_clock_us(self, dt_us: float) -> None:
+        """Let dt_us microseconds of board time pass, as while the host waits (a rig's
+        wait_s); events of run frames that fall in that time are sent."""
+        if not (isinstance(dt_us, (int, float)) and math.isfinite(dt_us) and dt_us >= 0):
+            raise ConfigurationError(f"dt_us must be a finite number >= 0, got {dt_us!r}")
+        with self._lock:
+            self._advance_ns(round(dt_us * 1000))
+
     def _advance_to_us(self, t_us: int) -> None:
         run = self._run
         while run is not None and run.emitted < len(run.events):
