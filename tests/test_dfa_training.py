@@ -34,6 +34,7 @@ def noisy_projector(n_in, n_out):
     return ReplicatedInput(OPU(device="sim", n_in=4 * n_in, n_out=n_out, seed=7, noise=True), 4)
 
 
+@pytest.mark.slow  # ~20 s with the simulator's first import (numba) on a busy machine
 def test_loss_falls_under_noisy_ternary_dfa():
     torch.manual_seed(0)
     xtr, ytr, xte, yte = digits()
