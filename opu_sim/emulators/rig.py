@@ -229,6 +229,11 @@ class EmulatedRig:
             binary = np.isin(amplitudes, (0.0, 1.0)).all()
             patterns = amplitudes.astype(np.uint8) if binary else amplitudes
             self.bench.clock_us = float(stamps[0])
+            # Work-around: OpticalBench._region_fields can leave an anchor row unset when its
+            # cache overflows in the same call (reported); an empty cache is always correct.
+            anchor_cache = getattr(self.bench, "_anchor_fields", None)
+            if anchor_cache is not None:
+                anchor_cache.clear()
             batch = self.bench.acquire(patterns, cam.exposure_us)
             frames = batch.frames
             if frames.dtype.kind == "f":  # noise-free profile: the ADC still rounds and clips
