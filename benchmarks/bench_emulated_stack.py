@@ -1,0 +1,87 @@
+"""Frames per second through the whole emulated hardware stack (OPUHardware -> DLPC900 / FPGA /
+camera drivers -> emulators -> OpticalBench physics), next to the plain simulator's frames/s and
+the device's own frame-rate model (1e6 / frame_period_us), measured in the same run, with a
+breakdown of where the time goes.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_emulated_stack.py [--n-in 256] [--n-out 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from firmware_iface.geometry import CameraRoi, DmdLayout
+from opu_sim.bench import OpticalBench
+from opu_sim.emulators.rig import EmulatedRig
+from opu_sim.profile import DeviceProfile
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-in", type=int, default=256)
+    ap.add_argument("--n-out", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=2000, help="frames per timed repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    prof = DeviceProfile.default()
+    layout = DmdLayout.fit(args.n_in, args.n_in)
+    roi = CameraRoi.centred(args.n_out, prof.camera.sensor_width, prof.camera.sensor_height)
+    rng = np.random.default_rng(0)
+    p = (rng.random((args.frames, layout.n_elements)) < 0.5).astype(np.uint8)
+    exposure = 110.0
+
+    sim = OpticalBench(prof, 1, layout, roi)
+    rig = EmulatedRig(prof, 1, layout)
+    hw = rig.open_hardware(roi)
+    sim.acquire(p[:400], exposure)  # warm-up: numba caches, matrices
+    hw.acquire(p[:400], exposure)
+
+    best_sim = best_emu = float("inf")
+    hw_before = dict(hw.stats.seconds)
+    rig_before = dict(rig.stats.seconds)
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        sim.acquire(p, exposure)
+        best_sim = min(best_sim, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = hw.acquire(p, exposure)
+        best_emu = min(best_emu, time.perf_counter() - t0)
+        assert b.reacquired == 0
+    n_total = args.frames * args.repeats
+    hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
+    rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
+    period = b.info["frame_period_us"]
+    print(f"n_in={args.n_in} (+{args.n_in} anchor elements, {layout.macro_pixel}-mirror "
+          f"macro-pixels), n_out={args.n_out} (ROI {roi.width}x{roi.height}), "
+          f"{args.frames} frames per call, best of {args.repeats}\n")
+    print(f"{'source':<34}{'frames/s':>12}")
+    print(f"{'device model 1e6/frame_period_us':<34}{1e6 / period:>12,.0f}   (period {period} us)")
+    print(f"{'simulator (OpticalBench)':<34}{args.frames / best_sim:>12,.0f}")
+    print(f"{'emulated stack (OPUHardware)':<34}{args.frames / best_emu:>12,.0f}")
+    print()
+    rig_total = sum(rig_s.values())
+    rows = [
+        ("DMD prepare (elements -> ERLE)", hw_s["dmd_prepare"]),
+        ("DMD upload + sequencer (USB HID)", hw_s["dmd_upload"]),
+        ("DMD shown pattern -> elements (rig)", rig_s["dmd_sample"]),
+        ("FPGA protocol (UART, events)", hw_s["fpga_run"] - rig_total),
+        ("physics render (OpticalBench)", rig_s["physics"]),
+        ("camera stream pack (emulator)", rig_s["camera_deliver"]),
+        ("camera readout + unpack (driver)", hw_s["camera_read"]),
+        ("integrity checks + counter reads", hw_s["integrity"]),
+        ("other host work", hw_s["host_other"]),
+    ]
+    total = sum(v for _, v in rows)
+    print(f"{'phase':<36}{'us/frame':>10}{'share':>8}")
+    for name, sec in rows:
+        print(f"{name:<36}{1e6 * sec / n_total:>10.1f}{100 * sec / total:>7.1f}%")
+    print(f"{'total':<36}{1e6 * total / n_total:>10.1f}")
+    hw.close()
+
+
+if __name__ == "__main__":
+    main()
