@@ -48,7 +48,7 @@ from ..errors import (
     InputError,
 )
 from ..geometry import CameraRoi
-from . import control, registers, stream
+from . import control, pixel_formats, registers, stream
 from . import usb_layout as L
 from .pixel_formats import PixelFormat, output_dtype, payload_size, pixel_format, unpack
 from .registers import Kind, Register
@@ -166,6 +166,7 @@ class Camera:
         self.retries = retries
         self._lock = threading.Lock()
         self._request_id = 0
+        pixel_formats.warm_up()  # no kernel compilation inside a read deadline
         self._transport = UsbCameraTransport(backend, vendor_id, product_id)
         try:
             self.serial_number = str(self.get_feature("DeviceSerialNumber"))

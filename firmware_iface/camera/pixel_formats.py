@@ -296,3 +296,21 @@ def unpack(
     else:
         _unpack10p_kernel(src, flat)
     return out
+
+
+def warm_up() -> None:
+    """Compile (or load from Numba's cache) the packed-format kernels now, with the argument
+    types the codec uses, so that the first frame of a stream is not delayed by compilation
+    (which would otherwise run inside the driver's read deadline). Idempotent and cheap."""
+    global _WARM
+    if _WARM:
+        return
+    for fmt in (PixelFormat.Mono10p, PixelFormat.Mono12p):
+        pix = np.arange(7, dtype=np.uint16)
+        data = pack(pix, fmt)
+        unpack(data, fmt, pix.size)
+        unpack(np.frombuffer(data, dtype=np.uint8).copy(), fmt, pix.size)
+    _WARM = True
+
+
+_WARM = False
