@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threshold", type=float, default=0.1,
                     help="per-sign binarisation threshold, rule 'max'")
-    ap.add_argument("--replicate", type=int, default=2, help="DMD elements per error entry")
+    ap.add_argument("--replicate", type=int, default=8, help="DMD elements per error entry")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", nargs="+", default=["backprop", "dfa-exact", "dfa-optical"])
