@@ -68,9 +68,10 @@ class DmdLayout:
         n_anchor: int,
         dmd_width: int = 1920,
         dmd_height: int = 1080,
-        max_macro_pixel: int = 16,
+        max_macro_pixel: int | None = 16,
     ) -> DmdLayout:
-        """The layout with the largest square macro-pixel (<= max_macro_pixel) that fits.
+        """The layout with the largest square macro-pixel (<= max_macro_pixel; None: no cap,
+        as large as the DMD allows) that fits.
 
         Raises ConfigurationError when the elements do not fit even at one mirror each.
         """
@@ -84,7 +85,8 @@ class DmdLayout:
                 f"{n} input elements (data {n_data} + anchor {n_anchor}) exceed the "
                 f"{dmd_width}x{dmd_height} DMD's {dmd_width * dmd_height} mirrors; reduce n_in"
             )
-        for mp in range(max_macro_pixel, 0, -1):
+        cap = max_macro_pixel if max_macro_pixel is not None else min(dmd_width, dmd_height)
+        for mp in range(cap, 0, -1):
             cols = dmd_width // mp
             if math.ceil(n / cols) * mp <= dmd_height:
                 # narrowest grid with that many rows keeps the pattern compact

@@ -8,8 +8,8 @@
 Common options: --device sim|emu|<hardware config> (default sim), --n-in, --n-out, --seed,
 --record-dir (default $OPU_RECORD_DIR or ./opu-calibration), --json, --plot, --report DIR.
 Simulated devices take --profile FILE.json (DeviceProfile fields to override, nested as in
-DeviceProfile.to_dict(), e.g. {"laser": {"photons_per_element_us": 1e-6}}) and the shortcuts
---photons-per-element-us and --drift-time-s. Exit status: 0 success, 1 a calibration or device
+DeviceProfile.to_dict(), e.g. {"laser": {"photons_per_mirror_us": 1e-6}}) and the shortcuts
+--photons-per-mirror-us and --drift-time-s. Exit status: 0 success, 1 a calibration or device
 failure (one line on stderr, no traceback), 2 a usage error.
 """
 
@@ -57,7 +57,7 @@ def _override(obj: Any, changes: dict, where: str) -> Any:
 def build_profile(args: argparse.Namespace) -> Any:
     """The simulated device profile: default, then --profile FILE.json, then shortcuts."""
     if args.device != "sim" and not args.device.startswith("emu"):
-        if args.profile or args.photons_per_element_us or args.drift_time_s:
+        if args.profile or args.photons_per_mirror_us or args.drift_time_s:
             raise ConfigurationError("--profile and its shortcuts apply to simulated devices only")
         return None
     from opu_sim.profile import DeviceProfile
@@ -69,8 +69,8 @@ def build_profile(args: argparse.Namespace) -> Any:
         except (OSError, ValueError) as exc:
             raise ConfigurationError(f"cannot read profile {args.profile}: {exc}") from exc
         prof = _override(prof, data, "")
-    if args.photons_per_element_us is not None:
-        laser = dataclasses.replace(prof.laser, photons_per_element_us=args.photons_per_element_us)
+    if args.photons_per_mirror_us is not None:
+        laser = dataclasses.replace(prof.laser, photons_per_mirror_us=args.photons_per_mirror_us)
         prof = dataclasses.replace(prof, laser=laser)
     if args.drift_time_s is not None:
         prof = dataclasses.replace(
@@ -397,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-out", type=int, default=1024, help="output pixels (default 1024)")
     g.add_argument("--seed", type=int, default=0, help="medium seed (simulated devices)")
     g.add_argument("--profile", help="JSON file of DeviceProfile overrides (simulator)")
-    g.add_argument("--photons-per-element-us", type=float, help="simulated light level")
+    g.add_argument("--photons-per-mirror-us", type=float, help="simulated light level")
     g.add_argument("--drift-time-s", type=float, help="simulated medium decorrelation time, s")
     o = common.add_argument_group("output")
     o.add_argument("--record-dir", default=None,

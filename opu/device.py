@@ -44,6 +44,10 @@ class OPU:
     profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
     (default: chosen by calibration). anchor_on: anchor size in elements (default
     sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix may keep.
+    expected_on_fraction: fraction of data elements ON in the inputs you will send (per frame:
+    e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON elements, the
+    shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised errors) get a
+    better signal-to-noise ratio with a small value.
 
     calibration: None (default): on first use, load this device's record from `record_dir` if
     one is given and exists (refused with CalibrationError if it is for another geometry; a
@@ -65,12 +69,18 @@ class OPU:
         anchor_on: int | None = None,
         cache_budget_bytes: int = 512 << 20,
         record_dir: str | Path | None = None,
+        expected_on_fraction: float = 0.5,
     ) -> None:
         for name, v in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
         self.n_in = int(n_in)
         self.n_out = int(n_out)
+        if not isinstance(device, str):
+            raise ConfigurationError(
+                f"device must be a string ('sim', 'emu' or a hardware config), got "
+                f"{type(device).__name__}"
+            )
         self.device = device
         self.seed = seed
         if profile is None and device != "sim" and not device.startswith("emu"):
@@ -96,8 +106,13 @@ class OPU:
                 f"pixels excluded for a dark anchor) but the camera has {cam_w * cam_h}; "
                 "reduce n_out"
             )
-        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h)
+        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h, max_macro_pixel=None)
         self.roi = CameraRoi.centred(n_roi, cam_w, cam_h)
+        if not (isinstance(expected_on_fraction, (int, float)) and 0 < expected_on_fraction <= 1):
+            raise ConfigurationError(
+                f"expected_on_fraction must be in (0, 1], got {expected_on_fraction!r}"
+            )
+        self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
         self._source, self._bench = open_source(
@@ -148,6 +163,19 @@ class OPU:
         """The geometry a calibration record must match."""
         return geometry_of(self.n_in, self.n_out, self.layout, self.roi)
 
+    @property
+    def frame_period_us(self) -> float:
+        """Time between two frames on the device, microseconds."""
+        return float(self._source.frame_period_us)
+
+    @staticmethod
+    def frames_per_input(mode: str = "linear", kind: str = "ternary", precision: int = 8) -> int:
+        """Camera frames one input row costs: intensity 1; linear binary 2, ternary 4, float
+        4 per non-zero bit plane (at most 4 * precision)."""
+        if mode == "intensity":
+            return 1
+        return {"binary": 2, "ternary": 4, "float": 4 * precision}[kind]
+
     # ---- calibration --------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
@@ -172,6 +200,7 @@ class OPU:
             self.roi,
             exposure_us=self._exposure_us,
             anchor_on=self._anchor_on,
+            on_fraction=self._on_fraction,
         )
         self.use_calibration(cal)
         if self._store is not None:
@@ -219,9 +248,7 @@ class OPU:
                 f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
                 "project the batch in parts"
             )
-        frames_per_row = {"binary": 2, "ternary": 4, "float": 4 * precision}[kind]
-        if mode == "intensity":
-            frames_per_row = 1
+        frames_per_row = self.frames_per_input(mode, kind, precision)
         rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
         y = np.empty((b, self.n_out), dtype=np.float32)
         with self._lock:

@@ -206,7 +206,8 @@ class OpticalBench:
             )["gain"]
         )
         return (
-            self.profile.laser.photons_per_element_us
+            self.profile.laser.photons_per_mirror_us
+            * self.layout.macro_pixel**2
             * exposure_us
             * self.profile.camera.quantum_efficiency
             * gain.astype(np.float64)

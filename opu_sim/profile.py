@@ -2,9 +2,9 @@
 
 The defaults describe a plausible bench: a DLP6500-class DMD (1920x1080, ~9.5 kHz binary
 patterns) on a DLPC900, a 12-bit global-shutter CMOS camera of the IMX174 class
-(1920x1200, full well ~32 ke-, read noise ~6 e-), and a laser whose speckle gives a few hundred
-photo-electrons per ON element per millisecond. Each noise source can be switched off;
-`DeviceProfile.ideal()` is the exact, noise-free model.
+(1920x1200, full well ~32 ke-, read noise ~6 e-), and a laser whose speckle gives a few
+hundred photo-electrons per ON element of 16x16 mirrors per millisecond. Each noise source can
+be switched off; `DeviceProfile.ideal()` is the exact, noise-free model.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ class DmdProfile:
 
 @dataclass(frozen=True)
 class LaserProfile:
-    """Illumination: mean photons reaching one camera pixel per ON element per microsecond
-    (for E|T|^2 = 1), and the relative standard deviation of the power from frame to frame."""
+    """Illumination: mean photons reaching one camera pixel per ON mirror per microsecond, and
+    the relative standard deviation of the power from frame to frame. An element of m mirrors
+    (a macro-pixel) sums m independent mirror fields, so its intensity scales with m."""
 
-    photons_per_element_us: float = 0.02
+    photons_per_mirror_us: float = 0.02 / 256
     power_fluctuation_rel: float = 0.002
 
 
@@ -119,7 +120,7 @@ class DeviceProfile:
             "camera.quantum_efficiency": c.quantum_efficiency,
             "camera.full_well_e": c.full_well_e,
             "camera.gain_dn_per_e": c.gain_dn_per_e,
-            "laser.photons_per_element_us": self.laser.photons_per_element_us,
+            "laser.photons_per_mirror_us": self.laser.photons_per_mirror_us,
             "frame_period_us": self.frame_period_us,
         }
         for name, value in positive.items():

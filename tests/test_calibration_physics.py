@@ -52,7 +52,7 @@ def test_ptc_recovers_gain_read_noise_full_well(ptc_bench):
 
 def test_ptc_refuses_no_light():
     with pytest.raises(CalibrationError, match="too little light"):
-        measure_photon_transfer(bench(400, laser={"photons_per_element_us": 1e-9}))
+        measure_photon_transfer(bench(400, laser={"photons_per_mirror_us": 1e-9}))
 
 
 def test_hadamard_design_second_moment():
@@ -98,10 +98,10 @@ def test_exposure_keeps_clipping_near_target():
     assert r.steps <= 8
 
 
-@pytest.mark.parametrize(("photons", "match"), [(300.0, "too much light"),
-                                                (1e-7, "too little light")])
+@pytest.mark.parametrize(("photons", "match"), [(300.0 / 256, "too much light"),
+                                                (1e-7 / 256, "too little light")])
 def test_exposure_refuses_bad_light(photons, match):
-    b = bench(400, laser={"photons_per_element_us": photons})
+    b = bench(400, laser={"photons_per_mirror_us": photons})
     with pytest.raises(CalibrationError, match=match):
         choose_exposure(b, sample_inputs(LAYOUT, _anchor(), 8, 0.5))
 

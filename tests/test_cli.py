@@ -112,7 +112,7 @@ def _record_bytes(d: Path) -> bytes:
 def test_no_light_fails_and_keeps_previous_record(calibrated, capsys, tmp_path):
     d, _ = calibrated
     # the dim device's own record (copied from a good one) must survive the failed run
-    dim = ["--photons-per-element-us", "1e-9"]
+    dim = ["--photons-per-mirror-us", "1e-13"]
     code, out, _ = run(capsys, "info", *SMALL, *dim, "--json")
     dev = json.loads(out)["device_id"]
     cal = Calibration.load(next(d.glob("*.npz")))
@@ -125,8 +125,8 @@ def test_no_light_fails_and_keeps_previous_record(calibrated, capsys, tmp_path):
 
 
 def test_saturating_light_fails(capsys, tmp_path):
-    code, _, err = run(capsys, "calibrate", "exposure", *SMALL, "--photons-per-element-us",
-                       "500", "--record-dir", str(tmp_path))
+    code, _, err = run(capsys, "calibrate", "exposure", *SMALL, "--photons-per-mirror-us",
+                       "2", "--record-dir", str(tmp_path))
     assert code == 1 and "too much light" in err
     assert not list(tmp_path.glob("*.npz"))
 
@@ -200,7 +200,7 @@ def test_real_subprocess_calibrate_exposure(tmp_path):
     assert res["results"]["exposure"]["exposure_us"] > 0
     assert len(list(tmp_path.glob("*.npz"))) == 1
     p = subprocess.run([sys.executable, "-m", "opu.cli", "calibrate", "exposure", *SMALL,
-                        "--photons-per-element-us", "1e-9"], capture_output=True, text=True,
+                        "--photons-per-mirror-us", "1e-13"], capture_output=True, text=True,
                        env=env, cwd=ROOT, timeout=300)
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert p.stderr.startswith("opu: error: too little light")

@@ -137,13 +137,6 @@ def test_bad_options_are_refused_cleanly(dev, probe, kw, match):
     _refused(dev, probe, lambda: dev.project(x, **kw), match=match)
 
 
-# reported: OPU.__init__ calls device.startswith() before open_source() checks the type
-_DEVICE_TYPE_BUG = pytest.mark.xfail(
-    raises=AttributeError, strict=True,
-    reason="opu/device.py: OPU(device=7) raises AttributeError, not ConfigurationError",
-)
-
-
 # ---- OPU(...) -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kw,match",
@@ -156,8 +149,8 @@ _DEVICE_TYPE_BUG = pytest.mark.xfail(
         ({"n_out": True}, "n_out"),
         ({"device": "quantum"}, "unknown device"),
         ({"device": "tcp://10.0.0.1:1"}, "unknown device"),
-        pytest.param({"device": 7}, "string", marks=_DEVICE_TYPE_BUG),
-        pytest.param({"device": None}, "string", marks=_DEVICE_TYPE_BUG),
+        ({"device": 7}, "string"),
+        ({"device": None}, "string"),
     ],
 )
 def test_bad_constructor_arguments_raise_configuration_errors(kw, match):

@@ -108,7 +108,7 @@ class EmulatedRig:
     # ---- host side ----------------------------------------------------------------------
     def hardware_config(self) -> Any:
         """The HardwareConfig of this rig: the emulators' USB ids, its fpgaemu:// URL, the
-        profile's frame period and camera exposure range, short readout waits."""
+        profile's frame period and camera exposure range, a short readout wait."""
         from firmware_iface.hardware import HardwareConfig
         from firmware_iface.hardware.config import (
             AcquisitionConfig,
@@ -127,7 +127,7 @@ class EmulatedRig:
                 max_exposure_us=cam.max_exposure_us,
             ),
             timing=TimingConfig(frame_period_us=self.profile.frame_period_us),
-            acquisition=AcquisitionConfig(readout_timeout_ms=50),
+            acquisition=AcquisitionConfig(readout_timeout_ms=100),
             source=f"emulated rig {self.name}",
         )
 
