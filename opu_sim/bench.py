@@ -263,18 +263,20 @@ class OpticalBench:
             return self._fields(uniq, col0, col1), inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
         keys = [(self.medium.epoch, row.dtype.str, row.tobytes()) for row in uniq]
-        missing = [i for i, k in enumerate(keys) if k not in self._anchor_fields]
+        missing = []
+        for i, k in enumerate(keys):
+            f = self._anchor_fields.get(k)
+            if f is None:
+                missing.append(i)
+            else:
+                fields[i] = f
         if missing:  # one GEMM for every distinct content not cached yet
             new = self._fields(uniq[missing], col0, col1)
+            fields[missing] = new
             if len(self._anchor_fields) + len(missing) > _ANCHOR_CACHE_ROWS:
                 self._anchor_fields.clear()
             if len(missing) <= _ANCHOR_CACHE_ROWS:
                 self._anchor_fields.update((keys[i], f) for i, f in zip(missing, new, strict=True))
-            fields[missing] = new
-        for i, k in enumerate(keys):
-            f = self._anchor_fields.get(k)
-            if f is not None:
-                fields[i] = f
         return fields, inverse
 
     def _render(

@@ -86,3 +86,18 @@ def test_eight_bit_camera_dtype():
     bench = make_bench(prof)
     f = bench.acquire(np.ones((2, 400), np.uint8), 100.0).frames
     assert f.dtype == np.uint8
+
+
+def test_anchor_field_cache_overflow_keeps_every_row():
+    """Many distinct anchor contents in one call, some cached before: all rows correct."""
+    prof = DeviceProfile.ideal()
+    bench = make_bench(prof)
+    rng = np.random.default_rng(5)
+    pats = np.zeros((30, 400), np.uint8)
+    pats[:, 200:] = rng.random((30, 200)) < 0.5
+    first = bench.acquire(pats[:10], 50.0).frames  # caches 10 anchor contents
+    both = bench.acquire(pats, 50.0).frames  # 20 new ones overflow the cache
+    t = bench.transmission(0, 400)
+    expected = bench.dn_per_unit(50.0) * np.abs(pats.astype(np.float64) @ t.T) ** 2
+    np.testing.assert_allclose(both, expected + prof.camera.black_offset_dn, rtol=2e-6)
+    np.testing.assert_array_equal(first, both[:10])
