@@ -290,7 +290,7 @@ def _sent(rig):
         (np.full((2, 96), 0.5, np.float32), EXPOSURE_US, "binary"),
         (np.full((2, 96), np.nan), EXPOSURE_US, "binary"),
         (np.array([["a"] * 96]), EXPOSURE_US, "dtype"),
-        (np.zeros((2, 96), np.uint8), 50.0, "105 us"),  # camera allows 10 us; the DMD does not
+        (np.zeros((2, 96), np.uint8), 5.0, "outside"),  # below the camera's 10 us
         (np.zeros((2, 96), np.uint8), 2e6, "outside"),
         (np.zeros((2, 96), np.uint8), float("nan"), "outside"),
         (np.zeros((2, 96), np.uint8), "100", "number"),
@@ -302,6 +302,20 @@ def test_bad_input_raises_before_anything_is_sent(env, patterns, exposure, match
     with pytest.raises(InputError, match=match):
         hw.acquire(patterns, exposure)
     assert _sent(rig) == before
+
+
+def test_short_exposure_keeps_the_pattern_up_for_the_dmd_minimum(env):
+    rig, hw = env["rig"], env["hw"]
+    before = _sent(rig)
+    with pytest.raises(InputError, match="105"):  # the DMD driver refuses a short LUT entry
+        hw.dmd.load_elements(env["patterns"], hw.layout, 50)
+    assert _sent(rig) == before
+    violations = rig.stats.timing_violations
+    b = hw.acquire(env["patterns"], 50.0)  # the camera may expose inside a 105 us pattern
+    assert (b.info["dmd_exposure_us"], b.info["frame_period_us"]) == (105, 110)
+    assert rig.stats.timing_violations == violations
+    assert b.exposure_us == 50.0 and rig.camera.exposure_us == 50.0
+    assert 0 < b.frames.mean() - 64 < env["ref"].mean() - 64  # less light than at 150 us
 
 
 def test_too_many_patterns_for_the_lut_raise_before_sending(env):

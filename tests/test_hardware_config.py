@@ -129,7 +129,9 @@ def test_frame_timing():
     t = plan_timing(105.5, 110.0, 2, 5)  # pattern shown from 2 us until the exposure ends
     assert (t.pulse_us, t.dmd_exposure_us, t.frame_period_us) == (106, 109, 111)
     assert t.fpga_settings() == (111, 106, 2, 5)
-    assert exposure_limits_us(10.0, 1e6, 0, 0) == (105.0, 1e6)
+    t = plan_timing(40.0, 110.0, 0, 0)  # short exposure: the pattern stays up 105 us
+    assert (t.pulse_us, t.dmd_exposure_us, t.frame_period_us) == (40, 105, 110)
+    assert exposure_limits_us(10.0, 1e6, 0, 0) == (10.0, 1e6)
     assert exposure_limits_us(200.0, 1e8, 0, 0) == (200.0, 1e7)  # the FPGA's pulse limit
 
 

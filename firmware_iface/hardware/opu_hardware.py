@@ -209,8 +209,9 @@ class OPUHardware:
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
-        """(shortest, longest) exposure, microseconds: the camera's range, at least the DMD's
-        minimum pattern time, at most the FPGA's and the DMD's limits."""
+        """(shortest, longest) exposure, microseconds: the camera's range within the FPGA's
+        and the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
+        pattern then stays up longer than the exposure)."""
         c = self.config
         return exposure_limits_us(
             c.camera.min_exposure_us,
@@ -412,9 +413,9 @@ class OPUHardware:
         lo, hi = self.exposure_range_us
         if not (math.isfinite(e) and lo <= e <= hi):
             raise InputError(
-                f"exposure_us={exposure_us} is outside [{lo:g}, {hi:g}] us: the camera allows "
-                f"[{self.config.camera.min_exposure_us:g}, {self.config.camera.max_exposure_us:g}]"
-                " us and the DMD shows a 1-bit pattern for at least 105 us"
+                f"exposure_us={exposure_us} is outside [{lo:g}, {hi:g}] us, the range the "
+                f"camera ([{self.config.camera.min_exposure_us:g}, "
+                f"{self.config.camera.max_exposure_us:g}] us), the FPGA and the DMD allow together"
             )
         return e
 
@@ -501,7 +502,9 @@ class OPUHardware:
         )
 
     def _readout_timeout_ms(self, n: int) -> int:
-        return int(self.config.acquisition.readout_timeout_ms + n)
+        # the run is over, so frames are in flight; 2 ms per frame covers the host's own
+        # transfer and unpacking time on a loaded machine (the deadline includes it)
+        return int(self.config.acquisition.readout_timeout_ms + 2 * n)
 
     def _record(self, problems: list[Problem], seen: list[str], run_id: int) -> None:
         self.stats.failed_runs += 1

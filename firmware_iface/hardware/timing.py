@@ -46,10 +46,11 @@ def exposure_limits_us(
 ) -> tuple[float, float]:
     """(shortest, longest) camera exposure the three devices allow together, microseconds.
 
-    Shortest: the camera's minimum, but at least the DMD's minimum 1-bit pattern time (the
-    pattern is shown for the exposure window). Longest: the camera's maximum, the FPGA's pulse
-    limit and the DMD's 24-bit exposure field, whichever is smallest."""
-    lo = max(float(camera_min_us), float(MIN_EXPOSURE_1BIT_US), float(MIN_EXPOSURE_US))
+    Shortest: the camera's minimum (at least the FPGA's 1 us pulse); a shorter exposure than
+    the DMD's minimum pattern time (105 us) is fine: the pattern stays up for 105 us and the
+    camera exposes inside that window. Longest: the camera's maximum, the FPGA's pulse limit
+    and the DMD's 24-bit exposure field, whichever is smallest."""
+    lo = max(float(camera_min_us), float(MIN_EXPOSURE_US))
     lead = camera_delay_us - dmd_delay_us
     hi = min(
         float(camera_max_us),
