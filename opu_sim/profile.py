@@ -57,7 +57,9 @@ class CameraProfile:
     dark_current_e_per_s: float = 10.0
     dsnu_e: float = 1.5
     prnu_rel: float = 0.01
-    gain_dn_per_e: float = 0.12
+    # ADC range ends just below the full well (as cameras are usually set up), so saturation
+    # shows as the maximum count on every device: 0.128 * 31500 e- + 64 = 4096 DN
+    gain_dn_per_e: float = 0.128
     black_offset_dn: float = 64.0
     hot_pixel_fraction: float = 2e-4
     hot_pixel_dark_factor: float = 500.0

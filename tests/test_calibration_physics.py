@@ -21,6 +21,10 @@ from opu_sim.pixel_maps import sensor_maps
 from opu_sim.profile import DeviceProfile
 
 LAYOUT = DmdLayout.fit(256, 256)
+CAM = DeviceProfile.default().camera
+K = CAM.gain_dn_per_e  # configured truth, DN/e-
+DARK_NOISE_DN = float(np.hypot(K * CAM.read_noise_e, np.sqrt(1 / 12)))  # read + quantisation
+SATURATION_DN = min(CAM.full_well_e * K, CAM.max_dn - CAM.black_offset_dn)
 
 
 def bench(n_px: int = 1600, seed: int = 1, **changes) -> OpticalBench:
@@ -64,7 +68,7 @@ def test_hadamard_design_second_moment():
 
 def test_prnu_recovers_configured_spread():
     b = bench(1600, camera={"prnu_rel": 0.05})
-    r = measure_prnu(b, 0.12, 0.78, 3840.0)
+    r = measure_prnu(b, K, DARK_NOISE_DN, SATURATION_DN)
     assert r.prnu_rel == pytest.approx(0.05, rel=0.12)
     assert r.prnu_stderr < 0.005
 
@@ -109,13 +113,13 @@ def test_exposure_refuses_bad_light(photons, match):
 def test_linearity_selftest_matches_camera_noise_and_is_exact_without_noise():
     b = bench(1225)
     cal = calibrate_for_projection(b, 256, 1024, b.roi)
-    r = linearity_selftest(b, cal, gain_dn_per_e=0.12, dark_noise_dn=0.78)
+    r = linearity_selftest(b, cal, gain_dn_per_e=K, dark_noise_dn=DARK_NOISE_DN)
     assert 0.85 < r.ratio < 1.2 and r.passed
     r2 = linearity_selftest(b, cal)  # camera model estimated from repeated frames
-    assert r2.gain_dn_per_e == pytest.approx(0.12, rel=0.1)
+    assert r2.gain_dn_per_e == pytest.approx(K, rel=0.1)
     ideal = OpticalBench(DeviceProfile.ideal(), 1, LAYOUT, CameraRoi.centred(1225, 1920, 1200))
     cal_i = calibrate_for_projection(ideal, 256, 1024, ideal.roi)
-    r3 = linearity_selftest(ideal, cal_i, gain_dn_per_e=0.12, dark_noise_dn=0.78)
+    r3 = linearity_selftest(ideal, cal_i, gain_dn_per_e=K, dark_noise_dn=DARK_NOISE_DN)
     assert r3.residual_rms < 1e-4 * r3.signal_rms
 
 

@@ -18,6 +18,7 @@ from calibration.store import RecordStore
 from firmware_iface.errors import CalibrationError
 from opu.cli import main
 from opu.report import PLOT_PIXELS
+from opu_sim.profile import DeviceProfile
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--n-in", "64", "--n-out", "256", "--seed", "3"]
@@ -52,7 +53,9 @@ def test_calibrate_all_writes_record_plots_and_report(calibrated):
     cal = Calibration.load(files[0])
     assert {"exposure", "dark", "defects", "ptc", "anchor", "linearity", "stability"} <= set(
         cal.results)
-    assert cal.results["ptc"]["gain_dn_per_e"] == pytest.approx(0.12, rel=0.05)
+    assert cal.results["ptc"]["gain_dn_per_e"] == pytest.approx(
+        DeviceProfile.default().camera.gain_dn_per_e, rel=0.05
+    )
     assert cal.results["linearity"]["passed"]
     pngs = sorted(rep.glob("*.png"))
     assert {p.name for p in pngs} == {"dark_map.png", "speckle_histogram.png",
