@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from firmware_iface.geometry import CameraRoi, DmdLayout
+from opu.emulated import open_hardware
 from opu_sim.bench import OpticalBench
 from opu_sim.emulators.rig import EmulatedRig
 from opu_sim.profile import DeviceProfile
@@ -36,7 +37,7 @@ def main() -> None:
 
     sim = OpticalBench(prof, 1, layout, roi)
     rig = EmulatedRig(prof, 1, layout)
-    hw = rig.open_hardware(roi)
+    hw = open_hardware(rig, roi)
     sim.acquire(p[:400], exposure)  # warm-up: numba caches, matrices
     hw.acquire(p[:400], exposure)
 

@@ -28,7 +28,7 @@ def open_source(
         return bench, bench
     if device == "emu" or device.startswith("emu:"):
         try:
-            from opu_sim.emulators.rig import open_emulated_hardware
+            from .emulated import open_emulated_hardware
         except ImportError as exc:
             raise ConfigurationError(
                 "the emulated hardware stack is not available in this build"

@@ -15,7 +15,7 @@ import pytest
 from firmware_iface.hardware import OPUHardware
 from opu import OPU
 from opu.cli import main
-from opu_sim.emulators.rig import rig_of
+from opu.emulated import open_hardware, rig_of
 from opu_sim.profile import DeviceProfile
 
 
@@ -107,7 +107,7 @@ def test_wait_advances_the_emulated_clock_and_reopen_works():
         first = hw.acquire(p, 120.0).frames
         dev_id = hw.device_id
         hw.close()
-        hw2 = rig.open_hardware(o.roi)  # the devices were released: they open again
+        hw2 = open_hardware(rig, o.roi)  # the devices were released: they open again
         try:
             assert np.array_equal(hw2.acquire(p, 120.0).frames, first)
             assert hw2.device_id == dev_id

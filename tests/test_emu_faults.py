@@ -20,6 +20,7 @@ from firmware_iface.errors import (
 )
 from firmware_iface.fpga import BoardState
 from firmware_iface.geometry import CameraRoi, DmdLayout
+from opu.emulated import open_hardware
 from opu_sim.emulators.camera import CameraFaults
 from opu_sim.emulators.dlpc900 import DLPC900Faults
 from opu_sim.emulators.fpga import FPGAFaults
@@ -43,7 +44,7 @@ def setup():
     layout = DmdLayout.fit(48, 48)
     roi = CameraRoi.centred(64, 1920, 1200)
     rig = EmulatedRig(quantised_profile(), 11, layout)
-    hw = rig.open_hardware(roi)
+    hw = open_hardware(rig, roi)
     rng = np.random.default_rng(2)
     patterns = (rng.random((N, layout.n_elements)) < 0.5).astype(np.uint8)
     reference = hw.acquire(patterns, EXPOSURE_US).frames.copy()
@@ -65,7 +66,7 @@ def env(setup):
     hw = setup["hw"]
     if hw._lost is not None or hw._closed:
         hw.close()
-        setup["hw"] = rig.open_hardware(setup["roi"])
+        setup["hw"] = open_hardware(rig, setup["roi"])
     return setup
 
 
@@ -218,7 +219,7 @@ def test_missing_or_extra_camera_trigger_is_reacquired(env, kind):
 
 def _reopen_and_check(env):
     env["hw"].close()
-    env["hw"] = env["rig"].open_hardware(env["roi"])
+    env["hw"] = open_hardware(env["rig"], env["roi"])
     assert np.array_equal(env["hw"].acquire(env["patterns"], EXPOSURE_US).frames, env["ref"])
 
 

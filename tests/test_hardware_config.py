@@ -15,6 +15,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 from firmware_iface.hardware import HardwareConfig, OPUHardware, exposure_limits_us, plan_timing
 from firmware_iface.hardware.integrity import check_frames
 from opu import OPU
+from opu.emulated import hardware_config, open_hardware
 from opu.sources import open_source
 from opu_sim.emulators.camera import CameraFaults
 from opu_sim.emulators.rig import EmulatedRig
@@ -100,27 +101,27 @@ def rig():
 def test_missing_camera_releases_the_devices_already_opened(rig):
     rig.camera.faults = CameraFaults(disconnect=True)
     with pytest.raises(DeviceNotFoundError, match="camera"):
-        rig.open_hardware(ROI)
+        open_hardware(rig, ROI)
     assert not rig.dmd.running
     rig.camera.faults = CameraFaults()
-    rig.open_hardware(ROI).close()  # DMD interface and FPGA port were released
+    open_hardware(rig, ROI).close()  # DMD interface and FPGA port were released
 
 
 def test_missing_timing_board_is_reported(rig):
-    cfg = rig.hardware_config().with_fpga_url("fpgaemu://nobody-registered-this")
+    cfg = hardware_config(rig).with_fpga_url("fpgaemu://nobody-registered-this")
     with pytest.raises(DeviceNotFoundError, match="FPGA"):
-        rig.open_hardware(ROI, cfg)
-    rig.open_hardware(ROI).close()
+        open_hardware(rig, ROI, cfg)
+    open_hardware(rig, ROI).close()
 
 
 def test_geometry_and_format_mismatches_are_configuration_errors(rig):
     with pytest.raises(ConfigurationError, match="sensor"):
-        rig.open_hardware(CameraRoi.centred(16, 1280, 1024))
-    c = rig.hardware_config()
+        open_hardware(rig, CameraRoi.centred(16, 1280, 1024))
+    c = hardware_config(rig)
     bad = HardwareConfig.from_dict({"camera": {"pixel_format": "Mono8"}})
     cfg = c.__class__(c.dmd, c.fpga, bad.camera, c.timing, c.acquisition)
     with pytest.raises(ConfigurationError, match="carries 8 bits"):
-        rig.open_hardware(ROI, cfg)
+        open_hardware(rig, ROI, cfg)
 
 
 def test_frame_timing():

@@ -31,6 +31,7 @@ if __package__ in (None, ""):
 
 from firmware_iface.errors import DeviceDisconnectedError, OPUError  # noqa: E402
 from firmware_iface.geometry import CameraRoi, DmdLayout  # noqa: E402
+from opu.emulated import open_hardware
 from opu_sim.emulators.camera import CameraFaults  # noqa: E402
 from opu_sim.emulators.dlpc900 import DLPC900Faults  # noqa: E402
 from opu_sim.emulators.fpga import FPGAFaults  # noqa: E402
@@ -120,7 +121,7 @@ class Soak:
         self.layout = DmdLayout.fit(48, 48)
         self.roi = CameraRoi.centred(64, 1920, 1200)
         self.rig = EmulatedRig(quantised_profile(), 11 + seed, self.layout)
-        self.hw = self.rig.open_hardware(self.roi)
+        self.hw = open_hardware(self.rig, self.roi)
         self.pool = (self.rng.random((POOL, self.layout.n_elements)) < 0.5).astype(np.uint8)
         self.ref = self.hw.acquire(self.pool, EXPOSURE_US).frames.copy()
         self._ref_index = {r.tobytes(): i for i, r in enumerate(self.ref)}
@@ -210,7 +211,7 @@ class Soak:
         self.rig.dmd.reconnect()
         self.rig.fpga.reconnect()
         self.hw.close()
-        self.hw = self.rig.open_hardware(self.roi)
+        self.hw = open_hardware(self.rig, self.roi)
         self.result.reopened += 1
 
     # ---- one batch ------------------------------------------------------------------------------

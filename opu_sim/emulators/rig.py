@@ -12,9 +12,8 @@ timestamps. Every emulator's fault settings apply on the way. The camera deliver
 so an emulated device always quantises (float frames of a noise-free profile are rounded and
 clipped to the ADC range).
 
-`open_emulated_hardware(...)` (used by `opu.sources.open_source` for device 'emu') builds a rig
-and returns (OPUHardware, OpticalBench); `rig_of(hardware)` finds the rig behind it (for fault
-injection in tests).
+The host side (an OPUHardware opened on a rig's transports) is composed in `opu.emulated`:
+opu_sim never imports a driver.
 """
 
 from __future__ import annotations
@@ -23,9 +22,7 @@ import hashlib
 import math
 import time
 import uuid
-import weakref
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba as nb
 import numpy as np
@@ -35,11 +32,9 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from ..bench import OpticalBench
 from ..profile import DeviceProfile
-from .camera import CameraBackend, CameraEmulator
-from .dlpc900 import DLPC900Backend, DLPC900Emulator
-from .fpga import FPGAEmulator, RunRequest, register_emulator, unregister_emulator
-
-_RIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from .camera import CameraEmulator
+from .dlpc900 import DLPC900Emulator
+from .fpga import FPGAEmulator, RunRequest
 
 
 @dataclass
@@ -104,54 +99,6 @@ class EmulatedRig:
         self._roi: CameraRoi | None = None
         self._amp_version = -1
         self._amplitudes: dict[int, np.ndarray] = {}
-
-    # ---- host side ----------------------------------------------------------------------
-    def hardware_config(self) -> Any:
-        """The HardwareConfig of this rig: the emulators' USB ids, its fpgaemu:// URL, the
-        profile's frame period and camera exposure range, a short readout wait."""
-        from firmware_iface.hardware import HardwareConfig
-        from firmware_iface.hardware.config import (
-            AcquisitionConfig,
-            CameraConfig,
-            FpgaConfig,
-            TimingConfig,
-        )
-
-        cam = self.profile.camera
-        return HardwareConfig(
-            fpga=FpgaConfig(url=self.url),
-            camera=CameraConfig(
-                usb_vendor_id=self.camera.vendor_id,
-                usb_product_id=self.camera.product_id,
-                min_exposure_us=cam.min_exposure_us,
-                max_exposure_us=cam.max_exposure_us,
-            ),
-            timing=TimingConfig(frame_period_us=self.profile.frame_period_us),
-            acquisition=AcquisitionConfig(readout_timeout_ms=100),
-            source=f"emulated rig {self.name}",
-        )
-
-    def open_hardware(self, roi: CameraRoi, config: Any = None) -> Any:
-        """An OPUHardware on this rig (the real driver stack through the emulators'
-        transports), with wait_s on the rig's clock. The FPGA emulator is registered under
-        self.url only while the hardware opens its port."""
-        from firmware_iface.hardware import OPUHardware
-
-        register_emulator(self.name, self.fpga)
-        try:
-            hw = OPUHardware(
-                self.layout,
-                roi,
-                config if config is not None else self.hardware_config(),
-                dmd_backend=DLPC900Backend(self.dmd),
-                camera_backend=CameraBackend(self.camera),
-                sleep=self.wait_s,
-            )
-        finally:
-            # the name is only looked up when the port opens; the open link stays
-            unregister_emulator(self.name)
-        _RIGS[hw] = self
-        return hw
 
     def close(self) -> None:
         """Release the bench's caches (hardware on the rig closes separately)."""
@@ -229,11 +176,6 @@ class EmulatedRig:
             binary = np.isin(amplitudes, (0.0, 1.0)).all()
             patterns = amplitudes.astype(np.uint8) if binary else amplitudes
             self.bench.clock_us = float(stamps[0])
-            # Work-around: OpticalBench._region_fields can leave an anchor row unset when its
-            # cache overflows in the same call (reported); an empty cache is always correct.
-            anchor_cache = getattr(self.bench, "_anchor_fields", None)
-            if anchor_cache is not None:
-                anchor_cache.clear()
             batch = self.bench.acquire(patterns, cam.exposure_us)
             frames = batch.frames
             if frames.dtype.kind == "f":  # noise-free profile: the ADC still rounds and clips
@@ -260,36 +202,3 @@ def _block_fractions(words, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, 
                 for dx in range(mp):
                     s += (row[x0 + c * mp + dx] >> bit) & one
             out[r * cols + c] = s / (mp * mp)
-
-
-def rig_of(source: Any) -> EmulatedRig:
-    """The EmulatedRig behind an OPUHardware opened by open_emulated_hardware/open_hardware."""
-    try:
-        return _RIGS[source]
-    except (KeyError, TypeError):
-        raise ConfigurationError(
-            f"{type(source).__name__} is not an emulated OPUHardware (use device='emu')"
-        ) from None
-
-
-def open_emulated_hardware(
-    device: str,
-    layout: DmdLayout,
-    roi: CameraRoi,
-    seed: int,
-    profile: DeviceProfile | None,
-    cache_budget_bytes: int,
-) -> tuple[Any, OpticalBench]:
-    """(OPUHardware on a new EmulatedRig, the rig's OpticalBench) for device 'emu' or
-    'emu:<name>' (<name>: the fpgaemu:// name to register; default unique)."""
-    if device != "emu" and not device.startswith("emu:"):
-        raise ConfigurationError(f"not an emulated device string: {device!r} (use 'emu')")
-    name = device[4:] or None
-    rig = EmulatedRig(
-        profile if profile is not None else DeviceProfile.default(),
-        seed,
-        layout,
-        cache_budget_bytes,
-        name=name,
-    )
-    return rig.open_hardware(roi), rig.bench

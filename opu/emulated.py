@@ -1,0 +1,102 @@
+"""The emulated OPU: the real host driver stack (firmware_iface.hardware.OPUHardware) opened on
+an opu_sim EmulatedRig's transports (pyusb backend objects and the rig's fpgaemu:// URL).
+
+This composition lives in `opu` because it joins both sides: opu_sim never imports a driver,
+and firmware_iface never imports opu_sim.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from firmware_iface.errors import ConfigurationError
+from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.hardware import OPUHardware
+from firmware_iface.hardware.config import (
+    AcquisitionConfig,
+    CameraConfig,
+    FpgaConfig,
+    HardwareConfig,
+    TimingConfig,
+)
+from opu_sim.bench import OpticalBench
+from opu_sim.emulators.camera import CameraBackend
+from opu_sim.emulators.dlpc900 import DLPC900Backend
+from opu_sim.emulators.fpga import register_emulator, unregister_emulator
+from opu_sim.emulators.rig import EmulatedRig
+from opu_sim.profile import DeviceProfile
+
+_RIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hardware_config(rig: EmulatedRig) -> HardwareConfig:
+    """The HardwareConfig of a rig: the emulators' USB ids, its fpgaemu:// URL, the profile's
+    frame period and camera exposure range, a short readout wait."""
+    cam = rig.profile.camera
+    return HardwareConfig(
+        fpga=FpgaConfig(url=rig.url),
+        camera=CameraConfig(
+            usb_vendor_id=rig.camera.vendor_id,
+            usb_product_id=rig.camera.product_id,
+            min_exposure_us=cam.min_exposure_us,
+            max_exposure_us=cam.max_exposure_us,
+        ),
+        timing=TimingConfig(frame_period_us=rig.profile.frame_period_us),
+        acquisition=AcquisitionConfig(readout_timeout_ms=100),
+        source=f"emulated rig {rig.name}",
+    )
+
+
+def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None) -> OPUHardware:
+    """An OPUHardware on this rig (the real driver stack through the emulators' transports),
+    with wait_s on the rig's clock. The FPGA emulator is registered under rig.url only while
+    the hardware opens its port."""
+    register_emulator(rig.name, rig.fpga)
+    try:
+        hw = OPUHardware(
+            rig.layout,
+            roi,
+            config if config is not None else hardware_config(rig),
+            dmd_backend=DLPC900Backend(rig.dmd),
+            camera_backend=CameraBackend(rig.camera),
+            sleep=rig.wait_s,
+        )
+    finally:
+        # the name is only looked up when the port opens; the open link stays
+        unregister_emulator(rig.name)
+    _RIGS[hw] = rig
+    return hw
+
+
+def rig_of(source: Any) -> EmulatedRig:
+    """The EmulatedRig behind an OPUHardware opened by open_emulated_hardware/open_hardware."""
+    try:
+        return _RIGS[source]
+    except (KeyError, TypeError):
+        raise ConfigurationError(
+            f"{type(source).__name__} is not an emulated OPUHardware (use device='emu')"
+        ) from None
+
+
+def open_emulated_hardware(
+    device: str,
+    layout: DmdLayout,
+    roi: CameraRoi,
+    seed: int,
+    profile: DeviceProfile | None,
+    cache_budget_bytes: int,
+) -> tuple[OPUHardware, OpticalBench]:
+    """(OPUHardware on a new EmulatedRig, the rig's OpticalBench) for device 'emu' or
+    'emu:<name>' (<name>: the fpgaemu:// name to register; default unique)."""
+    if device != "emu" and not device.startswith("emu:"):
+        raise ConfigurationError(f"not an emulated device string: {device!r} (use 'emu')")
+    name = device[4:] or None
+    rig = EmulatedRig(
+        profile if profile is not None else DeviceProfile.default(),
+        seed,
+        layout,
+        cache_budget_bytes,
+        name=name,
+    )
+    return open_hardware(rig, roi), rig.bench
