@@ -2,7 +2,8 @@
 
 Per pixel p and frame f, with field intensity I = |F|^2 (units of E|T|^2 = 1 per ON element):
   mu_e   = e_per_unit[p] * laser[f] * I + dark_e[p]          (QE, PRNU, exposure folded in)
-  n_e    = Poisson(mu_e): exact below 20 e-, Gaussian with the same mean and variance above;
+  n_e    = Poisson(mu_e): exact below 10 e- (where the 6 e- read noise dominates anyway), Gaussian
+           with the same mean and variance above;
            clipped at 0 and at the full well
   n_e   += offset_e[p] (DSNU) + read_noise_e * N(0, 1)
   DN     = clip(round(K * n_e + black_offset_dn), 0, max_dn)
@@ -21,7 +22,7 @@ import numpy as np
 
 from .counter_rng import _FM, derive_key, draw, gauss_pair, uniform
 
-POISSON_EXACT_BELOW_E = 20.0
+POISSON_EXACT_BELOW_E = 10.0
 
 
 @nb.njit(inline="always", cache=True)
