@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .errors import InputError
 from .geometry import CameraRoi, DmdLayout
 
 
@@ -83,3 +84,25 @@ class FrameSource(Protocol):
     def close(self) -> None:
         """Release the device; the source can be reopened afterwards."""
         ...
+
+
+MAX_FRAMES_PER_CALL = 1 << 20
+
+
+def check_pattern_batch(patterns: np.ndarray, n_elements: int) -> np.ndarray:
+    """Shape checks shared by every frame source: a (B, n_elements) array (one row may be
+    given as a vector), 1 <= B <= MAX_FRAMES_PER_CALL, of bool, integer or float dtype.
+    Returns the 2-D array; value checks are the source's (binary for a DMD, mirror fractions
+    in [0, 1] for the simulator). Raises InputError."""
+    p = np.asarray(patterns)
+    if p.ndim == 1:
+        p = p[None]
+    if p.ndim != 2 or p.shape[1] != n_elements:
+        raise InputError(f"patterns must have shape (B, {n_elements}), got {np.shape(patterns)}")
+    if p.shape[0] == 0:
+        raise InputError("no patterns given: need at least one row")
+    if p.shape[0] > MAX_FRAMES_PER_CALL:
+        raise InputError(f"at most {MAX_FRAMES_PER_CALL} patterns per acquire call")
+    if p.dtype != np.bool_ and p.dtype.kind not in "iuf":
+        raise InputError(f"patterns must be bool, integer or float, got dtype {p.dtype}")
+    return p

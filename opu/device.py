@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -265,46 +264,45 @@ class OPU:
                     y[s : s + rows] = self._linear_float(part, precision)
         return like_input(y, x, was_1d)
 
-    def _frames(
-        self, data: np.ndarray, anchor_on: np.ndarray, group: int
-    ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """Acquire frames for data patterns (F, n_in), anchor ON where anchor_on; yields
-        (first input row, end input row, raw frames) per chunk of whole groups of frames."""
-        nd = self.n_in
-        r = self._cal.anchor.astype(np.uint8)
-        step = (_MAX_FRAMES_PER_CALL // group) * group
-        for s in range(0, data.shape[0], step):
-            e = min(data.shape[0], s + step)
-            pats = np.zeros((e - s, self.layout.n_elements), dtype=np.uint8)
-            pats[:, :nd] = data[s:e]
-            pats[anchor_on[s:e], nd:] = r
-            batch = self._source.acquire(pats, self._cal.exposure_us)
-            yield s // group, e // group, batch.frames
+    def _patterns(self, n_inputs: int, group: int) -> tuple[np.ndarray, np.ndarray]:
+        """All-OFF patterns for n_inputs groups of `group` frames: (flat (F, n_elements),
+        view (n_inputs, group, n_elements)) sharing memory, to be filled in place."""
+        flat = np.zeros((n_inputs * group, self.layout.n_elements), dtype=np.uint8)
+        return flat, flat.reshape(n_inputs, group, self.layout.n_elements)
+
+    def _acquire(self, patterns: np.ndarray) -> np.ndarray:
+        """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
+        return self._source.acquire(patterns, self._cal.exposure_us).frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
+        flat, v = self._patterns(x.shape[0], 1)
+        v[:, 0, : self.n_in] = x
         out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
-        for s, e, f in self._frames(x, np.zeros(x.shape[0], bool), 1):
-            normalise_intensity(f, self._dark_out, 1.0 / self._cal.scale_dn, out[s:e])
+        normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
     def _linear_binary(self, x: np.ndarray) -> np.ndarray:
-        b = x.shape[0]
-        out = np.empty((b, self.n_out), dtype=np.float32)
-        data = np.repeat(x, 2, axis=0)
-        anchor = np.tile([True, False], b)
-        for s, e, f in self._frames(data, anchor, 2):
-            combine_binary(f, self._anchor_dn, self._inv_2sqrt_ir, self._lin_gain, out[s:e])
+        n = self.n_in
+        flat, v = self._patterns(x.shape[0], 2)  # [x u r, x]
+        v[:, 0, :n] = x
+        v[:, 1, :n] = x
+        v[:, 0, n:] = self._cal.anchor
+        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        combine_binary(self._acquire(flat), self._anchor_dn, self._inv_2sqrt_ir, self._lin_gain,
+                       out)
         return out
 
     def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
-        b = e.shape[0]
-        out = np.empty((b, self.n_out), dtype=np.float32)
-        pos = e > 0
-        neg = e < 0
-        data = np.stack([pos, pos, neg, neg], axis=1).reshape(4 * b, self.n_in)
-        anchor = np.tile([True, False, True, False], b)
-        for s, t, f in self._frames(data, anchor, 4):
-            combine_ternary(f, self._inv_2sqrt_ir, self._lin_gain, out[s:t])
+        n = self.n_in
+        flat, v = self._patterns(e.shape[0], 4)  # [e+ u r, e+, e- u r, e-]
+        np.greater(e, 0, out=v[:, 0, :n], casting="unsafe")
+        v[:, 1, :n] = v[:, 0, :n]
+        np.less(e, 0, out=v[:, 2, :n], casting="unsafe")
+        v[:, 3, :n] = v[:, 2, :n]
+        v[:, 0, n:] = self._cal.anchor
+        v[:, 2, n:] = self._cal.anchor
+        out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
+        combine_ternary(self._acquire(flat), self._inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import numba as nb
 import numpy as np
 
 from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.frames import FrameBatch
+from firmware_iface.frames import FrameBatch, check_pattern_batch
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import render_frames
@@ -25,21 +25,37 @@ from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
 
 _BLOCK_ROWS = 2048
-_MAX_FRAMES_PER_CALL = 1 << 20
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
+@nb.njit(parallel=True, cache=True)
+def _row_hashes(packed: np.ndarray) -> np.ndarray:
+    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix."""
+    out = np.empty(packed.shape[0], np.uint64)
+    for i in nb.prange(packed.shape[0]):
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(packed.shape[1]):
+            h = (h ^ np.uint64(packed[i, j])) * np.uint64(0x100000001B3)
+        out[i] = h
+    return out
+
+
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of p and, per row of p, the index of its distinct row."""
+    """Distinct rows of p and, per row of p, the index of its distinct row (rows are grouped by
+    a 64-bit hash of their bytes, and every row is checked equal to its group's first)."""
     if p.shape[0] == 1:
         return p, np.zeros(1, dtype=np.int64)
     if p.dtype == np.bool_ or p.dtype == np.uint8:
         packed = np.packbits(p.astype(bool, copy=False), axis=1)
     else:
-        packed = np.ascontiguousarray(p)
-    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1] * packed.itemsize)))
-    _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-    return p[first], inverse.astype(np.int64).ravel()
+        packed = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
+    _, first, inverse = np.unique(_row_hashes(packed), return_index=True, return_inverse=True)
+    inverse = inverse.astype(np.int64).ravel()
+    if not np.array_equal(packed[first[inverse]], packed):  # a hash collision: exact fallback
+        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
+        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+        inverse = inverse.astype(np.int64).ravel()
+    return p[first], inverse
 
 
 class OpticalBench:
@@ -151,20 +167,9 @@ class OpticalBench:
 
     def check_patterns(self, patterns: np.ndarray) -> np.ndarray:
         """Validate patterns ((B, n_elements), values in [0, 1]); returns a 2-D array."""
-        p = np.asarray(patterns)
-        if p.ndim == 1:
-            p = p[None]
-        n = self.layout.n_elements
-        if p.ndim != 2 or p.shape[1] != n:
-            raise InputError(f"patterns must have shape (B, {n}), got {np.shape(patterns)}")
-        if p.shape[0] == 0:
-            raise InputError("no patterns given: need at least one row")
-        if p.shape[0] > _MAX_FRAMES_PER_CALL:
-            raise InputError(f"at most {_MAX_FRAMES_PER_CALL} patterns per acquire call")
+        p = check_pattern_batch(patterns, self.layout.n_elements)
         if p.dtype == np.bool_:
             return p
-        if not (np.issubdtype(p.dtype, np.integer) or np.issubdtype(p.dtype, np.floating)):
-            raise InputError(f"patterns must be bool, integer or float, got dtype {p.dtype}")
         if np.issubdtype(p.dtype, np.floating):
             if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
                 raise InputError("float patterns are mirror fractions and must lie in [0, 1]")
@@ -231,7 +236,7 @@ class OpticalBench:
         live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field
         if live.size == 0:
             return out
-        x = np.ascontiguousarray(rows[live], dtype=np.float32)
+        x = (rows if live.size == rows.shape[0] else rows[live]).astype(np.float32)
         dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
         if dense:
             w = self.medium.stacked(ids, col0, col1)

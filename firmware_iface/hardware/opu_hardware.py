@@ -49,7 +49,7 @@ from ..errors import (
 )
 from ..fpga.driver import FPGATimingBoard
 from ..fpga.errors import FPGARunAbortedError
-from ..frames import FrameBatch
+from ..frames import FrameBatch, check_pattern_batch
 from ..geometry import CameraRoi, DmdLayout
 from .config import HardwareConfig
 from .integrity import Problem, check_frames, check_run, nominal_camera_times_us
@@ -57,7 +57,6 @@ from .stats import HardwareStats
 from .timing import FrameTiming, exposure_limits_us, plan_timing
 
 _DEFAULT_FORMATS = {8: "Mono8", 10: "Mono10p", 12: "Mono12p"}
-_MAX_FRAMES_PER_CALL = 1 << 20
 
 
 class OPUHardware:
@@ -385,20 +384,9 @@ class OPUHardware:
             self._lock.release()
 
     def _check_patterns(self, patterns: np.ndarray) -> np.ndarray:
-        p = np.asarray(patterns)
-        if p.ndim == 1:
-            p = p[None]
-        n = self.layout.n_elements
-        if p.ndim != 2 or p.shape[1] != n:
-            raise InputError(f"patterns must have shape (B, {n}), got {np.shape(patterns)}")
-        if p.shape[0] == 0:
-            raise InputError("no patterns given: need at least one row")
-        if p.shape[0] > _MAX_FRAMES_PER_CALL:
-            raise InputError(f"at most {_MAX_FRAMES_PER_CALL} patterns per acquire call")
+        p = check_pattern_batch(patterns, self.layout.n_elements)
         if p.dtype == np.bool_:
             return p
-        if p.dtype.kind not in "iuf":
-            raise InputError(f"patterns must be bool, integer or float 0/1, got dtype {p.dtype}")
         if not np.isin(p, (0, 1)).all():
             raise InputError(
                 "the DMD shows binary patterns: every value must be 0 or 1 (mirror fractions, "
