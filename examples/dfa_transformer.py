@@ -132,8 +132,10 @@ def run(kind: str, data, args) -> dict:
     else:
         from opu import OPU  # noqa: PLC0415
 
+        # binarised per-token errors light few elements: size the anchor and the exposure for
+        # sparse inputs (shot-noise optimum, see opu.device.OPU)
         dev = OPU(device="sim", n_in=v * args.replicate, n_out=n_out, seed=args.seed + 1,
-                  noise=True)
+                  noise=True, expected_on_fraction=args.on_fraction)
         net = DFA(model, marks, ReplicatedInput(dev, args.replicate),
                   ternarizer=Ternarizer(threshold=args.threshold, split_signs=True))
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threshold", type=float, default=0.1,
                     help="per-sign binarisation threshold, rule 'max'")
+    ap.add_argument("--on-fraction", type=float, default=0.05,
+                    help="expected fraction of ON elements per error row (anchor sizing)")
     ap.add_argument("--replicate", type=int, default=8, help="DMD elements per error entry")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
