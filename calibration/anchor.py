@@ -95,7 +95,7 @@ def calibrate_anchor(
             f"{clipped:.1%} of anchor calibration pixels clip: shorten the exposure "
             "(`opu calibrate exposure`)"
         )
-    scale = float(sig.sum() / data.sum(axis=1).sum() / sig.shape[1] * 1.0)
+    scale = float(sig.sum() / data.sum() / sig.shape[1])  # mean DN per ON element per pixel
     if not scale > 0:
         raise CalibrationError("no signal in anchor calibration frames: check the light source")
     usable = (i_r > dark_threshold_rel * i_r.mean()) & ~dark.hot

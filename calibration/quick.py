@@ -7,7 +7,7 @@ import numpy as np
 from firmware_iface.frames import FrameSource
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
-from .anchor import calibrate_anchor, optimal_anchor_size
+from .anchor import anchor_pattern, calibrate_anchor, optimal_anchor_size
 from .dark import measure_dark
 from .exposure import choose_exposure
 from .record import Calibration
@@ -52,8 +52,7 @@ def calibrate_for_projection(
         if anchor_on is not None
         else optimal_anchor_size(on_fraction * n_in, lay.n_anchor)
     )
-    anchor = np.zeros(lay.n_anchor, dtype=bool)
-    anchor[:n_r] = True
+    anchor = anchor_pattern(lay.n_anchor, n_r)
     results: dict = {}
     if exposure_us is None:
         exp = choose_exposure(

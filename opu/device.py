@@ -82,9 +82,7 @@ class OPU:
             )
         self.device = device
         self.seed = seed
-        if profile is None and device != "sim" and not device.startswith("emu"):
-            profile = None
-        elif profile is None:
+        if profile is None and (device == "sim" or device.startswith("emu")):
             from opu_sim.profile import DeviceProfile
 
             profile = DeviceProfile.default() if noise else DeviceProfile.ideal()

@@ -144,6 +144,18 @@ class DeviceProfile:
         """The exact model: no noise, no drift, no quantisation or clipping."""
         return cls(name="sim-ideal", noise=NoiseSwitches.none())
 
+    @classmethod
+    def deterministic(cls) -> DeviceProfile:
+        """No random noise and no drift, but the camera still quantises and saturates: what
+        an emulated (integer-output) camera delivers with noise off, identical on sim and emu."""
+        return cls(
+            name="sim-deterministic",
+            noise=NoiseSwitches(
+                shot=False, read=False, dark_current=False, dsnu=False, prnu=False,
+                defects=False, laser=False, drift=False,
+            ),
+        )
+
     def with_noise(self, **switches: bool) -> DeviceProfile:
         """A copy with some noise switches changed."""
         return replace(self, noise=replace(self.noise, **switches))

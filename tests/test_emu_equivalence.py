@@ -20,10 +20,7 @@ from opu_sim.profile import DeviceProfile
 
 
 def quantised_profile() -> DeviceProfile:
-    return DeviceProfile.default().with_noise(
-        shot=False, read=False, dark_current=False, dsnu=False, prnu=False, defects=False,
-        laser=False, drift=False,
-    )
+    return DeviceProfile.deterministic()
 
 
 @pytest.fixture(scope="module")

@@ -33,10 +33,7 @@ N = 24
 
 def quantised_profile() -> DeviceProfile:
     """No random noise; the camera still quantises and clips."""
-    return DeviceProfile.default().with_noise(
-        shot=False, read=False, dark_current=False, dsnu=False, prnu=False, defects=False,
-        laser=False, drift=False,
-    )
+    return DeviceProfile.deterministic()
 
 
 @pytest.fixture(scope="module")

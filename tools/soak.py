@@ -61,10 +61,7 @@ FAULT_RATES = {
 
 def quantised_profile() -> DeviceProfile:
     """No random noise, no drift; the camera still quantises and clips."""
-    return DeviceProfile.default().with_noise(
-        shot=False, read=False, dark_current=False, dsnu=False, prnu=False, defects=False,
-        laser=False, drift=False,
-    )
+    return DeviceProfile.deterministic()
 
 
 @dataclass
