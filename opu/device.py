@@ -6,6 +6,11 @@ Output scale (identical on every device):
 - mode="intensity": y = |T x|^2 with E|T_ij|^2 = 1, so E[y_i] = number of ON inputs.
 Both are normalised by the calibrated mean DN per unit intensity (scale_dn), so the pixel-to-pixel
 gain spread (PRNU, ~1 %) remains in the outputs.
+
+Drift: linear recovery needs the anchor's own intensity I(r) per pixel. The medium drifts, so
+every linear-mode acquisition starts with a few anchor-only frames and uses the I(r) measured
+then (`last_anchor_dn`), not the calibrated one: G follows the medium (G(t) =
+`exact_linear_matrix()` at the time of the call) instead of going stale in minutes.
 """
 
 from __future__ import annotations
@@ -168,7 +173,8 @@ class OPU:
     @staticmethod
     def frames_per_input(mode: str = "linear", kind: str = "ternary", precision: int = 8) -> int:
         """Camera frames one input row costs: intensity 1; linear binary 2, ternary 4, float
-        4 per non-zero bit plane (at most 4 * precision)."""
+        4 per non-zero bit plane (at most 4 * precision). Each linear-mode acquisition adds
+        `reference_frames(data frames)` anchor-only frames (<= 1/16 of a batch of 8+ rows)."""
         if mode == "intensity":
             return 1
         return {"binary": 2, "ternary": 4, "float": 4 * precision}[kind]
@@ -211,9 +217,10 @@ class OPU:
         self._cal = cal
         roi_ids = self.roi.pixel_ids()
         self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)
-        ir = cal.anchor_dn.astype(np.float32)
-        self._inv_2sqrt_ir = (1.0 / (2.0 * np.sqrt(ir))).astype(np.float32)
-        self._anchor_dn = ir
+        # floor for a freshly measured I(r): an anchor speckle that faded with drift must not
+        # divide by ~0 (1 % of the calibrated median; such pixels are noisy until recalibration)
+        self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
+        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
     # ---- projection ---------------------------------------------------------------------
@@ -268,6 +275,28 @@ class OPU:
         flat = np.zeros((n_inputs * group, self.layout.n_elements), dtype=np.uint8)
         return flat, flat.reshape(n_inputs, group, self.layout.n_elements)
 
+    @staticmethod
+    def reference_frames(data_frames: int) -> int:
+        """Anchor-only frames a linear-mode acquisition of `data_frames` frames adds to
+        measure I(r) afresh: data_frames // 16, clipped to [2, 16] (overhead <= 1/16 from 32
+        data frames on)."""
+        return min(16, max(2, data_frames // 16))
+
+    def _acquire_linear(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Acquire linear-mode patterns `flat` after k anchor-only frames; returns (data frames,
+        I(r) in DN measured now (n_out,), 1 / (2 sqrt(I(r)))). The medium drifts: a calibrated
+        I(r) goes stale in minutes, and binary recovery subtracts it, so every acquisition
+        measures its own."""
+        k = self.reference_frames(flat.shape[0])
+        pats = np.zeros((k + flat.shape[0], flat.shape[1]), dtype=np.uint8)
+        pats[:k, self.n_in :] = self._cal.anchor
+        pats[k:] = flat
+        frames = self._acquire(pats)
+        ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
+        np.maximum(ir, self._anchor_floor_dn, out=ir)
+        self.last_anchor_dn = ir
+        return frames[k:], ir, (0.5 / np.sqrt(ir)).astype(np.float32)
+
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
         return self._source.acquire(patterns, self._cal.exposure_us).frames
@@ -286,8 +315,8 @@ class OPU:
         v[:, 1, :n] = x
         v[:, 0, n:] = self._cal.anchor
         out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
-        combine_binary(self._acquire(flat), self._anchor_dn, self._inv_2sqrt_ir, self._lin_gain,
-                       out)
+        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat)
+        combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
@@ -300,7 +329,8 @@ class OPU:
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
         out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
-        combine_ternary(self._acquire(flat), self._inv_2sqrt_ir, self._lin_gain, out)
+        frames, _, inv_2sqrt_ir = self._acquire_linear(flat)
+        combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
