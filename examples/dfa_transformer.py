@@ -5,16 +5,20 @@ Corpus (offline, ships with every CPython): the Python reference manual's help t
 is held out. Model: token + position embeddings, ``--layers`` pre-LN blocks (causal
 self-attention + MLP), final LayerNorm and a linear head. DFA feedback goes to every block's
 output (the residual stream, (B, T, d)): one projection row per token position, so each
-training step sends B*T ternarised error rows to the OPU in one project() call.
+training step sends B*T error rows to the projector in one project() call.
 
-Three runs from the same init and batches: backprop, DFA with the exact GaussianProjector,
-and DFA through opu.OPU(device="sim", noise=True) (linear mode; the error is binarised per
-sign, Ternarizer(split_signs=True): a softmax error p - onehot ternarised with one threshold
-keeps little more than the target entry). Prints
-held-out loss against the unigram baseline (nats/char), a text sample from the optical
-model, and saves loss curves to a PNG.
+Runs from the same init and batches (``--runs``):
+- backprop;
+- dfa-exact: DFA with the exact GaussianProjector and the float error (the reference DFA);
+- dfa-exact-binary: the exact projector with the optical run's binarised error (isolates what
+  binarisation costs from what the optics cost; not in the default runs);
+- dfa-optical: DFA through opu.OPU(device="sim", noise=True), linear mode, the error binarised
+  per sign by unbiased stochastic rounding (Ternarizer(rule="stochastic", split_signs=True)).
 
-    .venv/bin/python examples/dfa_transformer.py [--steps 300] [--plot dfa_transformer.png]
+Prints held-out loss against the unigram baseline (nats/char), a text sample from each model,
+and saves the loss curves to a PNG.
+
+    .venv/bin/python examples/dfa_transformer.py [--steps 600] [--plot dfa_transformer.png]
 """
 
 from __future__ import annotations
@@ -116,8 +120,16 @@ def generate(model: CharTransformer, vocab: list[str], prompt: str, n: int, t: i
     return "".join(vocab[i] for i in ids)
 
 
-def run(kind: str, data, args) -> dict:
-    """Train one model ('backprop', 'dfa-exact' or 'dfa-optical'); curves and wall time."""
+RUNS = ("backprop", "dfa-exact", "dfa-exact-binary", "dfa-optical")
+
+
+def binarizer(args) -> Ternarizer:
+    """The per-sign binarisation of the optical run (and of dfa-exact-binary)."""
+    return Ternarizer(threshold=args.threshold, rule=args.rule, split_signs=True)
+
+
+def run(kind: str, data, args, progress=None) -> dict:
+    """Train one model (a name from RUNS); curves and wall time."""
     train_ids, test_ids, vocab = data
     torch.manual_seed(args.seed)
     model = CharTransformer(len(vocab), args.d, args.layers, args.heads, args.context)
@@ -129,6 +141,9 @@ def run(kind: str, data, args) -> dict:
     elif kind == "dfa-exact":
         net = DFA(model, marks, GaussianProjector(v, n_out, seed=args.seed + 1),
                   ternarizer=Ternarizer(rule="off"))
+    elif kind == "dfa-exact-binary":
+        net = DFA(model, marks, GaussianProjector(v, n_out, seed=args.seed + 1),
+                  ternarizer=binarizer(args), rounding_seed=args.seed)
     else:
         from opu import OPU  # noqa: PLC0415
 
@@ -137,9 +152,10 @@ def run(kind: str, data, args) -> dict:
         dev = OPU(device="sim", n_in=v * args.replicate, n_out=n_out, seed=args.seed + 1,
                   noise=True, expected_on_fraction=args.on_fraction)
         net = DFA(model, marks, ReplicatedInput(dev, args.replicate),
-                  ternarizer=Ternarizer(threshold=args.threshold, split_signs=True))
+                  ternarizer=binarizer(args), rounding_seed=args.seed)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     steps, train_curve, eval_curve = [], [], []
+    task = progress.add_task(kind, total=args.steps) if progress is not None else None
     t0 = time.perf_counter()
     try:
         for i, (x, y) in enumerate(batches(train_ids, args.steps, args.batch, args.context,
@@ -152,8 +168,13 @@ def run(kind: str, data, args) -> dict:
             if (i + 1) % args.eval_every == 0 or i + 1 == args.steps:
                 steps.append(i + 1)
                 eval_curve.append(eval_loss(model, test_ids, args.context))
-                print(f"  {kind:<12} step {i + 1:4d}  held-out loss {eval_curve[-1]:.3f}",
-                      flush=True)
+                line = f"  {kind:<16} step {i + 1:4d}  held-out loss {eval_curve[-1]:.3f}"
+                if progress is not None:
+                    progress.console.print(line)
+                else:
+                    print(line, flush=True)
+            if task is not None:
+                progress.advance(task)
     finally:
         if dev is not None:
             dev.close()
@@ -164,21 +185,24 @@ def run(kind: str, data, args) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     """Train the three models, print the comparison and a sample, save the plot."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--context", type=int, default=64)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--rule", choices=("stochastic", "max", "std"), default="stochastic",
+                    help="per-sign binarisation rule of the optical run (opu.dfa.Ternarizer)")
     ap.add_argument("--threshold", type=float, default=0.1,
-                    help="per-sign binarisation threshold, rule 'max'")
+                    help="binarisation threshold for rules 'max' and 'std'")
     ap.add_argument("--on-fraction", type=float, default=0.05,
                     help="expected fraction of ON elements per error row (anchor sizing)")
     ap.add_argument("--replicate", type=int, default=8, help="DMD elements per error entry")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", nargs="+", default=["backprop", "dfa-exact", "dfa-optical"])
+    ap.add_argument("--runs", nargs="+", choices=RUNS,
+                    default=["backprop", "dfa-exact", "dfa-optical"])
     ap.add_argument("--plot", default="dfa_transformer.png")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (1 is fastest on a shared, loaded machine)")
@@ -192,13 +216,18 @@ def main(argv: list[str] | None = None) -> dict:
                       * p.log()).sum() / len(test_ids))
     print(f"corpus: pydoc_data.topics, {len(train_ids)} train / {len(test_ids)} held-out chars, "
           f"V={len(vocab)}; unigram baseline {unigram:.3f} nats/char")
-    res = {k: run(k, data, args) for k in args.runs}
-    print(f"\n{'run':<14}{'held-out loss':>14}{'vs unigram':>12}{'wall s':>9}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn()) as progress:
+        res = {k: run(k, data, args, progress) for k in args.runs}
+    print(f"\n{'run':<18}{'held-out loss':>14}{'best':>8}{'vs unigram':>12}{'wall s':>9}")
     for k, r in res.items():
-        print(f"{k:<14}{r['eval'][-1]:>14.3f}{r['eval'][-1] - unigram:>+12.3f}{r['time']:>9.1f}")
-    last = args.runs[-1]
-    print(f"\nsample from {last} (prompt 'The '):\n"
-          + generate(res[last]["model"], vocab, "The ", 300, args.context))
+        print(f"{k:<18}{r['eval'][-1]:>14.3f}{min(r['eval']):>8.3f}"
+              f"{r['eval'][-1] - unigram:>+12.3f}{r['time']:>9.1f}")
+    for k, r in res.items():
+        print(f"\nsample from {k} (prompt 'The ', temperature 0.8):\n"
+              + generate(r["model"], vocab, "The ", 300, args.context))
     if args.plot:
         import matplotlib  # noqa: PLC0415
 
@@ -207,10 +236,12 @@ def main(argv: list[str] | None = None) -> dict:
 
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for k, r in res.items():
-            sm = np.convolve(r["train"], np.ones(10) / 10, mode="valid")
-            line, = ax.plot(np.arange(10, len(r["train"]) + 1), sm, alpha=0.5, lw=1)
+            w = min(10, len(r["train"]))
+            sm = np.convolve(r["train"], np.ones(w) / w, mode="valid")
+            line, = ax.plot(np.arange(w, len(r["train"]) + 1), sm, alpha=0.4, lw=1,
+                            label=f"{k} (train, {w}-step mean)")
             ax.plot(r["steps"], r["eval"], "o-", color=line.get_color(), label=f"{k} (held-out)")
-        ax.axhline(unigram, color="k", ls="--", label="unigram baseline")
+        ax.axhline(unigram, color="k", ls="--", label=f"unigram baseline ({unigram:.2f})")
         ax.set(xlabel="step", ylabel="cross-entropy (nats/char)",
                title=f"char Transformer ({args.layers} blocks, d={args.d}): BP vs DFA")
         ax.legend()

@@ -176,6 +176,33 @@ def test_state_dict_round_trip_gives_identical_training():
             assert torch.equal(pa, pb), n
 
 
+def test_state_round_trip_continues_the_stochastic_rounding_draws():
+    def run(dfa, x, y):
+        opt = torch.optim.SGD(dfa.parameters(), lr=0.1)
+        for xi, yi in zip(x, y, strict=True):
+            opt.zero_grad()
+            nn.functional.cross_entropy(dfa(xi), yi).backward()
+            opt.step()
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(6, 8, 3, generator=g), torch.randint(0, 4, (6, 8), generator=g)
+    tz = Ternarizer(rule="stochastic", split_signs=True)
+    a = DFA(tiny_mlp(), ["1", "3"], GaussianProjector(4, 7, seed=11), ternarizer=tz)
+    run(a, x[:3], y[:3])
+    state = {k: v.clone() if torch.is_tensor(v) else v for k, v in a.state_dict().items()}
+    b = DFA(tiny_mlp(seed=9), ["1", "3"], GaussianProjector(4, 7, seed=99), rounding_seed=7)
+    b.load_state_dict(state)
+    c = DFA(tiny_mlp(seed=9), ["1", "3"], GaussianProjector(4, 7, seed=99), rounding_seed=7)
+    c.load_state_dict({k: v for k, v in state.items()})
+    c.rounding.manual_seed(123)  # same weights, other draws: training must differ
+    for m in (a, b, c):
+        run(m, x[3:], y[3:])
+    pa, pb, pc = (dict(m.state_dict()) for m in (a, b, c))
+    assert b.ternarizer == tz
+    assert all(torch.equal(pa[k], pb[k]) for k in pa if torch.is_tensor(pa[k]))
+    assert not torch.equal(pa["model.0.weight"], pc["model.0.weight"])
+
+
 def test_seeded_device_projector_state_is_checked():
     g = np.ones((7, 4))
     a = DFA(tiny_mlp(), ["1", "3"], CountingNumpyProjector(g, seed=3))

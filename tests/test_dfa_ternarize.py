@@ -65,3 +65,50 @@ def test_split_signs_by_hand():
     assert an[:, 0].tolist() == pytest.approx([0.8, 0.0])
     with pytest.raises(DFAConfigurationError, match="split_signs"):
         Ternarizer(rule="off", split_signs=True)
+
+
+E_ROW = torch.tensor([[0.6, -0.3, 0.05, 0.0, -0.01, 0.2]])
+
+
+def test_stochastic_rule_values_and_certain_entries():
+    t, a = Ternarizer(rule="stochastic")(E_ROW.repeat(500, 1), torch.Generator().manual_seed(0))
+    assert set(t.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    assert torch.all(a == 0.6)  # alpha = row max |e|
+    assert torch.all(t[:, 0] == 1) and torch.all(t[:, 3] == 0)  # max always kept, zero never
+    assert torch.all(t[:, 1] <= 0) and torch.all(t[:, 2] >= 0)  # signs are kept
+    zero, _ = Ternarizer(rule="stochastic")(torch.zeros(2, 3))
+    assert torch.all(zero == 0)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_stochastic_rule_is_unbiased(split):
+    """Mean of the reconstruction over n draws equals e within 4.5 standard errors, where
+    Var(alpha t_j) = |e_j| (m - |e_j|) (m: the row max, per sign with split_signs)."""
+    n = 40000
+    tz = Ternarizer(rule="stochastic", split_signs=split)
+    g = torch.Generator().manual_seed(1)
+    e = E_ROW.double().repeat(n, 1)
+    if split:
+        bp, bn, ap, an = tz.split(e, g)
+        rec = ap * bp - an * bn
+        m = torch.where(E_ROW[0] > 0, 0.6, 0.3).double()
+    else:
+        t, a = tz(e, g)
+        rec = a * t
+        m = torch.full((6,), 0.6).double()
+    mag = E_ROW[0].double().abs()
+    se = torch.sqrt(mag * (m - mag) / n).clamp(min=1e-12)
+    z = (rec.mean(0) - E_ROW[0].double()) / se
+    assert torch.all(z.abs() < 4.5), z
+    # and the draws are not degenerate: the small entries are kept sometimes, not always
+    kept = (rec[:, 2] != 0).double().mean().item()
+    assert kept == pytest.approx(0.05 / 0.6, abs=0.01)
+
+
+def test_stochastic_rule_is_reproducible_from_its_generator():
+    e = torch.randn(20, 9, generator=torch.Generator().manual_seed(0))
+    tz = Ternarizer(rule="stochastic")
+    t1, _ = tz(e, torch.Generator().manual_seed(5))
+    t2, _ = tz(e, torch.Generator().manual_seed(5))
+    t3, _ = tz(e, torch.Generator().manual_seed(6))
+    assert torch.equal(t1, t2) and not torch.equal(t1, t3)

@@ -49,14 +49,19 @@ def measure_alignment(
 
     loss_fn maps the model output y to a scalar loss; args/kwargs are the model inputs.
     Both passes run with the same torch RNG state (``seed``), so dropout masks agree. The
-    projector is called once (with its noise). Parameters' ``.grad`` are not touched.
+    projector is called once (with its noise). Parameters' ``.grad`` are not touched, nor is
+    the state of the DFA's rounding generator.
     """
     params = [p for p in dfa.model.parameters() if p.requires_grad]
+    rounding = dfa.rounding.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         y, hidden = dfa._forward_capture(args, kwargs, detach=True)
     e = torch.autograd.grad(loss_fn(y), y, retain_graph=True)[0]
-    signals = dfa.feedback(e, [h.shape for h in hidden])
+    try:
+        signals = dfa.feedback(e, [h.shape for h in hidden])
+    finally:
+        dfa.rounding.set_state(rounding)
     dfa_grads = []
     for h, s in zip(hidden, signals, strict=True):
         g = torch.autograd.grad(h, params, s.to(h.dtype), retain_graph=True, allow_unused=True)

@@ -54,6 +54,8 @@ class DFA(nn.Module):
     ``n_out`` == sum of the marked widths (opu.OPU, a hardware OPU, GaussianProjector).
     ternarizer: error ternarisation rule (Ternarizer(rule="off") sends floats).
     gain: dimensionless feedback scale; None means 1/sqrt(V).
+    rounding_seed: seed of the CPU generator the stochastic ternarisation rule draws from
+    (its state is part of ``state_dict()``, so a round trip continues the same draws).
 
     State: an nn.Module projector (GaussianProjector) is a submodule, so its matrix is in
     ``state_dict()``; otherwise the projector's seed is stored and checked on load.
@@ -67,6 +69,7 @@ class DFA(nn.Module):
         *,
         ternarizer: Ternarizer | None = None,
         gain: float | None = None,
+        rounding_seed: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -92,6 +95,9 @@ class DFA(nn.Module):
         self.projector = projector
         self.ternarizer = ternarizer if ternarizer is not None else Ternarizer()
         self.gain = gain
+        if not isinstance(rounding_seed, int) or isinstance(rounding_seed, bool):
+            raise DFAConfigurationError(f"rounding_seed must be an int, got {rounding_seed!r}")
+        self.rounding = torch.Generator().manual_seed(rounding_seed)
         self.marked_names = self._resolve(marked)
         self._captured: list[tuple[int, torch.Tensor]] | None = None
         self._detach = True
@@ -226,11 +232,11 @@ class DFA(nn.Module):
         v = grad_y.shape[-1]
         e = grad_y.detach().reshape(-1, v).float()
         if self.ternarizer.split_signs:
-            bp, bn, ap, an = self.ternarizer.split(e)
+            bp, bn, ap, an = self.ternarizer.split(e, self.rounding)
             p = self._project(torch.cat([bp, bn]).contiguous())
             p = ap * p[: e.shape[0]] - an * p[e.shape[0] :]
         else:
-            t, alpha = self.ternarizer(e)
+            t, alpha = self.ternarizer(e, self.rounding)
             p = alpha * self._project(t.contiguous())
         var = float(getattr(self.projector, "output_variance", 1.0))
         s = p * (self.feedback_gain / math.sqrt(var))
@@ -260,9 +266,11 @@ class DFA(nn.Module):
 
     # ---- state --------------------------------------------------------------------------
     def get_extra_state(self) -> dict:
-        """DFA settings and, for non-module projectors, the feedback seed."""
+        """DFA settings, the rounding generator's state and, for non-module projectors, the
+        feedback seed."""
         return {
-            "format": 1,
+            "format": 2,
+            "rounding_state": self.rounding.get_state(),
             "marked": list(self.marked_names),
             "n_in": self.projector.n_in,
             "n_out": self.projector.n_out,
@@ -293,6 +301,8 @@ class DFA(nn.Module):
         threshold, rule, split = state["ternarizer"]
         self.ternarizer = Ternarizer(threshold=threshold, rule=rule, split_signs=split)
         self.gain = state["gain"]
+        if "rounding_state" in state:  # format 1 states predate stochastic rounding
+            self.rounding.set_state(state["rounding_state"])
 
 
 class _DFAFeedback(torch.autograd.Function):
