@@ -8,7 +8,8 @@ tanh -> 10) trained with SGD on random data, batch B. For each (width, depth):
                  nothing (returns a fixed random tensor): forward, ternarisation, weight
                  gradients of every layer from its own feedback slice, SGD step
     OPU          the device's time for one project() call, from its frame-rate model:
-                 frames = frames_per_row (4 for a ternary row in linear mode) * B rows
+                 frames = (frames_per_row (4 for a ternary row in linear mode) * B rows
+                           + the anchor-only frames of each acquisition, <= 16)
                           * ceil(n_out / camera pixels) * ceil(n_in / DMD elements)
                  time   = frames * frame_period_us
     optical DFA  DFA-cpu + OPU (no overlap of device and CPU work: a conservative model)
@@ -41,6 +42,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from opu import OPU
 from opu.dfa import DFA, GaussianProjector, Ternarizer
 
 D_IN, V = 784, 10
@@ -51,7 +53,8 @@ class DeviceTimingModel:
     """Frame-rate model of one OPU projection (times in microseconds).
 
     frame_period_us: time per DMD/camera frame; frames_per_row: frames per ternary input
-    row in linear mode (e+ and e- each with and without the anchor); camera_pixels and
+    row in linear mode (e+ and e- each with and without the anchor), plus
+    ``OPU.reference_frames`` anchor-only frames per acquisition; camera_pixels and
     dmd_elements: outputs / inputs one frame can hold (larger sizes take several passes).
     """
 
@@ -63,7 +66,8 @@ class DeviceTimingModel:
     def projection_us(self, rows: int, n_in: int, n_out: int) -> float:
         """Device time of one project() call of `rows` ternary rows (microseconds)."""
         passes = math.ceil(n_out / self.camera_pixels) * math.ceil(n_in / self.dmd_elements)
-        return rows * self.frames_per_row * passes * self.frame_period_us
+        data = rows * self.frames_per_row
+        return (data + OPU.reference_frames(data)) * passes * self.frame_period_us
 
 
 class FreeProjector:
