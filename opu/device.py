@@ -269,11 +269,14 @@ class OPU:
                     y[s : s + rows] = self._linear_float(part, precision)
         return like_input(y, x, was_1d)
 
-    def _patterns(self, n_inputs: int, group: int) -> tuple[np.ndarray, np.ndarray]:
-        """All-OFF patterns for n_inputs groups of `group` frames: (flat (F, n_elements),
-        view (n_inputs, group, n_elements)) sharing memory, to be filled in place."""
-        flat = np.zeros((n_inputs * group, self.layout.n_elements), dtype=np.uint8)
-        return flat, flat.reshape(n_inputs, group, self.layout.n_elements)
+    def _patterns(
+        self, n_inputs: int, group: int, lead: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """All-OFF patterns for `lead` frames then n_inputs groups of `group` frames: (flat
+        (F, n_elements), view of the groups (n_inputs, group, n_elements)) sharing memory, to
+        be filled in place."""
+        flat = np.zeros((lead + n_inputs * group, self.layout.n_elements), dtype=np.uint8)
+        return flat, flat[lead:].reshape(n_inputs, group, self.layout.n_elements)
 
     @staticmethod
     def reference_frames(data_frames: int) -> int:
@@ -282,16 +285,23 @@ class OPU:
         data frames on)."""
         return min(16, max(2, data_frames // 16))
 
-    def _acquire_linear(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Acquire linear-mode patterns `flat` after k anchor-only frames; returns (data frames,
-        I(r) in DN measured now (n_out,), 1 / (2 sqrt(I(r)))). The medium drifts: a calibrated
-        I(r) goes stale in minutes, and binary recovery subtracts it, so every acquisition
-        measures its own."""
-        k = self.reference_frames(flat.shape[0])
-        pats = np.zeros((k + flat.shape[0], flat.shape[1]), dtype=np.uint8)
-        pats[:k, self.n_in :] = self._cal.anchor
-        pats[k:] = flat
-        frames = self._acquire(pats)
+    def _linear_patterns(self, n_inputs: int, group: int) -> tuple[np.ndarray, np.ndarray]:
+        """`_patterns` for linear mode: the first reference_frames() frames show the anchor
+        alone, for `_acquire_linear`."""
+        k = self.reference_frames(n_inputs * group)
+        flat, v = self._patterns(n_inputs, group, lead=k)
+        flat[:k, self.n_in :] = self._cal.anchor
+        return flat, v
+
+    def _acquire_linear(
+        self, flat: np.ndarray, v: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Acquire `_linear_patterns` patterns (flat, v); returns (data frames, I(r) in DN
+        measured now from the leading anchor-only frames (n_out,), 1 / (2 sqrt(I(r)))). The
+        medium drifts: a calibrated I(r) goes stale in minutes, and binary recovery subtracts
+        it, so every acquisition measures its own."""
+        k = flat.shape[0] - v.shape[0] * v.shape[1]
+        frames = self._acquire(flat)
         ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
         np.maximum(ir, self._anchor_floor_dn, out=ir)
         self.last_anchor_dn = ir
@@ -310,18 +320,18 @@ class OPU:
 
     def _linear_binary(self, x: np.ndarray) -> np.ndarray:
         n = self.n_in
-        flat, v = self._patterns(x.shape[0], 2)  # [x u r, x]
+        flat, v = self._linear_patterns(x.shape[0], 2)  # [x u r, x]
         v[:, 0, :n] = x
         v[:, 1, :n] = x
         v[:, 0, n:] = self._cal.anchor
         out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
-        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat)
+        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
         n = self.n_in
-        flat, v = self._patterns(e.shape[0], 4)  # [e+ u r, e+, e- u r, e-]
+        flat, v = self._linear_patterns(e.shape[0], 4)  # [e+ u r, e+, e- u r, e-]
         np.greater(e, 0, out=v[:, 0, :n], casting="unsafe")
         v[:, 1, :n] = v[:, 0, :n]
         np.less(e, 0, out=v[:, 2, :n], casting="unsafe")
@@ -329,7 +339,7 @@ class OPU:
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
         out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
-        frames, _, inv_2sqrt_ir = self._acquire_linear(flat)
+        frames, _, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
