@@ -8,6 +8,7 @@ so a crash mid-write leaves the previous record intact.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
@@ -116,6 +117,7 @@ class Calibration:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        remove_stale_temp_files(path)
         return path
 
     @classmethod
@@ -190,6 +192,26 @@ _READ_ERRORS = (
     struct.error,
     OverflowError,
 )
+
+
+STALE_TEMP_S = 3600.0  # no save takes this long: an older temp file's writer is gone
+
+
+def remove_stale_temp_files(path: str | os.PathLike, older_than_s: float = STALE_TEMP_S) -> int:
+    """Delete the temp files that writers of `path` killed mid-save left behind
+    (`<name>*.tmp` beside it, last modified more than older_than_s seconds ago; younger ones
+    may belong to a save in progress). Returns how many were removed; errors are ignored."""
+    path = Path(path)
+    now = time.time()
+    removed = 0
+    for tmp in path.parent.glob(glob.escape(path.name) + "*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def _check_members(path: Path) -> None:

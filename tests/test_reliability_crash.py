@@ -76,6 +76,23 @@ def test_record_store_ignores_a_truncated_temp_file(tmp_path):
     assert check(RecordStore(tmp_path).load("sim:seed=0")) == 4
 
 
+def test_save_removes_only_stale_temp_files_of_its_record(tmp_path):
+    import os
+
+    path = tmp_path / "sim_seed_0.npz"
+    stale = tmp_path / (path.name + "dead.tmp")
+    live = tmp_path / (path.name + "busy.tmp")  # a save in progress elsewhere
+    other = tmp_path / "sim_seed_1.npzdead.tmp"  # another device's record
+    for p in (stale, live, other):
+        p.write_bytes(b"x" * 100)
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    record(5, 1).save(path)
+    assert not stale.exists() and live.exists() and other.exists()
+    assert check(Calibration.load(path)) == 5
+
+
 # ---- device closed mid-batch ----------------------------------------------------------------
 def _close_mid_batch(device: str) -> None:
     kw = dict(device=device, n_in=64, n_out=64, seed=4, noise=False)
