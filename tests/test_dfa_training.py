@@ -80,3 +80,52 @@ def test_dfa_without_training_is_not_aligned_but_with_training_is():
             opt.step()
     a1 = measure_alignment(dfa, lambda o: lossf(o, yte), xte)[0].weight_angle_deg
     assert a0 > 75 and a1 < 70 and np.isfinite(a1), (a0, a1)
+
+
+class TokenModel(nn.Module):
+    """Per-token model (B, T) -> (B, T, V): embedding, one marked tanh block, a linear head."""
+
+    def __init__(self, v: int, d: int) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(v, d)
+        self.block = nn.Sequential(nn.Linear(d, d), nn.Tanh())
+        self.head = nn.Linear(d, v)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(self.emb(ids)))
+
+
+def test_per_token_loss_falls_under_optical_dfa_with_stochastic_binarisation():
+    """Next token = a fixed random permutation of the current one (V=16): the loss falls from
+    log V = 2.77 to below 1.0 and the feedback aligns, with per-token feedback through the
+    noisy simulated OPU, per-sign stochastic binarisation, one project() call per batch."""
+    from opu import OPU
+
+    torch.manual_seed(0)
+    v, d = 16, 32
+    perm = torch.randperm(v)
+    model = TokenModel(v, d)
+    with OPU(device="sim", n_in=4 * v, n_out=d, seed=3, noise=True,
+             expected_on_fraction=0.1) as dev:
+        dfa = DFA(model, ["block"], ReplicatedInput(dev, 4),
+                  ternarizer=Ternarizer(rule="stochastic", split_signs=True))
+        opt = torch.optim.Adam(dfa.parameters(), lr=1e-2)
+        g = torch.Generator().manual_seed(1)
+        losses, angles = [], []
+        for step in range(100):
+            x = torch.randint(0, v, (16, 8), generator=g)
+            lossf = lambda out: nn.functional.cross_entropy(out.flatten(0, 1), perm[x].flatten())  # noqa: B023, E731
+            if step in (0, 99):
+                angles += [a.signal_angle_deg for a in measure_alignment(dfa, lossf, x)]
+            opt.zero_grad()
+            loss = lossf(dfa(x))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    assert losses[0] > 2.5 and np.mean(losses[-10:]) < 1.0, (losses[0], losses[-10:])
+    # alignment develops: the block's per-token DFA signal starts near 90 degrees from the true
+    # gradient dL/dh and ends well inside 90 (exact float-error DFA on this toy: 92 -> 63).
+    # (The weight angle of block + embedding stays near 90 here even with the exact projector:
+    # the head solves this task on nearly random features.)
+    assert angles[0] > 80 and angles[1] < 75, angles
+    assert dfa.last_signals[0].shape == (16, 8, d) and dfa.last_signals[0].abs().sum() > 0
