@@ -10,13 +10,16 @@ gain spread (PRNU, ~1 %) remains in the outputs.
 Drift: linear recovery needs the anchor's own intensity I(r) per pixel. The medium drifts, so
 every linear-mode acquisition starts with a few anchor-only frames and uses the I(r) measured
 then (`last_anchor_dn`), not the calibrated one: G follows the medium (G(t) =
-`exact_linear_matrix()` at the time of the call) instead of going stale in minutes.
+`exact_linear_matrix()` at the time of the call) instead of going stale in minutes. When that
+I(r) correlates less than ANCHOR_DRIFT_WARN_CORRELATION with the calibrated one
+(`anchor_correlation`), a UserWarning (once per calibration) says to recalibrate.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,7 @@ from .sources import open_source
 MODES = ("linear", "intensity")
 _USABLE_MARGIN = 0.85
 _MAX_FRAMES_PER_CALL = 16384
+ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
 
 
@@ -221,6 +225,7 @@ class OPU:
         # divide by ~0 (1 % of the calibrated median; such pixels are noisy until recalibration)
         self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
         self.last_anchor_dn = cal.anchor_dn.astype(np.float32)
+        self._anchor_drift_warned = False
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
     # ---- projection ---------------------------------------------------------------------
@@ -278,6 +283,17 @@ class OPU:
         flat = np.zeros((lead + n_inputs * group, self.layout.n_elements), dtype=np.uint8)
         return flat, flat[lead:].reshape(n_inputs, group, self.layout.n_elements)
 
+    @property
+    def anchor_correlation(self) -> float:
+        """Pearson correlation (over output pixels) between the anchor intensity I(r) measured
+        in the latest linear-mode acquisition and the calibrated one: 1 right after
+        calibration, falling as the medium decorrelates (speckle: |field correlation|^2)."""
+        cal = self.calibration.anchor_dn.astype(np.float64)
+        now = self.last_anchor_dn.astype(np.float64)
+        if cal.size < 2 or cal.std() == 0 or now.std() == 0:
+            return 1.0
+        return float(np.corrcoef(cal, now)[0, 1])
+
     @staticmethod
     def reference_frames(data_frames: int) -> int:
         """Anchor-only frames a linear-mode acquisition of `data_frames` frames adds to
@@ -305,6 +321,18 @@ class OPU:
         ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
         np.maximum(ir, self._anchor_floor_dn, out=ir)
         self.last_anchor_dn = ir
+        if not self._anchor_drift_warned:
+            corr = self.anchor_correlation
+            if corr < ANCHOR_DRIFT_WARN_CORRELATION:
+                self._anchor_drift_warned = True
+                warnings.warn(
+                    f"the medium has drifted since calibration: the anchor's speckle now "
+                    f"correlates {corr:.2f} with the calibrated one. Linear outputs follow the "
+                    "medium (G has changed accordingly) and pixels whose anchor faded are "
+                    "noisier; recalibrate (OPU.calibrate(), or `opu calibrate anchor` for a stored "
+                    "record)",
+                    stacklevel=4,
+                )
         return frames[k:], ir, (0.5 / np.sqrt(ir)).astype(np.float32)
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
