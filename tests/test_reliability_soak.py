@@ -48,3 +48,24 @@ def test_a_wrong_frame_would_be_counted(soak):
     soak._check(idx, soak.ref[(idx + 1) % 400])
     assert soak.result.misattributed - before == (idx != (idx + 1) % 400).sum()
     soak.result.wrong_frames = soak.result.misattributed = 0
+
+
+def test_fpga_disconnect_after_frames_counts_command_frames_after_a_camera_reopen(soak):
+    # docs/reliability.md, "Bugs reported": FPGAFaults(disconnect_after_frames=3) set after a
+    # camera disconnect + reopen "did not fire" in the next batch. Not an emulator bug: the
+    # fault counts command frames the board receives, and an acquire whose timing is already
+    # configured sends two (ARM, RUN), so the third is the next call's ARM.
+    from firmware_iface.errors import DeviceDisconnectedError
+    from opu_sim.emulators.fpga import FPGAFaults
+    from tools.soak import EXPOSURE_US
+
+    soak.run_batch("camera_disconnect")  # raises inside, reopens, repeats the batch
+    rig, patterns = soak.rig, soak.pool[:10]
+    executed = len(rig.fpga.executed)
+    soak.hw.acquire(patterns, EXPOSURE_US)
+    assert [t.name for t in rig.fpga.executed[executed:]] == ["ARM", "RUN"]
+    rig.fpga.faults = FPGAFaults(disconnect_after_frames=3)
+    soak.hw.acquire(patterns, EXPOSURE_US)  # ARM, RUN: two frames, no disconnect yet
+    with pytest.raises(DeviceDisconnectedError):
+        soak.hw.acquire(patterns, EXPOSURE_US)  # its ARM is the third frame
+    soak.reopen()

@@ -20,7 +20,9 @@ counted in `FrameReadout.discarded_transfers`. What raises instead:
 
 - no frame for a slot before the deadline -> CameraStreamTimeout (a DeviceTimeoutError) whose
   `.partial` holds the slots resolved so far; the frames received stay buffered, so calling
-  read_frames again resumes at the same first id;
+  read_frames again resumes at the same first id. The deadline bounds the wait for the camera,
+  not the host's own time: transfers already queued when the host gets to them past the
+  deadline (descheduled on a loaded machine, say) are still read (see _StreamDeadline);
 - a leader whose format or ROI differs from the camera's -> CameraStreamError;
 - the device vanishing -> DeviceDisconnectedError; an error acknowledge -> CameraCommandError.
 """
@@ -142,6 +144,43 @@ def _check_timeout_ms(value: Any, name: str = "timeout_ms") -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InputError(f"{name} must be an integer >= 1 (milliseconds), got {value!r}")
     return int(value)
+
+
+_LATE_POLL_MS = 1  # past the deadline, a stream read waits this long for a transfer
+
+
+class _StreamDeadline:
+    """When read_frames stops waiting for stream transfers.
+
+    The deadline is measured on the wall clock, so it also runs while the host is not reading:
+    descheduled on a loaded machine, or unpacking. Such a host can find the deadline passed
+    while every frame it waits for is already queued; raising then would make the caller
+    re-acquire frames that arrived in time, and the re-acquisition would meet the same loaded
+    host. So past the deadline, transfers already queued are still taken (each read waits at
+    most _LATE_POLL_MS), and the first read that finds the stream empty ends the wait. That late
+    draining stops `timeout_s` after it began, so a device that never stops streaming cannot
+    hold the host.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._at = time.monotonic() + timeout_s
+        self._late_until: float | None = None
+
+    @property
+    def late(self) -> bool:
+        """True once a read was made past the deadline."""
+        return self._late_until is not None
+
+    def wait_ms(self) -> int | None:
+        """How long the next transfer may be waited for, ms; None when the wait is over."""
+        now = time.monotonic()
+        remaining = math.ceil((self._at - now) * 1000.0)
+        if remaining >= 1:
+            return remaining
+        if self._late_until is None:
+            self._late_until = now + self._timeout_s
+        return _LATE_POLL_MS if now < self._late_until else None
 
 
 class Camera:
@@ -401,23 +440,24 @@ class Camera:
         self._pushback: deque[bytes] = deque()
         self._max_seen = -1
 
-    def _read_transfer(self, buf: array.array, deadline: float) -> bytes:
-        """One stream transfer; retries timed-out transfers until the deadline."""
+    def _read_transfer(self, buf: array.array, deadline: _StreamDeadline) -> bytes:
+        """One stream transfer; retries timed-out transfers until the deadline, then takes
+        only a transfer that is already queued (DeviceTimeoutError when there is none)."""
         if self._pushback:
             return self._pushback.popleft()
         while True:
-            remaining = math.ceil((deadline - time.monotonic()) * 1000.0)
-            if remaining < 1:
+            wait_ms = deadline.wait_ms()
+            if wait_ms is None:
                 raise DeviceTimeoutError("stream deadline passed")
             try:
-                n = self._transport.read_stream(buf, remaining)
+                n = self._transport.read_stream(buf, wait_ms)
             except DeviceTimeoutError:
-                if time.monotonic() >= deadline:
+                if deadline.late:  # past the deadline and nothing queued: stop waiting
                     raise
                 continue
             return bytes(memoryview(buf)[:n])
 
-    def _receive_frame(self, buf: array.array, deadline: float, counters: dict) -> None:
+    def _receive_frame(self, buf: array.array, deadline: _StreamDeadline, counters: dict) -> None:
         """Read one leader/payload/trailer group and file it under its block id.
 
         On a timeout the transfers already taken are pushed back, so nothing is lost.
@@ -506,7 +546,8 @@ class Camera:
         )
 
     def read_frames(self, n: int, timeout_ms: int | None = None) -> FrameReadout:
-        """The next n frames (ids first_id .. first_id + n - 1), waiting up to timeout_ms in all.
+        """The next n frames (ids first_id .. first_id + n - 1), waiting up to timeout_ms in all
+        for the camera (frames already queued are read even past it: see _StreamDeadline).
 
         See the module docstring for per-frame statuses and what raises.
         """
@@ -523,7 +564,7 @@ class Camera:
         size = -(-size // L.MAX_PACKET_SIZE) * L.MAX_PACKET_SIZE + L.MAX_PACKET_SIZE
         buf = array.array("B", bytes(size))
         counters = {"duplicates": 0, "discarded": 0}
-        deadline = time.monotonic() + timeout / 1000.0
+        deadline = _StreamDeadline(timeout / 1000.0)
         try:
             while last not in self._buffered and self._max_seen <= last:
                 self._receive_frame(buf, deadline, counters)

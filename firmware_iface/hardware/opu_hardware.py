@@ -491,7 +491,8 @@ class OPUHardware:
 
     def _readout_timeout_ms(self, n: int) -> int:
         # the run is over, so frames are in flight; 2 ms per frame covers the host's own
-        # transfer and unpacking time on a loaded machine (the deadline includes it)
+        # transfer and unpacking time on a loaded machine (the deadline includes it; frames
+        # already queued when it passes are still read: camera driver, _StreamDeadline)
         return int(self.config.acquisition.readout_timeout_ms + 2 * n)
 
     def _record(self, problems: list[Problem], seen: list[str], run_id: int) -> None:
