@@ -155,8 +155,9 @@ def main(argv: list[str] | None = None) -> dict:
     x, y = torch.randn(b, D_IN, generator=g), torch.randint(0, V, (b,), generator=g)
     res: dict = {}
     print(f"MLP 784 -> depth x width (tanh) -> 10, SGD, batch {b}, {args.threads} CPU threads; "
-          f"OPU: {model.frames_per_row} frames per ternary row (+ up to 16 anchor-only frames per "
-          f"call) at {period:g} us/frame")
+          f"OPU: {model.frames_per_row} frames per ternary row "
+          f"(+ {OPU.reference_frames(b * model.frames_per_row)} anchor-only frames per call) "
+          f"at {period:g} us/frame")
     hdr = (f"{'depth':>5}{'width':>7}{'BP us':>10}{'DFA-cpu us':>12}{'OPU us':>9}"
            f"{'optDFA us':>11}{'DFA-gemm us':>13}{'BP/optDFA':>11}")
     print("time per sample\n" + hdr)

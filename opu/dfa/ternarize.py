@@ -35,14 +35,14 @@ where a single threshold keeps only the target entry).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from opu.dfa.errors import DFAConfigurationError, DFAInputError
 
 Rule = Literal["max", "std", "stochastic", "off"]
-RULES = ("max", "std", "stochastic", "off")
+RULES: tuple[str, ...] = get_args(Rule)
 
 
 @dataclass(frozen=True)
