@@ -30,6 +30,7 @@ from calibration.record import Calibration
 from calibration.store import RecordStore
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
@@ -56,6 +57,9 @@ class OPU:
     e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON elements, the
     shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised errors) get a
     better signal-to-noise ratio with a small value.
+    threads: threads of the stack's own kernels (simulator physics, recovery) during OPU calls;
+    None (default): torch's intra-op count when torch is imported, else the CPUs the process
+    may use. The process's and torch's thread settings are never changed (firmware_iface.threads).
 
     calibration: None (default): on first use, load this device's record from `record_dir` if
     one is given and exists (refused with CalibrationError if it is for another geometry; a
@@ -78,6 +82,7 @@ class OPU:
         cache_budget_bytes: int = 512 << 20,
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
+        threads: int | None = None,
     ) -> None:
         for name, v in (("n_in", n_in), ("n_out", n_out)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -121,9 +126,11 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        self._source, self._bench = open_source(
-            device, self.layout, self.roi, seed, profile, cache_budget_bytes
-        )
+        self._threads = check_threads(threads)
+        with numba_threads(self._threads):
+            self._source, self._bench = open_source(
+                device, self.layout, self.roi, seed, profile, cache_budget_bytes
+            )
         self._lock = threading.Lock()
         self._closed = False
         self._cal: Calibration | None = None
@@ -152,6 +159,11 @@ class OPU:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def threads(self) -> int:
+        """Threads the stack's kernels use in this OPU's calls (now, if the setting is None)."""
+        return default_threads() if self._threads is None else self._threads
 
     def close(self) -> None:
         """Release the device (idempotent)."""
@@ -200,16 +212,17 @@ class OPU:
         record is saved to `record_dir` when one was given."""
         self._check_open()
         self._source.set_output_pixels(None)
-        cal = calibrate_for_projection(
-            self._source,
-            self.n_in,
-            self.n_out,
-            self.roi,
-            exposure_us=self._exposure_us,
-            anchor_on=self._anchor_on,
-            on_fraction=self._on_fraction,
-        )
-        self.use_calibration(cal)
+        with numba_threads(self._threads):
+            cal = calibrate_for_projection(
+                self._source,
+                self.n_in,
+                self.n_out,
+                self.roi,
+                exposure_us=self._exposure_us,
+                anchor_on=self._anchor_on,
+                on_fraction=self._on_fraction,
+            )
+            self.use_calibration(cal)
         if self._store is not None:
             self._store.save(cal)
         return cal
@@ -260,7 +273,7 @@ class OPU:
         frames_per_row = self.frames_per_input(mode, kind, precision)
         rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
         y = np.empty((b, self.n_out), dtype=np.float32)
-        with self._lock:
+        with self._lock, numba_threads(self._threads):
             _ = self.calibration
             for s in range(0, b, rows):
                 part = xn[s : s + rows]
