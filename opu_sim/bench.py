@@ -10,7 +10,6 @@ repeated sub-patterns cost nothing extra.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numba as nb
 import numpy as np
@@ -87,16 +86,13 @@ class OpticalBench:
         self.layout = layout
         self.roi = roi
         drift = profile.medium.drift_time_s if profile.noise.drift else None
-        self.medium = TransmissionMatrix(
-            seed, drift, profile.medium.drift_step_s, cache_budget_bytes=cache_budget_bytes
-        )
+        self.medium = TransmissionMatrix(seed, drift, cache_budget_bytes=cache_budget_bytes)
         self.clock_us = 0.0
         self.frames_taken = 0
         self._pixel_ids = roi.pixel_ids()
         self._maps = self._make_maps()
         self._anchor_fields: dict[bytes, np.ndarray] = {}
         self._closed = False
-        self._warned_static = False
 
     # ---- FrameSource --------------------------------------------------------------------
     @property
@@ -247,15 +243,7 @@ class OpticalBench:
             else:
                 out[live] = x @ w.T
             return out
-        if self.medium.drift_time_s is not None and not self._warned_static:
-            warnings.warn(
-                f"the transmission matrix ({npx} x {col1 - col0}) exceeds the cache budget, so "
-                "it is generated tile by tile and the medium is simulated static (no drift); "
-                "raise cache_budget_bytes to simulate drift",
-                stacklevel=4,
-            )
-            self._warned_static = True
-        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS, static=True):
+        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
             part = x @ tile.T
             nb_ = sl.stop - sl.start
             out[live, sl] = part[:, :nb_]
@@ -269,7 +257,7 @@ class OpticalBench:
         if not cache:
             return self._fields(uniq, col0, col1), inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
-        keys = [(self.medium.epoch, row.dtype.str, row.tobytes()) for row in uniq]
+        keys = [(self.medium.time_s, row.dtype.str, row.tobytes()) for row in uniq]
         missing = []
         for i, k in enumerate(keys):
             f = self._anchor_fields.get(k)
