@@ -69,8 +69,8 @@ from .messages import (
     TriggerFlags,
     decode_message,
     encode_message,
-    timing_problem,
 )
+from .timing import DEFAULT_TIMING, RANGES_US, Timing
 
 __all__ = ["FPGATimingBoard", "LinkStats"]
 
@@ -159,7 +159,7 @@ class FPGATimingBoard:
         self._frames: dict[int, dict[int, TriggerEvent]] = {}
         self._completed: dict[int, RunComplete] = {}
         self._run: RunAccepted | None = None
-        self._timing = (0, 0, 0, 0)
+        self._timing: Timing = DEFAULT_TIMING  # read back from the board below
         self.last_run: RunComplete | None = None
         try:
             self._port = serial.serial_for_url(
@@ -186,32 +186,32 @@ class FPGATimingBoard:
         Must leave room for the current camera delay + exposure (set the exposure first or use
         configure()). Board must be IDLE."""
         p = _check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
-        _, e, d, c = self._timing
-        self._check_timing(p, e, d, c, "set the exposure and delays first, or use configure()")
+        t = self._timing.with_(frame_period_us=p)
+        _check_timing(t, "set the exposure and delays first, or use configure()")
         with self._exclusive():
             self._command(SetFramePeriod(p))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def set_exposure_us(self, exposure_us: int) -> None:
         """Set the camera exposure, microseconds; camera delay + exposure must fit the frame
         period. Board must be IDLE."""
         e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
-        p, _, d, c = self._timing
-        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        t = self._timing.with_(exposure_us=e)
+        _check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetExposure(e))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
         """Set the DMD and camera trigger delays from each frame's start, microseconds
         (0..MAX_TRIGGER_DELAY_US; must fit the frame period). Board must be IDLE."""
         d = _check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
         c = _check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
-        p, e, _, _ = self._timing
-        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        t = self._timing.with_(dmd_delay_us=d, camera_delay_us=c)
+        _check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetTriggerDelays(d, c))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def configure(
         self,
@@ -221,17 +221,33 @@ class FPGATimingBoard:
         camera_delay_us: int = 0,
     ) -> None:
         """Set all timing at once, microseconds; checked as a whole before anything is sent."""
-        p = _check_us("frame period", frame_period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
-        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
-        d = _check_us("DMD trigger delay", dmd_delay_us, 0, MAX_TRIGGER_DELAY_US)
-        c = _check_us("camera trigger delay", camera_delay_us, 0, MAX_TRIGGER_DELAY_US)
-        self._check_timing(p, e, d, c, "choose a longer frame period")
+        self.set_timing(Timing(frame_period_us, exposure_us, dmd_delay_us, camera_delay_us))
+
+    def set_timing(self, timing: Timing) -> None:
+        """Set all timing at once from a Timing (checked as a whole before anything is sent).
+        Board must be IDLE."""
+        if not isinstance(timing, Timing):
+            raise InputError(f"timing must be a Timing, got {type(timing).__name__}")
+        t = Timing(
+            _check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
+            _check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
+            _check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
+            _check_us(
+                "camera trigger delay", timing.camera_delay_us, *RANGES_US["camera_delay_us"]
+            ),
+        )
+        _check_timing(t, "choose a longer frame period")
         with self._exclusive():
             # the board checks consistency only at ARM, so the order does not matter
-            self._command(SetFramePeriod(p))
-            self._command(SetExposure(e))
-            self._command(SetTriggerDelays(d, c))
-            self._timing = (p, e, d, c)
+            self._command(SetFramePeriod(t.frame_period_us))
+            self._command(SetExposure(t.exposure_us))
+            self._command(SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
+            self._timing = t
+
+    @property
+    def timing(self) -> Timing:
+        """The timing the board holds (as last set or read back), microseconds."""
+        return self._timing
 
     def arm(self) -> None:
         """Arm the board for one run (IDLE -> ARMED)."""
@@ -297,7 +313,7 @@ class FPGATimingBoard:
             raise InputError("no run to wait for: call arm() and run(n_frames) first")
         run = self._run
         if timeout_s is None:
-            nominal_s = run.n_frames * self._timing[0] * 1e-6
+            nominal_s = self._timing.run_duration_us(run.n_frames) * 1e-6
             timeout_s = 2 * nominal_s + (self.retries + 2) * self.timeout_s
         elif (
             isinstance(timeout_s, bool)
@@ -371,22 +387,12 @@ class FPGATimingBoard:
         finally:
             self._lock.release()
 
-    def _check_timing(self, p: int, e: int, d: int, c: int, hint: str) -> None:
-        problem = timing_problem(p, e, d, c)
-        if problem is not None:
-            raise InputError(f"{problem}; {hint}")
-
     def _status(self, stop_on_failure: bool = True) -> StatusReport:
         cmd = GetStatus()
         body = (self._command(cmd) if stop_on_failure else self._transact(cmd)).body
         if not isinstance(body, StatusReport):
             raise DeviceError("the board answered GET_STATUS without a status; reopen it")
-        self._timing = (
-            body.frame_period_us,
-            body.exposure_us,
-            body.dmd_delay_us,
-            body.camera_delay_us,
-        )
+        self._timing = body.timing
         return body
 
     def _read_log(self, first: int, count: int) -> list[TriggerEvent]:
@@ -605,6 +611,12 @@ class FPGATimingBoard:
             self._port.close()
         except Exception:  # closing a vanished port may fail; it is closed either way
             pass
+
+
+def _check_timing(t: Timing, hint: str) -> None:
+    problem = t.problem()
+    if problem is not None:
+        raise InputError(f"{problem}; {hint}")
 
 
 def _ranges(indices: list[int]) -> Iterator[tuple[int, int]]:

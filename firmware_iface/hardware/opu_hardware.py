@@ -49,6 +49,7 @@ from ..errors import (
 )
 from ..fpga.driver import FPGATimingBoard
 from ..fpga.errors import FPGARunAbortedError
+from ..fpga.timing import Timing
 from ..frames import FrameBatch, check_pattern_batch
 from ..geometry import CameraRoi, DmdLayout
 from .config import HardwareConfig
@@ -103,7 +104,7 @@ class OPUHardware:
         self._lost: str | None = None
         self._camera_running = False
         self._next_id = 0
-        self._fpga_settings: tuple[int, int, int, int] | None = None
+        self._board_timing: Timing | None = None  # what the FPGA was last set to
         self._camera_exposure: float | None = None
         self._pixel_ids = roi.pixel_ids()
         self._columns: np.ndarray | None = None
@@ -415,10 +416,9 @@ class OPUHardware:
                 cam["ExposureTime"] = timing.exposure_us
                 self._camera_exposure = timing.exposure_us
         with self.stats.timed("fpga_run"):
-            settings = timing.fpga_settings()
-            if self._fpga_settings != settings:
-                self._fpga.configure(*settings)
-                self._fpga_settings = settings
+            if self._board_timing != timing.board:
+                self._fpga.set_timing(timing.board)
+                self._board_timing = timing.board
         with self.stats.timed("camera_read"):
             if not self._camera_running:
                 cam.start()
@@ -511,7 +511,7 @@ class OPUHardware:
 
     def _fail(self, error: BaseException) -> None:
         """After a failed acquisition: stop every reachable device, forget cached settings."""
-        self._fpga_settings = None
+        self._board_timing = None
         self._camera_exposure = None
         if isinstance(error, DeviceDisconnectedError):
             self._lost = str(error).split(";")[0]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import serial
 
-from firmware_iface.errors import ConfigurationError
+from firmware_iface.errors import ConfigurationError, LinkDownError
 from firmware_iface.fpga.errors import FrameCodecError, FrameCrcError
 from firmware_iface.fpga.frame import decode_frame, split_stream
 from firmware_iface.fpga.messages import (
@@ -67,7 +67,6 @@ from firmware_iface.fpga.messages import (
     TriggerLog,
     encode_message,
     message_from_frame,
-    timing_problem,
 )
 
 __all__ = [
@@ -91,10 +90,6 @@ RUN_START_LATENCY_US = 10  # from the end of the RUN frame to frame 0's start
 # pyserial looks for `<package>.protocol_<scheme>` in these packages.
 if "opu_sim.emulators" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("opu_sim.emulators")
-
-
-class LinkDownError(ConnectionError):
-    """The emulated UART link is gone (disconnect fault, or the link was closed)."""
 
 
 @dataclass
@@ -194,9 +189,7 @@ class FPGAEmulator:
         self._link_gen = 0
         self._attached = False
         self.state = BoardState.IDLE
-        self.frame_period_us, self.exposure_us, self.dmd_delay_us, self.camera_delay_us = (
-            DEFAULT_TIMING
-        )
+        self.timing = DEFAULT_TIMING
         self._run: _ActiveRun | None = None
         self._run_id = 0
         self._frames_requested = 0
@@ -209,6 +202,22 @@ class FPGAEmulator:
         self.last_rig_error: BaseException | None = None
         self.executed: list[MsgType] = []  # every command executed (not duplicates), in order
         self.bytes_received = 0  # bytes received from the host over all links
+
+    # --- timing (views of self.timing, a Timing value object) ----------------------------
+
+    @property
+    def frame_period_us(self) -> int:
+        """Frame period the board holds, microseconds."""
+        return self.timing.frame_period_us
+
+    @property
+    def exposure_us(self) -> int:
+        """Camera trigger pulse (exposure) the board holds, microseconds."""
+        return self.timing.exposure_us
+
+    @exposure_us.setter
+    def exposure_us(self, value: int) -> None:
+        self.timing = self.timing.with_(exposure_us=value)
 
     # --- clock ---------------------------------------------------------------------------
 
@@ -425,22 +434,22 @@ class FPGAEmulator:
                 return self._nak(msg, ErrorCode.OUT_OF_RANGE, MIN_FRAME_PERIOD_US)
             if msg.period_us > MAX_FRAME_PERIOD_US:
                 return self._nak(msg, ErrorCode.OUT_OF_RANGE, MAX_FRAME_PERIOD_US)
-            self.frame_period_us = msg.period_us
+            self.timing = self.timing.with_(frame_period_us=msg.period_us)
         elif isinstance(msg, SetExposure):
             if msg.exposure_us < MIN_EXPOSURE_US:
                 return self._nak(msg, ErrorCode.OUT_OF_RANGE, MIN_EXPOSURE_US)
             if msg.exposure_us > MAX_EXPOSURE_US:
                 return self._nak(msg, ErrorCode.OUT_OF_RANGE, MAX_EXPOSURE_US)
-            self.exposure_us = msg.exposure_us
+            self.timing = self.timing.with_(exposure_us=msg.exposure_us)
         elif isinstance(msg, SetTriggerDelays):
             if max(msg.dmd_delay_us, msg.camera_delay_us) > MAX_TRIGGER_DELAY_US:
                 return self._nak(msg, ErrorCode.OUT_OF_RANGE, MAX_TRIGGER_DELAY_US)
-            self.dmd_delay_us, self.camera_delay_us = msg.dmd_delay_us, msg.camera_delay_us
+            self.timing = self.timing.with_(
+                dmd_delay_us=msg.dmd_delay_us, camera_delay_us=msg.camera_delay_us
+            )
         elif isinstance(msg, Arm):
-            if timing_problem(
-                self.frame_period_us, self.exposure_us, self.dmd_delay_us, self.camera_delay_us
-            ):
-                return self._nak(msg, ErrorCode.INVALID_CONFIG, self.frame_period_us)
+            if self.timing.problem() is not None:
+                return self._nak(msg, ErrorCode.INVALID_CONFIG, self.timing.frame_period_us)
             self.state = BoardState.ARMED
         elif isinstance(msg, Run):
             if self.state == BoardState.RUNNING:
@@ -468,12 +477,13 @@ class FPGAEmulator:
         return ack if ack is not None else Ack(msg.TYPE, self.state)
 
     def _status(self) -> StatusReport:
+        t = self.timing
         return StatusReport(
             self.state,
-            self.frame_period_us,
-            self.exposure_us,
-            self.dmd_delay_us,
-            self.camera_delay_us,
+            t.frame_period_us,
+            t.exposure_us,
+            t.dmd_delay_us,
+            t.camera_delay_us,
             self._run_id,
             self._frames_requested,
             len(self._log),
@@ -497,7 +507,8 @@ class FPGAEmulator:
 
     def _plan_run(self, run_id: int, n: int, t0: int) -> _ActiveRun:
         f = self.faults
-        p, dd, cd = self.frame_period_us, self.dmd_delay_us, self.camera_delay_us
+        t = self.timing
+        p, dd, cd = t.frame_period_us, t.dmd_delay_us, t.camera_delay_us
         k = np.arange(n, dtype=np.int64)
         dmd_t = t0 + k * p + dd
         pulses: list[tuple[int, int]] = []  # (time, frame or -1)
@@ -534,7 +545,7 @@ class FPGAEmulator:
             n_frames=n,
             start_time_us=t0,
             frame_period_us=p,
-            exposure_us=self.exposure_us,
+            exposure_us=t.exposure_us,
             dmd_delay_us=dd,
             camera_delay_us=cd,
             dmd_trigger_times_us=dmd_t,
