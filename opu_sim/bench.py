@@ -2,9 +2,9 @@
 
 Fields are linear in the pattern: the bench splits each pattern into its data region and its
 anchor region (firmware_iface.geometry.DmdLayout), computes the field of each distinct region
-content once (two real GEMMs on the stacked [Re T; Im T], dense or tile by tile) and adds them
-per frame inside the camera kernel. That is exact physics, and it makes the anchor scheme's
-repeated sub-patterns cost nothing extra.
+content once (batch-invariant products with the stacked [Re T; Im T], dense or tile by tile:
+opu_sim.field_kernels) and adds them per frame inside the camera kernel. That is exact physics,
+and it makes the anchor scheme's repeated sub-patterns cost nothing extra.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from firmware_iface.frames import FrameBatch, check_pattern_batch
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import render_frames
+from .field_kernels import fields as field_products
 from .pixel_maps import sensor_maps
 from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
@@ -225,26 +226,24 @@ class OpticalBench:
         return self.medium.coefficients(ids, col0, col1)
 
     def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
-        """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1."""
+        """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1.
+
+        Batch-invariant: opu_sim.field_kernels sums every output in a fixed order, so a row's
+        field is the same bits alone, in any batch, in the dense or the tile-by-tile path, on
+        any thread count and CPU (a BLAS GEMM's is not: see that module)."""
         ids = self._pixel_ids
         npx = ids.size
         out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
         live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field
         if live.size == 0:
             return out
-        if live.size >= 0.9 * rows.shape[0]:  # a few all-OFF rows: cheaper in the GEMM (exact
-            live = np.arange(rows.shape[0])  # zeros) than a gather and a scatter of the rest
-        x = (rows if live.size == rows.shape[0] else rows[live]).astype(np.float32)
+        x = rows if live.size == rows.shape[0] else rows[live]
         dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
         if dense:
-            w = self.medium.stacked(ids, col0, col1)
-            if live.size == rows.shape[0]:
-                np.matmul(x, w.T, out=out)
-            else:
-                out[live] = x @ w.T
+            out[live] = field_products(x, self.medium.stacked(ids, col0, col1))
             return out
         for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
-            part = x @ tile.T
+            part = field_products(x, tile)
             nb_ = sl.stop - sl.start
             out[live, sl] = part[:, :nb_]
             out[live, npx + sl.start : npx + sl.stop] = part[:, nb_:]
