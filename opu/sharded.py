@@ -61,8 +61,9 @@ class Shard:
         self.rank = dist.get_rank()
         self.world = dist.get_world_size()
         self.backend = str(dist.get_backend())
-        if self.backend == "nccl":
+        if self.backend == "nccl":  # collectives through this rank's GPU (untested here)
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(self.device)
         else:
             self.device = torch.device("cpu")
 

@@ -43,6 +43,7 @@ NUMERICS_MODULES = {
     "test_reliability_concurrency",
     "test_sim_camera",
     "test_sim_medium",
+    "test_sharded",
 }
 
 
