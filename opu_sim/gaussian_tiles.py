@@ -51,7 +51,7 @@ def fill_drift_tile(
 ) -> None:
     """Write T(t_s)[rows, col0:col0+n_cols] of the drifting medium (opu_sim.drift_model) into
     out (2*len(rows), n_cols) f32. inv_scale_s: 1 / (h_i tau) per scale (1/s, float64);
-    scale_lut: uint8 inverse-CDF table of 2**16 entries. t_s >= 0. Same cost at any t_s."""
+    scale_lut: int32 inverse-CDF table of 2**16 entries. t_s >= 0. Same cost at any t_s."""
     n = rows.shape[0]
     nc = out.shape[1]
     for i in nb.prange(n):
