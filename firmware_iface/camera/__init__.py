@@ -1,5 +1,6 @@
-"""USB camera modelled on USB3 Vision: pixel formats (PFNC), register map (SFNC names), control
-and stream codecs, pyusb bulk transport and the `Camera` driver. See docs/camera.md.
+"""USB3 Vision cameras: pixel formats (PFNC), bootstrap / manifest / control / stream codecs,
+pyusb bulk transport, GenICam features through GenApi, and the `Camera` driver; any GenICam
+camera through its vendor's GenTL producer (`GenTLCamera`, harvesters). See docs/camera.md.
 
 The driver names are loaded lazily, so the emulator (opu_sim) can import the codec modules
 (`firmware_iface.camera.control`, ...) without importing the driver.
@@ -12,13 +13,14 @@ from typing import Any
 
 _LAZY = {
     "Camera": "driver",
-    "CameraCommandError": "driver",
-    "CameraProtocolError": "driver",
-    "CameraStateError": "driver",
-    "CameraStreamError": "driver",
-    "CameraStreamTimeout": "driver",
-    "FrameReadout": "driver",
-    "FrameStatus": "driver",
+    "CameraCommandError": "exceptions",
+    "CameraProtocolError": "exceptions",
+    "CameraStateError": "exceptions",
+    "CameraStreamError": "exceptions",
+    "CameraStreamTimeout": "exceptions",
+    "Features": "features",
+    "FrameReadout": "readout",
+    "FrameStatus": "readout",
     "PixelFormat": "pixel_formats",
     "Status": "status",
 }

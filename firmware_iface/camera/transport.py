@@ -15,7 +15,13 @@ from contextlib import contextmanager
 import usb.core
 import usb.util
 
-from ..errors import DeviceDisconnectedError, DeviceError, DeviceNotFoundError, DeviceTimeoutError
+from ..errors import (
+    CodecError,
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+)
 from . import usb_layout as L
 
 _LIBUSB_ERROR_NO_DEVICE = -4
@@ -52,7 +58,8 @@ def _check_timeout(timeout_ms: int) -> int:
 
 
 class UsbCameraTransport:
-    """Open USB3 Vision-style camera: control OUT/IN and stream IN bulk endpoints.
+    """Open USB3 Vision camera: control OUT/IN and stream IN bulk endpoints. `device_info` is
+    its USB3 Vision device info descriptor (usb_layout.DeviceInfoDescriptor; None if absent).
 
     Raises DeviceNotFoundError when no device has these ids (or no USB backend exists).
     """
@@ -102,6 +109,10 @@ class UsbCameraTransport:
                     f"USB device {vendor_id:04x}:{product_id:04x} has no USB3 Vision control and "
                     "stream interfaces; is it the camera?"
                 )
+            try:
+                self.device_info = L.find_device_info(bytes(control.extra_descriptors or b""))
+            except CodecError:
+                self.device_info = None  # a damaged class descriptor: the bootstrap still works
             self._ep_out = self._endpoint(control, usb.util.ENDPOINT_OUT)
             self._ep_in = self._endpoint(control, usb.util.ENDPOINT_IN)
             self._ep_stream = self._endpoint(stream, usb.util.ENDPOINT_IN)

@@ -1,7 +1,9 @@
-"""The camera's register map: GenICam SFNC feature names -> address, type, access, unit, range.
+"""The emulated camera's private register map: SFNC feature names -> address, type, access,
+unit, range (device side only).
 
-Shared by the host driver (to encode requests) and the device emulator (to answer them). A read
-or write must cover exactly one register: start at its address and have its size.
+The host never reads this table: it learns the registers from the GenICam XML the device serves
+(camera.xml, described feature by feature; tests check the two agree). A read or write must
+cover exactly one register: start at its address and have its size.
 
 | address | feature              | type     | access | unit / values                          |
 |---------|----------------------|----------|--------|----------------------------------------|
@@ -39,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CodecError, InputError
-from .pixel_formats import PixelFormat
+from firmware_iface.camera.pixel_formats import PixelFormat
+from firmware_iface.errors import CodecError, InputError
 
 
 class Kind(enum.Enum):
