@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import CodecError, DeviceError, InputError
-from ..geometry import CameraRoi
 from . import bootstrap as B
 from . import manifest, pixel_formats
 from . import usb_layout as L
 from .channel import ControlChannel
+from .common import KNOWN_BITS, FeatureCamera
 from .exceptions import (
     CameraCommandError,
     CameraProtocolError,
@@ -37,8 +37,7 @@ from .exceptions import (
     CameraStreamError,
     CameraStreamTimeout,
 )
-from .features import Features
-from .pixel_formats import SIGNIFICANT_BITS, PixelFormat, pixel_format
+from .features import Features, sensor_bit_depth, sensor_size
 from .readout import FrameReadout, FrameStatus, StreamFormat, StreamReader
 from .transport import UsbCameraTransport
 
@@ -53,7 +52,6 @@ __all__ = [
     "FrameStatus",
 ]
 
-_IMAGE_FORMAT = ("Width", "Height", "OffsetX", "OffsetY", "PixelFormat")
 #: ABRM registers a device may leave unimplemented (read as "" when refused)
 _OPTIONAL_ABRM = ("family_name", "user_defined_name")
 
@@ -64,7 +62,7 @@ def _check_timeout_ms(value: Any, name: str = "timeout_ms") -> int:
     return int(value)
 
 
-class Camera:
+class Camera(FeatureCamera):
     """A USB3 Vision camera found by vendor/product id through pyusb (`backend` None = system
     libusb; an emulator's backend object in tests).
 
@@ -109,8 +107,8 @@ class Camera:
         self.xml = self._download_xml()
         self.features = Features(self.xml, self._port_read, self._port_write)
         self.serial_number = self.device_info.serial_number
-        self.sensor_width, self.sensor_height = self._sensor_size()
-        self.bit_depth = self._sensor_bit_depth()
+        self.sensor_width, self.sensor_height = sensor_size(self.features)
+        self.bit_depth = sensor_bit_depth(self.features, KNOWN_BITS)
         self.features.execute("AcquisitionStop")
         self._set_stream_enabled(False)
         self._refresh_format()
@@ -166,27 +164,6 @@ class Camera:
     def _port_write(self, address: int, data: bytes) -> None:
         self._channel.write(address, data)
 
-    def _sensor_size(self) -> tuple[int, int]:
-        f = self.features
-        if f.has("SensorWidth") and f.has("SensorHeight"):
-            return int(f.get("SensorWidth")), int(f.get("SensorHeight"))
-        if f.has("WidthMax") and f.has("HeightMax"):
-            return int(f.get("WidthMax")), int(f.get("HeightMax"))
-        raise CameraProtocolError("the camera's XML has neither SensorWidth/Height nor WidthMax")
-
-    def _sensor_bit_depth(self) -> int:
-        """PixelBitDepth if the camera has it, else the most bits among its Mono formats."""
-        if self.features.has("PixelBitDepth"):
-            return int(self.features.get("PixelBitDepth"))
-        known = {f.name: b for f, b in SIGNIFICANT_BITS.items()}
-        bits = [known[s] for s in self.features.symbolics("PixelFormat") if s in known]
-        if not bits:
-            raise CameraProtocolError(
-                f"the camera offers none of the pixel formats this driver reads "
-                f"({sorted(known)}); it offers {self.features.symbolics('PixelFormat')}"
-            )
-        return max(bits)
-
     # ------------------------------------------------------------------ register access
 
     def read_register(self, address: int, count: int) -> bytes:
@@ -196,92 +173,6 @@ class Camera:
     def write_register(self, address: int, data: bytes) -> None:
         """Raw write of `data` at `address` (no host-side checks beyond the codec's)."""
         self._channel.write(address, data)
-
-    # ------------------------------------------------------------------ features
-
-    def get_feature(self, name: str) -> int | float | str | bool:
-        """Current value of a GenICam feature (enumerations as their name, e.g. "Mono12p")."""
-        return self.features.get(name)
-
-    def set_feature(self, name: str, value: Any) -> None:
-        """Write a feature. Host checks from the XML (unknown name, read-only, wrong type, out
-        of range, entry unavailable) raise InputError before anything is sent; device refusals
-        raise CameraCommandError."""
-        self.features.set(name, value)
-        if name in _IMAGE_FORMAT:
-            self._refresh_format()
-
-    def execute(self, name: str) -> None:
-        """Run a command feature (AcquisitionStart and AcquisitionStop go through start/stop)."""
-        if name == "AcquisitionStart":
-            self.start()
-        elif name == "AcquisitionStop":
-            self.stop()
-        else:
-            self.features.execute(name)
-
-    def __getitem__(self, name: str) -> int | float | str | bool:
-        return self.get_feature(name)
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self.set_feature(name, value)
-
-    def _refresh_format(self) -> None:
-        f = self.features
-        w, h = int(f.get("Width")), int(f.get("Height"))
-        ox = int(f.get("OffsetX")) if f.has("OffsetX") else 0
-        oy = int(f.get("OffsetY")) if f.has("OffsetY") else 0
-        self._roi = CameraRoi(ox, oy, w, h, self.sensor_width, self.sensor_height)
-        try:
-            self._format: PixelFormat | None = pixel_format(str(f.get("PixelFormat")))
-        except InputError:
-            self._format = None  # a format this driver cannot unpack; set one before start()
-
-    @property
-    def roi(self) -> CameraRoi:
-        """The camera's ROI (as last read through its features)."""
-        return self._roi
-
-    @property
-    def pixel_format(self) -> PixelFormat:
-        """The camera's pixel format (CameraStateError when it is one this driver cannot read)."""
-        if self._format is None:
-            raise CameraStateError(
-                f"the camera sends {self.features.get('PixelFormat')}, which this driver cannot "
-                f"unpack; set one of {[p.name for p in PixelFormat]}"
-            )
-        return self._format
-
-    @property
-    def acquiring(self) -> bool:
-        """True between start() and stop()."""
-        return self._acquiring
-
-    def set_roi(self, roi: CameraRoi) -> None:
-        """Set OffsetX/OffsetY/Width/Height (offsets zeroed first so every step stays valid).
-
-        Raises InputError before sending when roi is not a CameraRoi of this camera's sensor.
-        """
-        if not isinstance(roi, CameraRoi):
-            raise InputError(f"set_roi needs a CameraRoi, got {type(roi).__name__}")
-        if (roi.sensor_width, roi.sensor_height) != (self.sensor_width, self.sensor_height):
-            raise InputError(
-                f"ROI is for a {roi.sensor_width}x{roi.sensor_height} sensor, this camera's is "
-                f"{self.sensor_width}x{self.sensor_height}"
-            )
-        for name, value in (
-            ("OffsetX", 0),
-            ("OffsetY", 0),
-            ("Width", roi.width),
-            ("Height", roi.height),
-            ("OffsetX", roi.offset_x),
-            ("OffsetY", roi.offset_y),
-        ):
-            self.set_feature(name, value)
-
-    def set_pixel_format(self, fmt: PixelFormat | int | str) -> None:
-        """Set PixelFormat (name, PFNC code or PixelFormat)."""
-        self.set_feature("PixelFormat", pixel_format(fmt).name)
 
     # ------------------------------------------------------------------ acquisition
 
@@ -382,8 +273,3 @@ class Camera:
         finally:
             self._transport.close()
 
-    def __enter__(self) -> Camera:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

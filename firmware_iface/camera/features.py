@@ -73,6 +73,15 @@ class Features:
         self._port = _Port(read, write)
         self._map.connect(self._port, port_name)
 
+    @classmethod
+    def from_node_map(cls, node_map: genapi.NodeMap) -> Features:
+        """Features over a node map something else loaded and connected (a GenTL producer's
+        remote device node map, through harvesters)."""
+        self = cls.__new__(cls)
+        self._map = node_map
+        self._port = None
+        return self
+
     @property
     def node_map(self) -> genapi.NodeMap:
         """The underlying genapi.NodeMap."""
@@ -83,6 +92,10 @@ class Features:
         if not isinstance(name, str) or not self._map.has_node(name):
             return False
         return self._map.get_node(name).node.get_access_mode() != _NI
+
+    def writable(self, name: str) -> bool:
+        """True when the feature can be written now (access mode WO or RW)."""
+        return self._node(name).node.get_access_mode() in (_WO, _RW)
 
     def _node(self, name: str) -> Any:
         if not isinstance(name, str) or not self._map.has_node(name):
@@ -159,6 +172,30 @@ class Features:
             raise
         except (genapi.GenericException, genapi.RuntimeException) as e:
             raise CameraProtocolError(f"{name}: GenApi failed ({_short(e)})") from e
+
+
+def sensor_size(f: Features) -> tuple[int, int]:
+    """(width, height) of the sensor, pixels: SensorWidth/SensorHeight, else WidthMax/HeightMax,
+    else the largest Width/Height the XML allows."""
+    for w, h in (("SensorWidth", "SensorHeight"), ("WidthMax", "HeightMax")):
+        if f.has(w) and f.has(h):
+            return int(f.get(w)), int(f.get(h))
+    return int(f.range("Width")[1]), int(f.range("Height")[1])
+
+
+def sensor_bit_depth(f: Features, known: dict[str, int]) -> int:
+    """PixelBitDepth if the camera has it, else the most significant bits among its pixel
+    formats that `known` (format name -> bits) lists. CameraProtocolError when it has none."""
+    if f.has("PixelBitDepth"):
+        return int(f.get("PixelBitDepth"))
+    offered = f.symbolics("PixelFormat")
+    bits = [known[s] for s in offered if s in known]
+    if not bits:
+        raise CameraProtocolError(
+            f"the camera offers none of the pixel formats this driver reads ({sorted(known)}); "
+            f"it offers {list(offered)}"
+        )
+    return max(bits)
 
 
 def _mode_name(mode: int) -> str:

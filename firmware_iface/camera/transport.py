@@ -92,18 +92,7 @@ class UsbCameraTransport:
                 except NotImplementedError:
                     pass  # backends without kernel drivers (Windows, emulators)
             dev.set_configuration(L.CONFIGURATION_VALUE)
-            cfg = dev.get_active_configuration()
-            control = stream = None
-            for intf in cfg:
-                if (intf.bInterfaceClass, intf.bInterfaceSubClass) != (
-                    L.U3V_INTERFACE_CLASS,
-                    L.U3V_INTERFACE_SUBCLASS,
-                ):
-                    continue
-                if intf.bInterfaceProtocol == L.PROTOCOL_CONTROL:
-                    control = intf
-                elif intf.bInterfaceProtocol == L.PROTOCOL_STREAM:
-                    stream = intf
+            control, stream = self._u3v_interfaces(dev.get_active_configuration())
             if control is None or stream is None:
                 raise DeviceNotFoundError(
                     f"USB device {vendor_id:04x}:{product_id:04x} has no USB3 Vision control and "
@@ -119,6 +108,18 @@ class UsbCameraTransport:
             for intf in (control, stream):
                 usb.util.claim_interface(dev, intf.bInterfaceNumber)
                 self._claimed.append(intf.bInterfaceNumber)
+
+    @staticmethod
+    def _u3v_interfaces(cfg: object) -> tuple[object | None, object | None]:
+        """(control, stream) USB3 Vision interfaces of a configuration (None when missing)."""
+        found: dict[int, object] = {}
+        for intf in cfg:
+            if (intf.bInterfaceClass, intf.bInterfaceSubClass) == (
+                L.U3V_INTERFACE_CLASS,
+                L.U3V_INTERFACE_SUBCLASS,
+            ):
+                found.setdefault(intf.bInterfaceProtocol, intf)
+        return found.get(L.PROTOCOL_CONTROL), found.get(L.PROTOCOL_STREAM)
 
     @staticmethod
     def _endpoint(intf: object, direction: int) -> int:

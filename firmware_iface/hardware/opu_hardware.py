@@ -35,6 +35,7 @@ import numpy as np
 
 from ..camera.driver import Camera, CameraStreamTimeout, FrameReadout
 from ..camera.pixel_formats import SIGNIFICANT_BITS, pixel_format
+from ..camera.select import open_camera
 from ..dlpc900.commands import MAX_LUT_ENTRIES
 from ..dlpc900.driver import DLPC900
 from ..dlpc900.images import prepare_upload_elements
@@ -161,12 +162,15 @@ class OPUHardware:
         self._firmware = str(self.dmd.firmware_version())
         self.dmd.set_pattern_on_the_fly_mode()
         self.fpga = FPGATimingBoard(c.fpga.url, c.fpga.timeout_s, c.fpga.retries, c.fpga.baudrate)
-        cam = Camera(
-            camera_backend,
-            c.camera.usb_vendor_id,
-            c.camera.usb_product_id,
-            c.camera.timeout_ms,
-            c.camera.retries,
+        cam = open_camera(
+            c.camera.backend,
+            usb_backend=camera_backend,
+            vendor_id=c.camera.usb_vendor_id,
+            product_id=c.camera.usb_product_id,
+            timeout_ms=c.camera.timeout_ms,
+            retries=c.camera.retries,
+            producer=c.camera.gentl_producer,
+            serial=c.camera.gentl_serial,
         )
         self.camera = cam
         if (self.roi.sensor_width, self.roi.sensor_height) != (cam.sensor_width, cam.sensor_height):
