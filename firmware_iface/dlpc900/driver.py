@@ -341,7 +341,8 @@ class DLPC900:
         for attempt in range(self.upload_retries + 1):
             self._command(c.Command.BMP_LOAD_INIT, c.encode_bmp_load_init(index, len(data)))
             for chunk in chunks:
-                # the controller requires the reply bit OFF on image data
+                # no reply per data packet (DLPU018 1.2: a reply is "usually not required";
+                # mcSIM sends image data without one); the error code is read after the image
                 self._command(c.Command.BMP_LOAD_DATA, c.encode_bmp_load_data(chunk), reply=False)
             code, desc = self.read_error()
             if code == 0:
