@@ -289,8 +289,13 @@ class OPU:
     def _stack_for(self, traits: InputTraits, on_fraction: float | None = None) -> Any:
         n_in = self._n_in(traits)
         s = self._stacks.get(n_in)
-        if s is not None:
-            return s
+        if s is None:
+            s = self._new_stack(n_in, on_fraction)
+        if self._sim is not None:
+            self._sim._stack = s
+        return s
+
+    def _new_stack(self, n_in: int, on_fraction: float | None) -> Any:
         kwargs = {k: self._spec[k] for k in STACK_KEYS if k in self._spec}
         cal = self._calibrations.get((n_in, self._n_components))
         if cal is not None:
@@ -305,8 +310,6 @@ class OPU:
             s.close()
             raise
         self._stacks[n_in] = s
-        if self._sim is not None:
-            self._sim._stack = s
         return s
 
     def _check_active(self) -> None:

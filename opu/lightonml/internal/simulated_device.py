@@ -91,6 +91,14 @@ class SimulatedOpuDevice:
             return None
         return self._stack.exact_transmission_matrix().T
 
+    @property
+    def linear_matrix(self) -> Any:
+        """The exact real matrix (n_features, n_components), N(0, 1) entries, such that
+        noise-free linear_transform with rescale=none gives X @ linear_matrix (extension)."""
+        if self._stack is None:
+            return None
+        return self._stack.exact_linear_matrix().T
+
     def open(self) -> None:
         self.active = True
 
