@@ -24,8 +24,8 @@ from firmware_iface.camera import (
 )
 from firmware_iface.camera import bootstrap as B
 from firmware_iface.camera import usb_layout as L
-from firmware_iface.camera.exceptions import CameraProtocolError
 from firmware_iface.camera.pixel_formats import pack, payload_size
+from firmware_iface.errors import CameraProtocolError
 from firmware_iface.geometry import CameraRoi
 from opu_sim.emulators import camera_registers
 from opu_sim.emulators.camera import DEVICE_INFO, CameraBackend, CameraEmulator

@@ -11,13 +11,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..errors import (  # noqa: F401 - re-exported (see __all__)
+    CameraCommandError,
+    CameraProtocolError,
+    CameraStateError,
+    CameraStreamError,
+    CameraStreamTimeout,
+)
+
 _LAZY = {
     "Camera": "driver",
-    "CameraCommandError": "exceptions",
-    "CameraProtocolError": "exceptions",
-    "CameraStateError": "exceptions",
-    "CameraStreamError": "exceptions",
-    "CameraStreamTimeout": "exceptions",
+    "GenTLCamera": "gentl",
+    "open_camera": "select",
     "Features": "features",
     "FrameReadout": "readout",
     "FrameStatus": "readout",
@@ -25,7 +30,21 @@ _LAZY = {
     "Status": "status",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [  # noqa: PLE0604 - lazy names
+    "Camera",
+    "CameraCommandError",
+    "CameraProtocolError",
+    "CameraStateError",
+    "CameraStreamError",
+    "CameraStreamTimeout",
+    "Features",
+    "FrameReadout",
+    "FrameStatus",
+    "GenTLCamera",
+    "PixelFormat",
+    "Status",
+    "open_camera",
+]
 
 
 def __getattr__(name: str) -> Any:

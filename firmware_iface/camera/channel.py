@@ -14,9 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..errors import ConcurrencyError, DeviceTimeoutError, InputError
+from ..errors import (
+    CameraCommandError,
+    CameraProtocolError,
+    ConcurrencyError,
+    DeviceTimeoutError,
+    InputError,
+)
 from . import control
-from .exceptions import CameraCommandError, CameraProtocolError
 from .status import ADVICE, Status, describe
 
 #: acknowledge buffer before the SBRM is known; the GenCP minimum a device must accept

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
+from ..errors import CameraStateError, InputError
 from ..geometry import CameraRoi
-from .exceptions import CameraStateError
 from .features import Features
 from .pixel_formats import SIGNIFICANT_BITS, PixelFormat, pixel_format
 

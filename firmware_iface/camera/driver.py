@@ -24,19 +24,21 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CodecError, DeviceError, InputError
-from . import bootstrap as B
-from . import manifest, pixel_formats
-from . import usb_layout as L
-from .channel import ControlChannel
-from .common import KNOWN_BITS, FeatureCamera
-from .exceptions import (
+from ..errors import (
     CameraCommandError,
     CameraProtocolError,
     CameraStateError,
     CameraStreamError,
     CameraStreamTimeout,
+    CodecError,
+    DeviceError,
+    InputError,
 )
+from . import bootstrap as B
+from . import manifest, pixel_formats
+from . import usb_layout as L
+from .channel import ControlChannel
+from .common import KNOWN_BITS, FeatureCamera
 from .features import Features, sensor_bit_depth, sensor_size
 from .readout import FrameReadout, FrameStatus, StreamFormat, StreamReader
 from .transport import UsbCameraTransport

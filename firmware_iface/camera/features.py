@@ -21,8 +21,7 @@ from typing import Any
 
 from genicam import genapi
 
-from ..errors import DeviceError, InputError
-from .exceptions import CameraProtocolError
+from ..errors import CameraProtocolError, DeviceError, InputError
 
 _NI, _NA, _WO, _RO, _RW = 0, 1, 2, 3, 4
 _GENAPI_ERRORS = (

@@ -24,9 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DeviceNotFoundError, DeviceTimeoutError, InputError
+from ..errors import (
+    CameraStateError,
+    CameraStreamTimeout,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+    InputError,
+)
 from .common import KNOWN_BITS, FeatureCamera
-from .exceptions import CameraStateError, CameraStreamTimeout
 from .features import Features, sensor_bit_depth, sensor_size
 from .pixel_formats import output_dtype, payload_size, unpack
 from .readout import FrameReadout, FrameStatus

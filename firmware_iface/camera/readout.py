@@ -39,11 +39,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import CodecError, DeviceTimeoutError
+from ..errors import CameraStreamError, CameraStreamTimeout, CodecError, DeviceTimeoutError
 from ..geometry import CameraRoi
 from . import stream
 from .bootstrap import StreamPlan
-from .exceptions import CameraStreamError, CameraStreamTimeout
 from .pixel_formats import PixelFormat, output_dtype, payload_size, unpack
 from .status import Status
 
