@@ -182,20 +182,18 @@ def test_packet_model_merges_a_trailer_into_an_oversized_payload_read() -> None:
     """The failure the SIRM plan prevents, shown on the emulator's packet-level endpoint: a host
     reading payload + 1024 bytes at once (the old driver) gets payload and trailer together
     when the payload is a multiple of the packet size."""
-    import array
-
     emu, cam = open_pair(64, 32)
     with cam:
         cam.set_pixel_format("Mono8")
         cam["TriggerMode"] = "On"
         cam.start()
         emu.deliver(np.zeros((1, 32, 64), np.uint16), np.zeros(1))
-        buf = array.array("B", bytes(2048 + 1024))
-        assert emu.bulk_in(L.EP_STREAM_IN, buf, 100) == stream.LEADER_SIZE
-        assert emu.bulk_in(L.EP_STREAM_IN, buf, 100) == 2048 + stream.TRAILER_SIZE  # merged
+        size = 2048 + 1024
+        assert len(emu.bulk_read(L.EP_STREAM_IN, size, 100)) == stream.LEADER_SIZE
+        assert len(emu.bulk_read(L.EP_STREAM_IN, size, 100)) == 2048 + stream.TRAILER_SIZE
         with pytest.raises(usb.core.USBError, match="Overflow"):
             emu.queue_transfers(bytes(100))
-            emu.bulk_in(L.EP_STREAM_IN, array.array("B", bytes(50)), 100)
+            emu.bulk_read(L.EP_STREAM_IN, 50, 100)
 
 
 def test_device_refuses_inconsistent_sirm_settings() -> None:

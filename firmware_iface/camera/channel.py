@@ -10,14 +10,15 @@ after 1, 2, 3 ... ms. Reads and writes larger than the device's transfer limits 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
+from ..driver_base import Stats
 from ..errors import (
     CameraCommandError,
     CameraProtocolError,
-    ConcurrencyError,
     DeviceTimeoutError,
     InputError,
 )
@@ -29,18 +30,39 @@ BOOTSTRAP_MAX_ACK = 12 + 64 + 8
 BOOTSTRAP_MAX_CMD = 12 + 8 + 64
 
 
+@dataclass
+class CameraStats(Stats):
+    """What a camera driver did: control transactions, resends (timeouts or malformed
+    acknowledges), BUSY answers, frames returned, and seconds per phase."""
+
+    commands: int = 0
+    resends: int = 0
+    busy: int = 0
+    frames: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
 class ControlChannel:
     """GenCP transactions on a transport with write_control(data, timeout_ms) and
     read_control(max_size, timeout_ms). timeout_ms: per-transfer timeout; retries: extra
-    attempts after a timeout or BUSY."""
+    attempts after a timeout or BUSY; guard(): the driver's transaction context (thread guard,
+    lifecycle); stats: counters (CameraStats)."""
 
-    def __init__(self, transport: object, timeout_ms: int, retries: int) -> None:
+    def __init__(
+        self,
+        transport: object,
+        timeout_ms: int,
+        retries: int,
+        guard: Callable[[], AbstractContextManager[None]],
+        stats: CameraStats,
+    ) -> None:
         self._transport = transport
+        self._guard = guard
+        self.stats = stats
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.max_ack_transfer = BOOTSTRAP_MAX_ACK
         self.max_cmd_transfer = BOOTSTRAP_MAX_CMD
-        self._lock = threading.Lock()
         self._request_id = 0
 
     def set_limits(self, max_cmd_transfer: int, max_ack_transfer: int) -> None:
@@ -102,12 +124,9 @@ class ControlChannel:
         self, build: Callable[[int, bool], bytes], expected_ack: int, what: str
     ) -> control.Ack:
         """Send build(request_id, resend) and return its successful acknowledge."""
-        if not self._lock.acquire(blocking=False):
-            raise ConcurrencyError("the camera is in use by another thread; wait for it to finish")
-        try:
+        with self._guard():
+            self.stats.count("commands")
             return self._attempts(build, expected_ack, what)
-        finally:
-            self._lock.release()
 
     def _attempts(
         self, build: Callable[[int, bool], bytes], expected_ack: int, what: str
@@ -121,8 +140,10 @@ class ControlChannel:
                 ack = self._read_ack(rid)
             except (DeviceTimeoutError, control.ControlCodecError) as e:
                 last_error, resend = e, True  # same request id, resend flag set
+                self.stats.count("resends")
                 continue
             if ack.status == Status.BUSY:
+                self.stats.count("busy")
                 last_error = CameraCommandError(f"camera stayed busy during {what}", Status.BUSY)
                 time.sleep(0.001 * (attempt + 1))
                 rid = self._request_id = control.next_request_id(self._request_id)

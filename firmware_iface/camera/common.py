@@ -4,9 +4,12 @@ format as last read from them, and the context-manager protocol. A driver sets `
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import CameraStateError, InputError
+from ..driver_base import DeviceDriver
+from ..errors import CameraStateError, DeviceDisconnectedError, InputError
 from ..geometry import CameraRoi
 from .features import Features
 from .pixel_formats import SIGNIFICANT_BITS, PixelFormat, pixel_format
@@ -16,9 +19,12 @@ KNOWN_BITS = {f.name: b for f, b in SIGNIFICANT_BITS.items()}
 _IMAGE_FORMAT = ("Width", "Height", "OffsetX", "OffsetY", "PixelFormat")
 
 
-class FeatureCamera:
-    """Feature access, ROI and pixel format of a GenICam camera (mixin of the drivers)."""
+class FeatureCamera(DeviceDriver):
+    """Feature access, ROI and pixel format of a GenICam camera, on the DeviceDriver base
+    (lifecycle open/closed/lost, thread guard). Drivers implement start/stop/_do_close."""
 
+    device_name = "camera"
+    reopen_hint = "open the camera again"
     features: Features
     sensor_width: int
     sensor_height: int
@@ -30,16 +36,26 @@ class FeatureCamera:
     def stop(self) -> None:  # pragma: no cover - implemented by the drivers
         raise NotImplementedError
 
-    def close(self) -> None:  # pragma: no cover - implemented by the drivers
-        raise NotImplementedError
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One device transaction: usable and not in use by another thread; a vanished device
+        marks the driver lost."""
+        with self._exclusive():
+            try:
+                yield
+            except DeviceDisconnectedError as e:
+                self._mark_lost(e)
+                raise
     def get_feature(self, name: str) -> int | float | str | bool:
         """Current value of a GenICam feature (enumerations as their name, e.g. "Mono12p")."""
+        self._check_usable()
         return self.features.get(name)
 
     def set_feature(self, name: str, value: Any) -> None:
         """Write a feature. Host checks from the XML (unknown name, read-only, wrong type, out
         of range, entry unavailable) raise InputError before anything is sent; device refusals
         raise CameraCommandError."""
+        self._check_usable()
         self.features.set(name, value)
         if name in _IMAGE_FORMAT:
             self._refresh_format()
@@ -123,8 +139,3 @@ class FeatureCamera:
         self.set_feature("PixelFormat", pixel_format(fmt).name)
 
 
-    def __enter__(self) -> FeatureCamera:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -37,7 +37,7 @@ from ..errors import (
 from . import bootstrap as B
 from . import manifest, pixel_formats
 from . import usb_layout as L
-from .channel import ControlChannel
+from .channel import CameraStats, ControlChannel
 from .common import KNOWN_BITS, FeatureCamera
 from .features import Features, sensor_bit_depth, sensor_size
 from .readout import FrameReadout, FrameStatus, StreamFormat, StreamReader
@@ -90,15 +90,19 @@ class Camera(FeatureCamera):
             raise InputError(f"retries must be an integer >= 0, got {retries!r}")
         self.max_transfer = _check_timeout_ms(max_transfer, "max_transfer")
         self.retries = retries
+        super().__init__()
+        self.stats = CameraStats()
         pixel_formats.warm_up()  # no kernel compilation inside a read deadline
         self._transport = UsbCameraTransport(backend, vendor_id, product_id)
-        self._channel = ControlChannel(self._transport, self.timeout_ms, retries)
+        self._channel = ControlChannel(
+            self._transport, self.timeout_ms, retries, self._transaction, self.stats
+        )
         self._acquiring = False
         self._reader: StreamReader | None = None
         try:
             self._open()
         except BaseException:
-            self._transport.close()
+            self.close()
             raise
 
     def _open(self) -> None:
@@ -242,9 +246,13 @@ class Camera(FeatureCamera):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise InputError(f"n must be an integer >= 1, got {n!r}")
         timeout = self.timeout_ms if timeout_ms is None else _check_timeout_ms(timeout_ms)
+        self._check_usable()
         if not self._acquiring or self._reader is None:
             raise CameraStateError("the camera is not acquiring; call start() before read_frames()")
-        return self._reader.read_frames(int(n), timeout)
+        with self._transaction(), self.stats.timed("readout"):
+            out = self._reader.read_frames(int(n), timeout)
+        self.stats.count("frames", int(n))
+        return out
 
     def skip_to(self, frame_id: int) -> None:
         """Continue reading at frame id `frame_id` (>= the next id to be read): frames with
@@ -263,15 +271,13 @@ class Camera(FeatureCamera):
 
     # ------------------------------------------------------------------ lifetime
 
-    def close(self) -> None:
+    def _do_close(self) -> None:
         """Stop acquiring (if the device is still there) and release the USB device."""
-        if self._transport.closed:
-            return
         try:
-            if self._acquiring:
+            if self._acquiring and self.state.value == "open":
                 self.stop()
         except DeviceError:
             pass
         finally:
+            self._acquiring = False
             self._transport.close()
-

@@ -31,6 +31,7 @@ from ..errors import (
     DeviceTimeoutError,
     InputError,
 )
+from .channel import CameraStats
 from .common import KNOWN_BITS, FeatureCamera
 from .features import Features, sensor_bit_depth, sensor_size
 from .pixel_formats import output_dtype, payload_size, unpack
@@ -66,6 +67,8 @@ class GenTLCamera(FeatureCamera):
         num_buffers: int = 16,
     ) -> None:
         self.timeout_ms = _check_ms(timeout_ms, "timeout_ms")
+        super().__init__()
+        self.stats = CameraStats()
         path = Path(producer).expanduser()
         if not path.is_file():
             raise DeviceNotFoundError(
@@ -147,13 +150,15 @@ class GenTLCamera(FeatureCamera):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise InputError(f"n must be an integer >= 1, got {n!r}")
         timeout = self.timeout_ms if timeout_ms is None else _check_ms(timeout_ms, "timeout_ms")
+        self._check_usable()
         if not self._acquiring:
             raise CameraStateError("the camera is not acquiring; call start() before read_frames()")
         first, last = self._next_id, self._next_id + int(n) - 1
         deadline = time.monotonic() + timeout / 1000.0
         try:
-            while last not in self._buffered and self._max_seen <= last:
-                self._fetch_one(deadline)
+            with self._transaction(), self.stats.timed("readout"):
+                while last not in self._buffered and self._max_seen <= last:
+                    self._fetch_one(deadline)
         except DeviceTimeoutError as e:
             partial = self._assemble(first, int(n), final=False)
             raise CameraStreamTimeout(
@@ -163,6 +168,7 @@ class GenTLCamera(FeatureCamera):
                 partial,
             ) from e
         out = self._assemble(first, int(n), final=True)
+        self.stats.count("frames", int(n))
         for fid in range(first, last + 1):
             self._buffered.pop(fid, None)
         self._next_id = last + 1
@@ -233,7 +239,7 @@ class GenTLCamera(FeatureCamera):
         ids = np.arange(first, first + n, dtype=np.int64)
         return FrameReadout(frames, ids, ts, statuses, np.zeros(n, dtype=np.uint16))
 
-    def close(self) -> None:
+    def _do_close(self) -> None:
         """Stop and release the camera and the producer (errors of a vanished camera ignored)."""
         ia, self._ia = self._ia, None
         if ia is not None:

@@ -20,14 +20,11 @@ timeouts (`CameraFaults.usb_timeouts`) fail at once.
 
 from __future__ import annotations
 
-import array
 import math
 import struct
 import threading
 from collections import deque
 from collections.abc import Callable
-
-import numpy as np
 
 from firmware_iface.camera import control
 from firmware_iface.camera import usb_layout as L
@@ -136,9 +133,6 @@ class CameraEmulator(StreamSide):
             raise ConfigurationError(f"faults must be a CameraFaults, got {type(value).__name__}")
         with self._lock:
             self._faults = value
-            self._timeouts_left = value.usb_timeouts
-            self._busy_left = value.busy_commands
-            self._rng = np.random.default_rng(value.seed)
             self._stream_ready.notify_all()
 
     @property
@@ -231,8 +225,7 @@ class CameraEmulator(StreamSide):
             ack_id = control.ack_id_for(cid)
             if self._last_request is not None and self._last_request[0] == cmd.request_id:
                 return self._last_request[1]  # a host retry: answer again, do not execute twice
-            if self._busy_left > 0:
-                self._busy_left -= 1
+            if self._faults.take("busy_commands"):
                 return control.encode_ack(Status.BUSY, ack_id, cmd.request_id)
             status, payload = self._execute(cmd)
             if status != Status.SUCCESS:
@@ -384,9 +377,9 @@ class CameraEmulator(StreamSide):
 
     def _check_transfer(self) -> None:
         if self._faults.disconnect:
+            self._faults.fire("disconnect")
             raise no_device()
-        if self._timeouts_left > 0:
-            self._timeouts_left -= 1
+        if self._faults.take("usb_timeouts"):
             raise timed_out(" (injected)")
 
     def bulk_out(self, ep: int, data: bytes) -> int:
@@ -402,29 +395,27 @@ class CameraEmulator(StreamSide):
             self._acks.append(ack)
             return len(data)
 
-    def bulk_in(self, ep: int, buff: array.array, timeout_ms: int) -> int:
-        """Device -> host transfer into `buff`; waits up to timeout_ms for stream data."""
+    def bulk_read(self, ep: int, size: int, timeout_ms: int) -> bytes:
+        """Device -> host transfer of at most `size` bytes; a stream read waits up to
+        timeout_ms for data and is cut at the USB packet level (camera_packets.py)."""
         with self._lock:
             self._check_transfer()
-            room = len(buff) * buff.itemsize
             if ep == L.EP_CONTROL_IN:
                 if not self._acks:
                     raise timed_out()
                 data = self._acks.popleft()
-                if len(data) > room:
-                    raise overflow(f"Overflow: {len(data)}-byte acknowledge into {room} bytes")
-            elif ep == L.EP_STREAM_IN:
-                if not self._stream:
-                    self._stream_ready.wait_for(
-                        lambda: bool(self._stream) or self._faults.disconnect,
-                        timeout=(timeout_ms / 1000.0) if timeout_ms else None,
-                    )
-                    if self._faults.disconnect:
-                        raise no_device()
-                if not self._stream:
-                    raise timed_out()
-                data = self._stream.read(room)
-            else:
+                if len(data) > size:
+                    raise overflow(f"Overflow: {len(data)}-byte acknowledge into {size} bytes")
+                return data
+            if ep != L.EP_STREAM_IN:
                 raise bad_endpoint(f"no bulk IN endpoint {ep:#04x}")
-            memoryview(buff).cast("B")[: len(data)] = data
-            return len(data)
+            if not self._stream:
+                self._stream_ready.wait_for(
+                    lambda: bool(self._stream) or self._faults.disconnect,
+                    timeout=(timeout_ms / 1000.0) if timeout_ms else None,
+                )
+                if self._faults.disconnect:
+                    raise no_device()
+            if not self._stream:
+                raise timed_out()
+            return self._stream.read(size)

@@ -1,10 +1,15 @@
-"""Fault injection settings of the emulated camera (CameraFaults)."""
+"""Fault injection settings of the emulated camera (CameraFaults, a FaultPlan)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from firmware_iface.errors import ConfigurationError
+
+from .fault_plan import FaultPlan
+
+_ID_SETS = ("drop_frames", "duplicate_frames", "corrupt_trailer", "trailer_error",
+            "truncate_payload")
 
 
 def _ids(value: object, name: str) -> frozenset[int]:
@@ -19,8 +24,8 @@ def _ids(value: object, name: str) -> frozenset[int]:
     return out
 
 
-@dataclass(frozen=True)
-class CameraFaults:
+@dataclass
+class CameraFaults(FaultPlan):
     """Fault injection settings of the emulated camera (frame ids count from AcquisitionStart).
 
     drop_frames: ids whose three stream transfers are never sent.
@@ -30,14 +35,16 @@ class CameraFaults:
     trailer_error: ids whose trailer status is DATA_DISCARDED (payload intact).
     truncate_payload: ids whose payload transfer loses its second half (trailer unchanged).
     usb_timeouts: the next N bulk transfers (any endpoint) time out; the data stays queued and a
-        timed-out command is lost.
-    busy_commands: the next N commands are answered BUSY without being executed.
+        timed-out command is lost (a countdown: decremented as they fire).
+    busy_commands: the next N commands are answered BUSY without being executed (countdown).
     disconnect: the device vanishes: it no longer enumerates and every transfer fails (ENODEV).
+    Hook point "deliver": runs with the frame ids a deliver() call assigned.
     """
+
+    HOOK_POINTS = ("deliver",)
 
     drop_frames: frozenset[int] = frozenset()
     drop_rate: float = 0.0
-    seed: int = 0
     duplicate_frames: frozenset[int] = frozenset()
     corrupt_trailer: frozenset[int] = frozenset()
     trailer_error: frozenset[int] = frozenset()
@@ -47,14 +54,9 @@ class CameraFaults:
     disconnect: bool = False
 
     def __post_init__(self) -> None:
-        for name in (
-            "drop_frames",
-            "duplicate_frames",
-            "corrupt_trailer",
-            "trailer_error",
-            "truncate_payload",
-        ):
-            object.__setattr__(self, name, _ids(getattr(self, name), name))
+        super().__post_init__()
+        for name in _ID_SETS:
+            setattr(self, name, _ids(getattr(self, name), name))
         if not 0.0 <= float(self.drop_rate) <= 1.0:
             raise ConfigurationError(f"drop_rate must be in 0..1, got {self.drop_rate}")
         for name in ("usb_timeouts", "busy_commands"):

@@ -38,6 +38,7 @@ class StreamSide:
             if self.bootstrap.stream_enabled:
                 for k, fid in enumerate(ids.tolist()):
                     self._stream.extend(self._frame_transfers(fid, f[k], int(t_ns[k])))
+            self._faults.run_hooks("deliver", ids)
             self._stream_ready.notify_all()
             return ids
 
@@ -68,25 +69,23 @@ class StreamSide:
     def _frame_transfers(self, fid: int, frame: np.ndarray, t_ns: int) -> list[bytes]:
         """Leader, payload and trailer transfers of one frame, faults applied."""
         faults = self._faults
-        if fid in faults.drop_frames or (
-            faults.drop_rate > 0 and self._rng.random() < faults.drop_rate
-        ):
+        if faults.hit("drop_frames", fid) or faults.chance("drop_rate"):
             return []
         fmt, h = self._format, self._height
         shift = self.bit_depth - SIGNIFICANT_BITS[fmt]
         leader = stream.Leader(fid, t_ns, fmt, self._width, h, self._offset_x, self._offset_y)
         payload = pack(frame >> shift if shift else frame, fmt)
         size = len(payload)
-        if fid in faults.truncate_payload:
+        if faults.hit("truncate_payload", fid):
             payload = payload[: size // 2]
         trailer = stream.Trailer(
-            fid ^ 1 if fid in faults.corrupt_trailer else fid,
-            Status.DATA_DISCARDED if fid in faults.trailer_error else Status.SUCCESS,
+            fid ^ 1 if faults.hit("corrupt_trailer", fid) else fid,
+            Status.DATA_DISCARDED if faults.hit("trailer_error", fid) else Status.SUCCESS,
             size,
             h,
         )
         blocks = [stream.encode_leader(leader), payload, stream.encode_trailer(trailer)]
-        return blocks * 2 if fid in faults.duplicate_frames else blocks
+        return blocks * 2 if faults.hit("duplicate_frames", fid) else blocks
 
     def queue_transfers(self, *transfers: bytes) -> None:
         """Put raw stream transfers on the wire as they are (a misbehaving device, in tests)."""
