@@ -89,6 +89,24 @@ class GenTLCamera(FeatureCamera):
             self.close()
             raise
 
+    @classmethod
+    def from_acquirer(cls, acquirer: Any, timeout_ms: int = 1000) -> GenTLCamera:
+        """A GenTLCamera over an already created harvesters ImageAcquirer (or an object with
+        its interface: remote_device.node_map, device.module.serial_number, start, stop,
+        is_acquiring, fetch, destroy), e.g. one a caller configured itself."""
+        self = cls.__new__(cls)
+        self.timeout_ms = _check_ms(timeout_ms, "timeout_ms")
+        FeatureCamera.__init__(self)
+        self.stats = CameraStats()
+        self._harvester = None
+        self._ia = acquirer
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
     def _search_key(self, serial: str | None) -> dict[str, str]:
         found = [d.serial_number for d in self._harvester.device_info_list]
         if serial is None:
