@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
 from .sources import open_source
 
@@ -125,6 +127,7 @@ class OPU:
             device, self.layout, self.roi, seed, profile, cache_budget_bytes
         )
         self._lock = threading.Lock()
+        self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
         self._cal: Calibration | None = None
         self._store = RecordStore(record_dir) if record_dir is not None else None
@@ -230,15 +233,57 @@ class OPU:
 
     # ---- projection ---------------------------------------------------------------------
     def project(
-        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+        self,
+        x: Any,
+        mode: str = "linear",
+        encoding: str = "auto",
+        precision: int = 8,
+        progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
 
         mode 'linear': G x (see module docstring); inputs binary, ternary, or float (bit-plane
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
+        progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
+        all); a callable is called with (frames_done, frames_total) after each acquisition.
         Returns the same kind as x (numpy, or torch on x's device).
         """
         self._check_open()
+        check_progress(progress)
+        xn, was_1d, kind = self._check_input(x, mode, encoding, precision)
+        b = xn.shape[0]
+        y = np.empty((b, self.n_out), dtype=np.float32)
+        total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+            _ = self.calibration
+            self._advance = advance
+            try:
+                for s, part in self._chunks(xn, mode, kind, precision):
+                    if mode == "intensity":
+                        y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                    elif kind == "binary":
+                        y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                    elif kind == "ternary":
+                        y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                    else:
+                        y[s : s + len(part)] = self._linear_float(part, precision)
+            finally:
+                self._advance = None
+        return like_input(y, x, was_1d)
+
+    def frames_for(
+        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+    ) -> int:
+        """Camera frames `project(x, mode, encoding, precision)` will take, anchor-only
+        reference frames included (not a first-use calibration). Times `frame_period_us`,
+        that is the device time of the call. Validates x as project() does."""
+        xn, _, kind = self._check_input(x, mode, encoding, precision)
+        return sum(self._acquisition_frames(xn, mode, kind, precision))
+
+    def _check_input(
+        self, x: Any, mode: str, encoding: str, precision: int
+    ) -> tuple[np.ndarray, bool, str]:
+        """Validated (2-D numpy batch, was_1d, kind) for project()/frames_for()."""
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         xn, was_1d = check_batch(to_numpy(x), self.n_in)
@@ -257,22 +302,33 @@ class OPU:
                 f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
                 "project the batch in parts"
             )
-        frames_per_row = self.frames_per_input(mode, kind, precision)
-        rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
-        y = np.empty((b, self.n_out), dtype=np.float32)
-        with self._lock:
-            _ = self.calibration
-            for s in range(0, b, rows):
-                part = xn[s : s + rows]
-                if mode == "intensity":
-                    y[s : s + rows] = self._intensity(part.astype(np.uint8))
-                elif kind == "binary":
-                    y[s : s + rows] = self._linear_binary(part.astype(np.uint8))
-                elif kind == "ternary":
-                    y[s : s + rows] = self._linear_ternary(part.astype(np.int8))
-                else:
-                    y[s : s + rows] = self._linear_float(part, precision)
-        return like_input(y, x, was_1d)
+        return xn, was_1d, kind
+
+    def _chunks(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) of each chunk of at most _MAX_FRAMES_PER_CALL data frames."""
+        rows = max(1, _MAX_FRAMES_PER_CALL // self.frames_per_input(mode, kind, precision))
+        for s in range(0, xn.shape[0], rows):
+            yield s, xn[s : s + rows]
+
+    def _acquisition_frames(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> list[int]:
+        """Frames of each acquisition project() will make for xn, in order."""
+        if mode == "intensity":
+            return [len(part) for _, part in self._chunks(xn, mode, kind, precision)]
+        if kind in ("binary", "ternary"):
+            group = self.frames_per_input(mode, kind)
+            data = [len(part) * group for _, part in self._chunks(xn, mode, kind, precision)]
+        else:  # one ternary acquisition per bit plane with a non-zero row
+            data = [
+                4 * int(n)
+                for _, part in self._chunks(xn, mode, kind, precision)
+                for n in float_planes(part, precision).planes.any(axis=2).sum(axis=1)
+                if n
+            ]
+        return [d + self.reference_frames(d) for d in data]
 
     def _patterns(
         self, n_inputs: int, group: int, lead: int = 0
@@ -337,7 +393,10 @@ class OPU:
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
-        return self._source.acquire(patterns, self._cal.exposure_us).frames
+        frames = self._source.acquire(patterns, self._cal.exposure_us).frames
+        if self._advance is not None:
+            self._advance(patterns.shape[0])
+        return frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)
