@@ -33,6 +33,25 @@ _CAMERA_DEFAULT = (1920, 1200)
 _ROI_MARGIN = 0.85  # opu.OPU reads about n_out / 0.85 + 16 camera pixels for n_out outputs
 
 
+_SIM_CALIBRATIONS: dict[tuple, Any] = {}
+"""Calibrations of simulated devices, shared within the process by OPUs of one seed, noise
+setting and geometry (the simulated medium does not drift between them): a GridSearchCV's
+clones calibrate once, not once per fit."""
+
+
+def _on_level(fraction: float) -> float:
+    """The fraction of ON inputs calibration sizes the exposure for, to the nearest octave
+    (1, 1/2, 1/4, ... 1/64): fits on similar data share a calibration."""
+    return 2.0 ** -min(6, max(0, round(-math.log2(max(fraction, 1e-6)))))
+
+
+def _shared_key(spec: dict, n_in: int, n_out: int, kwargs: dict) -> tuple | None:
+    """The _SIM_CALIBRATIONS key of a simulated device (None: not shared)."""
+    if spec["device"] != "sim" or {"profile", "calibration", "record_dir"} & set(spec):
+        return None
+    return (n_in, n_out, *sorted((k, repr(v)) for k, v in kwargs.items()))
+
+
 class NotFittedError(InputError, AssertionError):
     """transform before fit1d/fit2d (an AssertionError too: lightonml asserted, and its
     documentation catches AssertionError)."""
@@ -110,8 +129,9 @@ class OPU:
     # ---- properties ---------------------------------------------------------------------
     @property
     def simulated(self) -> bool:
-        """True when the device is this stack's simulator."""
-        return self._spec["device"] == "sim"
+        """True for simulated=True or a SimulatedOpuDevice (a config naming 'sim' plays the
+        machine's OPU, as lightonml's config named the hardware)."""
+        return self._sim is not None
 
     @property
     def config(self) -> dict:
@@ -297,15 +317,18 @@ class OPU:
 
     def _new_stack(self, n_in: int, on_fraction: float | None) -> Any:
         kwargs = {k: self._spec[k] for k in STACK_KEYS if k in self._spec}
-        cal = self._calibrations.get((n_in, self._n_components))
+        if on_fraction is not None and "expected_on_fraction" not in kwargs:
+            kwargs["expected_on_fraction"] = _on_level(on_fraction)
+        shared = _shared_key(self._spec, n_in, self._n_components, kwargs)
+        cal = self._calibrations.get((n_in, self._n_components)) or _SIM_CALIBRATIONS.get(shared)
         if cal is not None:
             kwargs["calibration"] = cal
-        if on_fraction is not None and "expected_on_fraction" not in kwargs:
-            kwargs["expected_on_fraction"] = min(1.0, max(0.02, on_fraction))
         s = stack_api.OPU(self._spec["device"], n_in=n_in, n_out=self._n_components, **kwargs)
         try:
             if "calibration" not in kwargs and "record_dir" not in kwargs:
-                s.calibrate()
+                cal = s.calibrate()
+                if shared is not None:
+                    _SIM_CALIBRATIONS[shared] = cal
         except BaseException:
             s.close()
             raise
