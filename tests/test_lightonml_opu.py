@@ -254,3 +254,13 @@ def test_emulated_hardware_device():
         # intensity scale: outputs average the number of ON features
         assert np.mean(y) == pytest.approx(x.sum(axis=1).mean(), rel=0.35)
         assert o.linear_transform(x).shape == (6, 16)
+
+
+def test_record_dir_in_the_config_stores_and_reuses_the_calibration(tmp_path):
+    spec = {"record_dir": str(tmp_path), "noise": False, "seed": 9}
+    x = _bin(3, 12)
+    with OPU(n_components=8, opu_device="sim", config_override=spec) as o:
+        y = o.fit_transform1d(x)
+    assert list(tmp_path.iterdir())  # the record was saved
+    with OPU(n_components=8, opu_device="sim", config_override=spec) as o2:
+        np.testing.assert_allclose(o2.fit_transform1d(x), y, rtol=1e-5)

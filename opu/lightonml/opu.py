@@ -232,8 +232,7 @@ class OPU:
             self.close()
 
     def _close_stacks(self) -> None:
-        for n_in, s in self._stacks.items():
-            self._calibrations[(n_in, s.n_out)] = s.calibration
+        for s in self._stacks.values():
             s.close()
         self._stacks.clear()
 
@@ -325,13 +324,16 @@ class OPU:
             kwargs["calibration"] = cal
         s = stack_api.OPU(self._spec["device"], n_in=n_in, n_out=self._n_components, **kwargs)
         try:
-            if "calibration" not in kwargs and "record_dir" not in kwargs:
+            if "calibration" in kwargs or "record_dir" in kwargs:
+                cal = s.calibration  # the given or stored record, or one measured and saved now
+            else:
                 cal = s.calibrate()
                 if shared is not None:
                     _SIM_CALIBRATIONS[shared] = cal
         except BaseException:
             s.close()
             raise
+        self._calibrations[(n_in, self._n_components)] = cal
         self._stacks[n_in] = s
         return s
 
@@ -406,7 +408,7 @@ class OPU:
         x0, y0 = lay.origin
         return Context(
             frametime=stack.frame_period_us,
-            exposure=float(stack.calibration.exposure_us),
+            exposure=float(self._calibrations[(stack.n_in, stack.n_out)].exposure_us),
             output_roi=((roi.offset_x, roi.offset_y), (roi.width, roi.height)),
             start=start,
             end=end,
