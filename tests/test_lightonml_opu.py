@@ -264,3 +264,21 @@ def test_record_dir_in_the_config_stores_and_reuses_the_calibration(tmp_path):
     assert list(tmp_path.iterdir())  # the record was saved
     with OPU(n_components=8, opu_device="sim", config_override=spec) as o2:
         np.testing.assert_allclose(o2.fit_transform1d(x), y, rtol=1e-5)
+
+
+def test_progress_bar_parts_give_the_same_projection(exact, monkeypatch):
+    """At verbose level 1 a large batch is projected in parts under a progress bar."""
+    import opu.lightonml as lml
+    from opu.lightonml import opu as compat
+
+    monkeypatch.setattr(compat, "_PBAR_ROWS", 4)
+    exact.fit1d(n_features=N_F)
+    x = _bin(10, N_F)
+    want = exact.transform(x)
+    monkeypatch.setattr(lml, "_verbose_level", 1)
+    stack = exact.device._stack
+    calls = []
+    real = stack.project
+    monkeypatch.setattr(stack, "project", lambda r, mode: calls.append(len(r)) or real(r, mode))
+    np.testing.assert_allclose(exact.transform(x), want, rtol=1e-5)
+    assert calls == [4, 4, 2]

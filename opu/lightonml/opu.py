@@ -31,6 +31,7 @@ from .types import FeaturesFormat, InputRoiStrategy, OutputRescaling
 _DMD_DEFAULT = (1920, 1080)
 _CAMERA_DEFAULT = (1920, 1200)
 _ROI_MARGIN = 0.85  # opu.OPU reads about n_out / 0.85 + 16 camera pixels for n_out outputs
+_PBAR_ROWS = 1024  # vectors per part when a progress bar is shown
 
 
 _SIM_CALIBRATIONS: dict[tuple, Any] = {}
@@ -121,6 +122,10 @@ class OPU:
         self.n_components = n_components
         self.input_roi_strategy = input_roi_strategy
         self.rescale = rescale
+        if verbose_level != -1:  # deprecated in lightonml for set_verbose_level; still honoured
+            from . import set_verbose_level
+
+            set_verbose_level(verbose_level)
         self.verbose_level = verbose_level
         self.disable_pbar = disable_pbar
         if open_at_init is None or open_at_init:
@@ -374,7 +379,7 @@ class OPU:
         if rows.shape[1] < stack.n_in:
             rows = np.pad(rows, ((0, 0), (0, stack.n_in - rows.shape[1])))
         start = dt.datetime.now()
-        y = stack.project(rows, mode="linear" if linear else "intensity")
+        y = self._project(stack, rows, "linear" if linear else "intensity")
         ctx = self._context(stack, rows, start, dt.datetime.now())
         y = y.reshape(*batch, self._n_components)
         decoder = decoder_cls
@@ -392,6 +397,24 @@ class OPU:
             dev = x_enc.device if torch_in else X.device
             return torch.from_numpy(np.ascontiguousarray(out)).to(dev)
         return ContextArray(out, ctx)
+
+    def _project(self, stack: Any, rows: np.ndarray, mode: str) -> np.ndarray:
+        """stack.project(rows), in parts under a progress bar at verbose level >= 1 (unless
+        disable_pbar) for batches of more than _PBAR_ROWS vectors."""
+        from . import get_verbose_level
+
+        n = rows.shape[0]
+        if get_verbose_level() < 1 or self.disable_pbar or n <= _PBAR_ROWS:
+            return stack.project(rows, mode=mode)
+        from rich.progress import Progress
+
+        out = np.empty((n, stack.n_out), dtype=np.float32)
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"OPU: {mode} projections", total=n)
+            for i in range(0, n, _PBAR_ROWS):
+                out[i : i + _PBAR_ROWS] = stack.project(rows[i : i + _PBAR_ROWS], mode=mode)
+                bar.advance(task, min(_PBAR_ROWS, n - i))
+        return out
 
     def _rescale_factor(self) -> float:
         if self._rescale is OutputRescaling.variance:
