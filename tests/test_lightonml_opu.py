@@ -282,3 +282,20 @@ def test_progress_bar_parts_give_the_same_projection(exact, monkeypatch):
     monkeypatch.setattr(stack, "project", lambda r, mode: calls.append(len(r)) or real(r, mode))
     np.testing.assert_allclose(exact.transform(x), want, rtol=1e-5)
     assert calls == [4, 4, 2]
+
+
+def test_deepcopy_leaves_the_original_open_and_decoder_classes_without_params(exact):
+    import copy
+
+    exact.fit1d(n_features=N_F)
+    stack = exact.device._stack
+    twin = copy.deepcopy(exact)
+    assert exact.device._stack is stack and exact._stacks  # the original keeps its device
+    x = _bin(3, N_F)
+    np.testing.assert_allclose(twin.transform(x), exact.transform(x), rtol=1e-4, atol=1e-3)
+    twin.close()
+    from opu.lightonml.encoding.base import NoDecoding
+
+    # an encoder with get_params and a decoder class that takes none: the decoder is made bare
+    y = exact.linear_transform(RNG.normal(size=(2, N_F)), SeparatedBitPlanEncoder, NoDecoding)
+    assert y.shape == (2 * 2 * 6, N_C)

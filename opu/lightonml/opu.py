@@ -11,6 +11,7 @@ E[y_i] = number of ON features (E|R_ij|^2 = 1), linear_transform R x with R_ij ~
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 import math
@@ -51,6 +52,15 @@ def _shared_key(spec: dict, n_in: int, n_out: int, kwargs: dict) -> tuple | None
     if spec["device"] != "sim" or {"profile", "calibration", "record_dir"} & set(spec):
         return None
     return (n_in, n_out, *sorted((k, repr(v)) for k, v in kwargs.items()))
+
+
+def _accepts(cls: type, params: dict) -> bool:
+    """Whether cls(**params) matches cls's signature (a decoder made for that encoder)."""
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError:
+        return False
+    return True
 
 
 class NotFittedError(InputError, AssertionError):
@@ -245,6 +255,16 @@ class OPU:
         self._close_stacks()
         return {k: v for k, v in self.__dict__.items() if k != "_stacks"}
 
+    def __deepcopy__(self, memo: dict) -> OPU:
+        """A copy that opens its own device when used; self stays open (sklearn's clone)."""
+        new = OPU.__new__(OPU)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k != "_stacks":
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        new._stacks = {}
+        return new
+
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._stacks = {}
@@ -385,7 +405,8 @@ class OPU:
         decoder = decoder_cls
         params = encoder.get_params() if hasattr(encoder, "get_params") else None
         if inspect.isclass(decoder_cls):
-            decoder = decoder_cls(**params) if params is not None else decoder_cls()
+            takes = params is not None and _accepts(decoder_cls, params)
+            decoder = decoder_cls(**params) if takes else decoder_cls()
         elif params is not None and hasattr(decoder, "for_encoding"):
             decoder = decoder.for_encoding(params)
         out = np.asarray(decoder.transform(y), dtype=np.float32)
