@@ -26,41 +26,18 @@ from ..arrays import is_torch
 from .context import Context, ContextArray
 from .encoding.core import NoDecoding, NoEncoding
 from .inputs import InputTraits, numpy_of, rows_of, traits_of
+from .internal.shared import (
+    ROI_MARGIN,
+    SIM_CALIBRATIONS,
+    accepts,
+    dmd_and_camera,
+    on_level,
+    shared_key,
+)
 from .internal.simulated_device import STACK_KEYS, SimulatedOpuDevice, resolve_device
 from .types import FeaturesFormat, InputRoiStrategy, OutputRescaling
 
-_DMD_DEFAULT = (1920, 1080)
-_CAMERA_DEFAULT = (1920, 1200)
-_ROI_MARGIN = 0.85  # opu.OPU reads about n_out / 0.85 + 16 camera pixels for n_out outputs
 _PBAR_ROWS = 1024  # vectors per part when a progress bar is shown
-
-
-_SIM_CALIBRATIONS: dict[tuple, Any] = {}
-"""Calibrations of simulated devices, shared within the process by OPUs of one seed, noise
-setting and geometry (the simulated medium does not drift between them): a GridSearchCV's
-clones calibrate once, not once per fit."""
-
-
-def _on_level(fraction: float) -> float:
-    """The fraction of ON inputs calibration sizes the exposure for, to the nearest octave
-    (1, 1/2, 1/4, ... 1/64): fits on similar data share a calibration."""
-    return 2.0 ** -min(6, max(0, round(-math.log2(max(fraction, 1e-6)))))
-
-
-def _shared_key(spec: dict, n_in: int, n_out: int, kwargs: dict) -> tuple | None:
-    """The _SIM_CALIBRATIONS key of a simulated device (None: not shared)."""
-    if spec["device"] != "sim" or {"profile", "calibration", "record_dir"} & set(spec):
-        return None
-    return (n_in, n_out, *sorted((k, repr(v)) for k, v in kwargs.items()))
-
-
-def _accepts(cls: type, params: dict) -> bool:
-    """Whether cls(**params) matches cls's signature (a decoder made for that encoder)."""
-    try:
-        inspect.signature(cls).bind(**params)
-    except TypeError:
-        return False
-    return True
 
 
 class NotFittedError(InputError, AssertionError):
@@ -70,18 +47,6 @@ class NotFittedError(InputError, AssertionError):
 
 class NotOpenError(ConfigurationError, AssertionError):
     """transform on a closed OPU (open() or `with opu:` first)."""
-
-
-def _stack_shapes(spec: dict) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(DMD (width, height), camera (width, height)) of the device the spec opens."""
-    prof = spec.get("profile")
-    if prof is None and (spec["device"] == "sim" or spec["device"].startswith("emu")):
-        from opu_sim.profile import DeviceProfile
-
-        prof = DeviceProfile.default()
-    if prof is None:
-        return _DMD_DEFAULT, _CAMERA_DEFAULT
-    return (prof.dmd.width, prof.dmd.height), (prof.camera.sensor_width, prof.camera.sensor_height)
 
 
 def _positive_int(name: str, v: Any) -> int:
@@ -116,7 +81,7 @@ class OPU:
         rescale: OutputRescaling | str = OutputRescaling.variance,
     ) -> None:
         self._spec, self._sim = resolve_device(opu_device, simulated, config_file, config_override)
-        self._dmd, self._camera = _stack_shapes(self._spec)
+        self._dmd, self._camera = dmd_and_camera(self._spec)
         capacity = self._dmd[0] * self._dmd[1] // 2  # data + anchor regions share the DMD
         self._max_n_features = (
             _positive_int("max_n_features", max_n_features) if self.simulated else capacity
@@ -180,7 +145,7 @@ class OPU:
     @property
     def max_n_components(self) -> int:
         """The most outputs the camera gives."""
-        return int((self._camera[0] * self._camera[1] - 16) * _ROI_MARGIN)
+        return int((self._camera[0] * self._camera[1] - 16) * ROI_MARGIN)
 
     @property
     def max_n_features(self) -> int:
@@ -342,9 +307,9 @@ class OPU:
     def _new_stack(self, n_in: int, on_fraction: float | None) -> Any:
         kwargs = {k: self._spec[k] for k in STACK_KEYS if k in self._spec}
         if on_fraction is not None and "expected_on_fraction" not in kwargs:
-            kwargs["expected_on_fraction"] = _on_level(on_fraction)
-        shared = _shared_key(self._spec, n_in, self._n_components, kwargs)
-        cal = self._calibrations.get((n_in, self._n_components)) or _SIM_CALIBRATIONS.get(shared)
+            kwargs["expected_on_fraction"] = on_level(on_fraction)
+        shared = shared_key(self._spec, n_in, self._n_components, kwargs)
+        cal = self._calibrations.get((n_in, self._n_components)) or SIM_CALIBRATIONS.get(shared)
         if cal is not None:
             kwargs["calibration"] = cal
         s = stack_api.OPU(self._spec["device"], n_in=n_in, n_out=self._n_components, **kwargs)
@@ -354,7 +319,7 @@ class OPU:
             else:
                 cal = s.calibrate()
                 if shared is not None:
-                    _SIM_CALIBRATIONS[shared] = cal
+                    SIM_CALIBRATIONS[shared] = cal
         except BaseException:
             s.close()
             raise
@@ -405,7 +370,7 @@ class OPU:
         decoder = decoder_cls
         params = encoder.get_params() if hasattr(encoder, "get_params") else None
         if inspect.isclass(decoder_cls):
-            takes = params is not None and _accepts(decoder_cls, params)
+            takes = params is not None and accepts(decoder_cls, params)
             decoder = decoder_cls(**params) if takes else decoder_cls()
         elif params is not None and hasattr(decoder, "for_encoding"):
             decoder = decoder.for_encoding(params)
