@@ -21,6 +21,7 @@ import contextlib
 import math
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
 from .sources import open_source
 
@@ -143,6 +145,7 @@ class OPU:
                 raise
             self._cols = slice(*self._shard.bounds(self.n_out))
         self._lock = threading.Lock()
+        self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
         self._cal: Calibration | None = None
         self._store = RecordStore(record_dir) if record_dir is not None else None
@@ -263,21 +266,62 @@ class OPU:
         encoding: str = "auto",
         precision: int = 8,
         gather: bool = True,
+        progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
 
         mode 'linear': G x (see module docstring); inputs binary, ternary, or float (bit-plane
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
+        progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
+        all); a callable is called with (frames_done, frames_total) after each acquisition.
         Returns the same kind as x (numpy, or torch on x's device). Sharded device: x is
         rank 0's (broadcast); gather=False returns only this rank's columns `output_slice`.
         """
         self._check_open()
+        check_progress(progress)
+        # sharded: rank 0's input on every rank (validated after, so all ranks agree on errors)
+        xin = x if self._shard is None else self._shard.broadcast_array(np.asarray(to_numpy(x)))
+        xn, was_1d, kind = self._check_input(xin, mode, encoding, precision)
+        b = xn.shape[0]
+        y = np.empty((b, self._n_cols), dtype=np.float32)
+        total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
+        local = self._source.local() if self._shard is not None else contextlib.nullcontext()
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+            _ = self.calibration
+            self._advance = advance
+            try:
+                with local:
+                    for s, part in self._chunks(xn, mode, kind, precision):
+                        if mode == "intensity":
+                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                        elif kind == "binary":
+                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                        elif kind == "ternary":
+                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                        else:
+                            y[s : s + len(part)] = self._linear_float(part, precision)
+            finally:
+                self._advance = None
+        if self._shard is not None and gather:
+            y = self._shard.gather_columns(y, self.n_out)
+        return like_input(y, x, was_1d)
+
+    def frames_for(
+        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+    ) -> int:
+        """Camera frames `project(x, mode, encoding, precision)` will take, anchor-only
+        reference frames included (not a first-use calibration). Times `frame_period_us`,
+        that is the device time of the call. Validates x as project() does."""
+        xn, _, kind = self._check_input(x, mode, encoding, precision)
+        return sum(self._acquisition_frames(xn, mode, kind, precision))
+
+    def _check_input(
+        self, x: Any, mode: str, encoding: str, precision: int
+    ) -> tuple[np.ndarray, bool, str]:
+        """Validated (2-D numpy batch, was_1d, kind) for project()/frames_for()."""
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
-        xn = to_numpy(x)
-        if self._shard is not None:
-            xn = self._shard.broadcast_array(np.asarray(xn))
-        xn, was_1d = check_batch(xn, self.n_in)
+        xn, was_1d = check_batch(to_numpy(x), self.n_in)
         kind = resolve_kind(xn, encoding)
         if mode == "intensity" and kind != "binary":
             raise InputError(
@@ -293,25 +337,33 @@ class OPU:
                 f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
                 "project the batch in parts"
             )
-        frames_per_row = self.frames_per_input(mode, kind, precision)
-        rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
-        y = np.empty((b, self._n_cols), dtype=np.float32)
-        with self._lock:
-            _ = self.calibration
-            with self._source.local() if self._shard is not None else contextlib.nullcontext():
-                for s in range(0, b, rows):
-                    part = xn[s : s + rows]
-                    if mode == "intensity":
-                        y[s : s + rows] = self._intensity(part.astype(np.uint8))
-                    elif kind == "binary":
-                        y[s : s + rows] = self._linear_binary(part.astype(np.uint8))
-                    elif kind == "ternary":
-                        y[s : s + rows] = self._linear_ternary(part.astype(np.int8))
-                    else:
-                        y[s : s + rows] = self._linear_float(part, precision)
-        if self._shard is not None and gather:
-            y = self._shard.gather_columns(y, self.n_out)
-        return like_input(y, x, was_1d)
+        return xn, was_1d, kind
+
+    def _chunks(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) of each chunk of at most _MAX_FRAMES_PER_CALL data frames."""
+        rows = max(1, _MAX_FRAMES_PER_CALL // self.frames_per_input(mode, kind, precision))
+        for s in range(0, xn.shape[0], rows):
+            yield s, xn[s : s + rows]
+
+    def _acquisition_frames(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> list[int]:
+        """Frames of each acquisition project() will make for xn, in order."""
+        if mode == "intensity":
+            return [len(part) for _, part in self._chunks(xn, mode, kind, precision)]
+        if kind in ("binary", "ternary"):
+            group = self.frames_per_input(mode, kind)
+            data = [len(part) * group for _, part in self._chunks(xn, mode, kind, precision)]
+        else:  # one ternary acquisition per bit plane with a non-zero row
+            data = [
+                4 * int(n)
+                for _, part in self._chunks(xn, mode, kind, precision)
+                for n in float_planes(part, precision).planes.any(axis=2).sum(axis=1)
+                if n
+            ]
+        return [d + self.reference_frames(d) for d in data]
 
     @property
     def _n_cols(self) -> int:
@@ -382,7 +434,10 @@ class OPU:
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
-        return self._source.acquire(patterns, self._cal.exposure_us).frames
+        frames = self._source.acquire(patterns, self._cal.exposure_us).frames
+        if self._advance is not None:
+            self._advance(patterns.shape[0])
+        return frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)

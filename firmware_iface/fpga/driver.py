@@ -18,16 +18,14 @@ from __future__ import annotations
 import math
 import numbers
 import random
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import serial
 
+from ..driver_base import DeviceDriver, DriverState, Stats
 from ..errors import (
-    ConcurrencyError,
     ConfigurationError,
     DeviceDisconnectedError,
     DeviceError,
@@ -98,8 +96,8 @@ _HINTS = {
 
 
 @dataclass
-class LinkStats:
-    """Link-health counters of one FPGATimingBoard session."""
+class LinkStats(Stats):
+    """Link-health counters of one FPGATimingBoard session (`FPGATimingBoard.stats`)."""
 
     commands: int = 0  # commands completed (ACK or NAK received)
     resends: int = 0  # re-sent commands (timeouts, corrupted replies, line-noise NAKs)
@@ -122,7 +120,7 @@ def _check_us(name: str, value: object, lo: int, hi: int) -> int:
     return v
 
 
-class FPGATimingBoard:
+class FPGATimingBoard(DeviceDriver):
     """The FPGA timing board that triggers DMD and camera, over a pyserial URL.
 
     url: anything `serial.serial_for_url` opens (device path, socket://, fpgaemu://).
@@ -133,7 +131,11 @@ class FPGATimingBoard:
     Opening sends STOP and reads the status, so the board starts IDLE with known timing.
     Raises DeviceNotFoundError if the port cannot be opened, DeviceTimeoutError if the board
     does not answer. Not re-entrant: a second thread calling in raises ConcurrencyError.
+    Lifecycle (`state`, `closed`, `lost`) and the thread guard come from DeviceDriver;
+    `stats` (LinkStats) counts the link's health.
     """
+
+    reopen_hint = "open a new FPGATimingBoard"
 
     def __init__(
         self, url: str, timeout_s: float = 0.25, retries: int = 3, baudrate: int = 115_200
@@ -146,15 +148,14 @@ class FPGATimingBoard:
             raise ConfigurationError(f"timeout_s must be positive and finite, got {timeout_s}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
+        super().__init__()
         self.url = url
+        self.device_name = f"FPGA timing board at {url!r}"
         self.timeout_s = float(timeout_s)
         self.retries = retries
-        self.link_stats = LinkStats()
-        self._lock = threading.Lock()
+        self.stats = LinkStats()
         self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
         self._rx = b""
-        self._closed = False
-        self._disconnected = False
         self._next_event_seq: int | None = None
         self._frames: dict[int, dict[int, TriggerEvent]] = {}
         self._completed: dict[int, RunComplete] = {}
@@ -176,6 +177,7 @@ class FPGATimingBoard:
             self._status()
         except BaseException:
             self._close_port()
+            self._state = DriverState.CLOSED
             raise
 
     # --- public API ----------------------------------------------------------------------
@@ -346,12 +348,15 @@ class FPGATimingBoard:
                 )
             return result
 
-    def close(self) -> None:
-        """Stop the board (best effort) and close the port; idempotent."""
-        if self._closed:
-            return
+    @property
+    def link_stats(self) -> LinkStats:
+        """The same object as `stats` (its older name)."""
+        return self.stats
+
+    def _do_close(self) -> None:
+        """Stop the board (best effort, unless it was lost) and close the port."""
         try:
-            if not self._disconnected:
+            if not self.lost:
                 with self._exclusive():
                     self._transact(Stop())
         except DeviceError:
@@ -359,33 +364,7 @@ class FPGATimingBoard:
         finally:
             self._close_port()
 
-    def __enter__(self) -> FPGATimingBoard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- internals: commands -------------------------------------------------------------
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        if self._closed:
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} is closed; open a new FPGATimingBoard"
-            )
-        if self._disconnected:
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished; reconnect it and open a new "
-                "FPGATimingBoard"
-            )
-        if not self._lock.acquire(blocking=False):
-            raise ConcurrencyError(
-                "another thread is talking to this FPGA timing board; serialise the calls"
-            )
-        try:
-            yield
-        finally:
-            self._lock.release()
 
     def _status(self, stop_on_failure: bool = True) -> StatusReport:
         cmd = GetStatus()
@@ -399,7 +378,7 @@ class FPGATimingBoard:
         out: list[TriggerEvent] = []
         while count > 0:
             n = min(count, MAX_LOG_RECORDS)
-            self.link_stats.log_reads += 1
+            self.stats.log_reads += 1
             body = self._command(ReadTriggerLog(first, n)).body
             if body is None or not hasattr(body, "records") or len(body.records) != n:
                 raise DeviceError("the board's trigger-log reply is incomplete; reopen it")
@@ -422,9 +401,9 @@ class FPGATimingBoard:
         except DeviceDisconnectedError:
             raise
         except DeviceError as e:
-            error.args = (
-                f"{error.args[0]}; the board did not confirm STOP either ({e}): its state is "
-                "unknown, power-cycle or reopen it",
+            error.add_note(
+                f"the board did not confirm STOP either ({e}): its state is unknown, "
+                "power-cycle or reopen it"
             )
 
     def _next_seq(self) -> int:
@@ -437,17 +416,17 @@ class FPGATimingBoard:
         why = "no reply"
         for attempt in range(self.retries + 1):
             if attempt:
-                self.link_stats.resends += 1
+                self.stats.resends += 1
             self._write(wire)
             reply = self._await_reply(seq, cmd.TYPE)
             if isinstance(reply, Ack):
-                self.link_stats.commands += 1
+                self.stats.commands += 1
                 return reply
             if isinstance(reply, Nak):
                 if reply.code in _LINE_NOISE:
                     why = f"board saw a corrupted command ({reply.code.name})"
                     continue
-                self.link_stats.commands += 1
+                self.stats.commands += 1
                 hint = _HINTS.get(reply.code, "see docs/fpga.md").format(
                     detail=reply.detail, state=reply.state.name
                 )
@@ -475,22 +454,23 @@ class FPGATimingBoard:
                 f"writing to the FPGA timing board at {self.url!r} timed out: {e}"
             ) from e
         except (serial.SerialException, OSError) as e:
-            self._disconnected = True
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-                "a new FPGATimingBoard"
-            ) from e
+            raise self._vanished(e) from e
 
     def _read_some(self) -> bytes:
         try:
             waiting = self._port.in_waiting
             return self._port.read(waiting if waiting > 0 else 1)
         except (serial.SerialException, OSError) as e:
-            self._disconnected = True
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-                "a new FPGATimingBoard"
-            ) from e
+            raise self._vanished(e) from e
+
+    def _vanished(self, e: BaseException) -> DeviceDisconnectedError:
+        """The typed error for a vanished port; the driver is lost from now on."""
+        err = DeviceDisconnectedError(
+            f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
+            "a new FPGATimingBoard"
+        )
+        self._mark_lost(err)
+        return err
 
     def _frames_in(self) -> Iterator[tuple[int, object] | None]:
         """Decode the buffered bytes: (seq, message) per good frame, None per bad one."""
@@ -499,7 +479,7 @@ class FPGATimingBoard:
             try:
                 yield decode_message(chunk)
             except FrameCodecError:
-                self.link_stats.decode_errors += 1
+                self.stats.decode_errors += 1
                 yield None
 
     def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
@@ -517,11 +497,11 @@ class FPGATimingBoard:
                 if isinstance(msg, Ack | Nak):
                     if rseq == seq and (msg.command == cmd_type or isinstance(msg, Nak)):
                         return msg
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
                 elif isinstance(msg, TriggerEvent | RunComplete):
                     self._on_event(rseq, msg)
                 else:  # a command echoed back: not from a board
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
             if corrupted and self._port_idle():
                 return "corrupted reply"
             if time.monotonic() > deadline:
@@ -538,9 +518,9 @@ class FPGATimingBoard:
             return True  # the next read reports the disconnection
 
     def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
-        self.link_stats.events += 1
+        self.stats.events += 1
         if self._next_event_seq is not None and seq != self._next_event_seq:
-            self.link_stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
+            self.stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
         self._next_event_seq = (seq + 1) & 0xFFFF
         current = self._run.run_id if self._run is not None else 0
         if msg.run_id < current:
@@ -564,7 +544,7 @@ class FPGATimingBoard:
                 if isinstance(msg, TriggerEvent | RunComplete):
                     self._on_event(rseq, msg)
                 else:
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
             if self._run is not None and self._run.run_id in self._completed:
                 return True
         return True
@@ -606,7 +586,6 @@ class FPGATimingBoard:
             )
 
     def _close_port(self) -> None:
-        self._closed = True
         try:
             self._port.close()
         except Exception:  # closing a vanished port may fail; it is closed either way
