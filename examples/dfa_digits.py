@@ -7,8 +7,8 @@ runs use GaussianProjector.from_opu(dev), the simulated OPU's own noise-free G):
 
     backprop           true gradients everywhere
     dfa-exact          DFA, float error, exact projector
-    dfa-exact-ternary  DFA, the default ternarisation (Ternarizer(): unbiased stochastic
-                       rounding), exact projector
+    dfa-exact-ternary  DFA, the default error encoding (Ternarizer(): unbiased stochastic
+                       rounding per sign), exact projector
     dfa-optical        DFA, the defaults, opu.OPU(device="sim", n_in=10, n_out=512,
                        noise=True) in linear mode
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,10 @@ from firmware_iface.frames import FrameSource
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
-from .layout import device_sizes, plan_geometry, roi_pixels_for
+from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
+from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
-from .sources import DeviceSpec, open_source, parse_device, simulator_of
+from .sources import DeviceSpec, default_profile, open_source, parse_device, simulator_of
 
 MODES = ("linear", "intensity")
 _MAX_FRAMES_PER_CALL = 16384
@@ -84,11 +86,7 @@ class OPU:
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
     ) -> None:
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
+        self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
         if not (isinstance(expected_on_fraction, (int, float)) and 0 < expected_on_fraction <= 1):
             raise ConfigurationError(
@@ -100,7 +98,7 @@ class OPU:
         if isinstance(device, (str, DeviceSpec)):
             spec = parse_device(device)
             self.device = spec.text
-            self.profile = _default_profile(profile, spec, noise)
+            self.profile = default_profile(profile, spec, noise)
             self.layout, self.roi = plan_geometry(
                 self.n_in, self.n_out, *device_sizes(self.profile)
             )
@@ -112,6 +110,7 @@ class OPU:
             self._adopt_source(device, profile)
         self._bench = simulator_of(self._source)
         self._lock = threading.Lock()
+        self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
         self._cal: Calibration | None = None
         self._store = RecordStore(record_dir) if record_dir is not None else None
@@ -130,24 +129,13 @@ class OPU:
                 "device must be a string ('sim', 'emu' or a hardware config) or a frame source "
                 f"(with layout, roi, acquire, ...), got {type(source).__name__}"
             )
-        lay, roi = source.layout, source.roi
-        if (lay.n_data, lay.n_anchor) != (self.n_in, self.n_in):
-            raise ConfigurationError(
-                f"the frame source's layout has {lay.n_data} data and {lay.n_anchor} anchor "
-                f"elements; an OPU with n_in={self.n_in} needs {self.n_in} of each (build the "
-                "source with OPU.plan_geometry)"
-            )
-        if roi.n_pixels < roi_pixels_for(self.n_out):
-            raise ConfigurationError(
-                f"the frame source's ROI has {roi.n_pixels} pixels; n_out={self.n_out} needs "
-                f"{roi_pixels_for(self.n_out)} (build the source with OPU.plan_geometry)"
-            )
-        bench = simulator_of(source)
+        check_source_geometry(source.layout, source.roi, self.n_in, self.n_out)
         self.device = type(source).__name__
+        bench = simulator_of(source)
         self.profile = profile if profile is not None else getattr(bench, "profile", None)
-        self.layout, self.roi = lay, roi
-        self._source = source
-        self._owns_source = False
+        self.layout, self.roi, self._source, self._owns_source = (
+            source.layout, source.roi, source, False
+        )
 
     plan_geometry = staticmethod(plan_geometry)
 
@@ -258,15 +246,57 @@ class OPU:
 
     # ---- projection ---------------------------------------------------------------------
     def project(
-        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+        self,
+        x: Any,
+        mode: str = "linear",
+        encoding: str = "auto",
+        precision: int = 8,
+        progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
 
         mode 'linear': G x (see module docstring); inputs binary, ternary, or float (bit-plane
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
+        progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
+        all); a callable is called with (frames_done, frames_total) after each acquisition.
         Returns the same kind as x (numpy, or torch on x's device).
         """
         self._check_open()
+        check_progress(progress)
+        xn, was_1d, kind = self._check_input(x, mode, encoding, precision)
+        b = xn.shape[0]
+        y = np.empty((b, self.n_out), dtype=np.float32)
+        total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+            self.ensure_calibrated()
+            self._advance = advance
+            try:
+                for s, part in self._chunks(xn, mode, kind, precision):
+                    if mode == "intensity":
+                        y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                    elif kind == "binary":
+                        y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                    elif kind == "ternary":
+                        y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                    else:
+                        y[s : s + len(part)] = self._linear_float(part, precision)
+            finally:
+                self._advance = None
+        return like_input(y, x, was_1d)
+
+    def frames_for(
+        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+    ) -> int:
+        """Camera frames `project(x, mode, encoding, precision)` will take, anchor-only
+        reference frames included (not a first-use calibration). Times `frame_period_us`,
+        that is the device time of the call. Validates x as project() does."""
+        xn, _, kind = self._check_input(x, mode, encoding, precision)
+        return sum(self._acquisition_frames(xn, mode, kind, precision))
+
+    def _check_input(
+        self, x: Any, mode: str, encoding: str, precision: int
+    ) -> tuple[np.ndarray, bool, str]:
+        """Validated (2-D numpy batch, was_1d, kind) for project()/frames_for()."""
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         xn, was_1d = check_batch(to_numpy(x), self.n_in)
@@ -285,22 +315,33 @@ class OPU:
                 f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
                 "project the batch in parts"
             )
-        frames_per_row = self.frames_per_input(mode, kind, precision)
-        rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
-        y = np.empty((b, self.n_out), dtype=np.float32)
-        with self._lock:
-            self.ensure_calibrated()
-            for s in range(0, b, rows):
-                part = xn[s : s + rows]
-                if mode == "intensity":
-                    y[s : s + rows] = self._intensity(part.astype(np.uint8))
-                elif kind == "binary":
-                    y[s : s + rows] = self._linear_binary(part.astype(np.uint8))
-                elif kind == "ternary":
-                    y[s : s + rows] = self._linear_ternary(part.astype(np.int8))
-                else:
-                    y[s : s + rows] = self._linear_float(part, precision)
-        return like_input(y, x, was_1d)
+        return xn, was_1d, kind
+
+    def _chunks(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) of each chunk of at most _MAX_FRAMES_PER_CALL data frames."""
+        rows = max(1, _MAX_FRAMES_PER_CALL // self.frames_per_input(mode, kind, precision))
+        for s in range(0, xn.shape[0], rows):
+            yield s, xn[s : s + rows]
+
+    def _acquisition_frames(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> list[int]:
+        """Frames of each acquisition project() will make for xn, in order."""
+        if mode == "intensity":
+            return [len(part) for _, part in self._chunks(xn, mode, kind, precision)]
+        if kind in ("binary", "ternary"):
+            group = self.frames_per_input(mode, kind)
+            data = [len(part) * group for _, part in self._chunks(xn, mode, kind, precision)]
+        else:  # one ternary acquisition per bit plane with a non-zero row
+            data = [
+                4 * int(n)
+                for _, part in self._chunks(xn, mode, kind, precision)
+                for n in float_planes(part, precision).planes.any(axis=2).sum(axis=1)
+                if n
+            ]
+        return [d + self.reference_frames(d) for d in data]
 
     def _patterns(
         self, n_inputs: int, group: int, lead: int = 0
@@ -365,7 +406,10 @@ class OPU:
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
-        return self._source.acquire(patterns, self._cal.exposure_us).frames
+        frames = self._source.acquire(patterns, self._cal.exposure_us).frames
+        if self._advance is not None:
+            self._advance(patterns.shape[0])
+        return frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)
@@ -444,15 +488,6 @@ class OPU:
 
     def __repr__(self) -> str:
         return f"OPU(device={self.device!r}, n_in={self.n_in}, n_out={self.n_out})"
-
-
-def _default_profile(profile: Any, spec: DeviceSpec, noise: bool) -> Any:
-    """The profile of a simulated device (default, or ideal without noise); None for hardware."""
-    if profile is None and spec.simulated:
-        from opu_sim.profile import DeviceProfile
-
-        return DeviceProfile.default() if noise else DeviceProfile.ideal()
-    return profile
 
 
 def _load_calibration(calibration: Calibration | str | Path) -> Calibration:

@@ -11,7 +11,14 @@ import numpy as np
 from firmware_iface.errors import ConfigurationError
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
-__all__ = ["USABLE_MARGIN", "device_sizes", "plan_geometry", "roi_pixels_for"]
+__all__ = [
+    "USABLE_MARGIN",
+    "check_size",
+    "check_source_geometry",
+    "device_sizes",
+    "plan_geometry",
+    "roi_pixels_for",
+]
 
 USABLE_MARGIN = 0.85  # share of the ROI's pixels expected to be usable outputs
 
@@ -23,9 +30,7 @@ def plan_geometry(
     dmd_size = (width, height) mirrors and a camera of camera_size = (width, height) pixels:
     n_in data + n_in anchor elements, and a centred ROI about 1/0.85 larger than n_out (room
     for the pixels excluded for a dark anchor). Raises ConfigurationError when they do not fit."""
-    for name, v in (("n_in", n_in), ("n_out", n_out)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
+    n_in, n_out = check_size("n_in", n_in), check_size("n_out", n_out)
     (dmd_w, dmd_h), (cam_w, cam_h) = dmd_size, camera_size
     if n_in * 2 > dmd_w * dmd_h:
         raise ConfigurationError(
@@ -43,6 +48,13 @@ def plan_geometry(
     return layout, CameraRoi.centred(n_roi, cam_w, cam_h)
 
 
+def check_size(name: str, value: object) -> int:
+    """A positive integer width (n_in, n_out); ConfigurationError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def roi_pixels_for(n_out: int) -> int:
     """Camera ROI pixels an OPU with n_out outputs needs: n_out / 0.85 + 16 (room for the
     pixels calibration excludes for a dark anchor or a defect)."""
@@ -58,3 +70,19 @@ def device_sizes(profile: Any) -> tuple[tuple[int, int], tuple[int, int]]:
         profile.camera.sensor_width,
         profile.camera.sensor_height,
     )
+
+
+def check_source_geometry(layout: DmdLayout, roi: CameraRoi, n_in: int, n_out: int) -> None:
+    """ConfigurationError unless a frame source's layout holds n_in data + n_in anchor
+    elements and its ROI has room for n_out outputs (roi_pixels_for)."""
+    if (layout.n_data, layout.n_anchor) != (n_in, n_in):
+        raise ConfigurationError(
+            f"the frame source's layout has {layout.n_data} data and {layout.n_anchor} anchor "
+            f"elements; an OPU with n_in={n_in} needs {n_in} of each (build the source with "
+            "OPU.plan_geometry)"
+        )
+    if roi.n_pixels < roi_pixels_for(n_out):
+        raise ConfigurationError(
+            f"the frame source's ROI has {roi.n_pixels} pixels; n_out={n_out} needs "
+            f"{roi_pixels_for(n_out)} (build the source with OPU.plan_geometry)"
+        )

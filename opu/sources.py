@@ -19,7 +19,7 @@ from firmware_iface.errors import ConfigurationError
 from firmware_iface.frames import FrameSource
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
-__all__ = ["DeviceSpec", "open_source", "parse_device", "simulator_of"]
+__all__ = ["DeviceSpec", "default_profile", "open_source", "parse_device", "simulator_of"]
 
 _HW_PREFIXES = ("hw:", "usb:", "hardware:")
 
@@ -58,6 +58,15 @@ def parse_device(device: object) -> DeviceSpec:
         f"unknown device {device!r}: use 'sim' (simulator), 'emu' (emulated hardware stack) "
         "or a hardware config ('hw:<config.json>')"
     )
+
+
+def default_profile(profile: Any, spec: DeviceSpec, noise: bool) -> Any:
+    """The profile of a simulated device (default, or ideal without noise); None for hardware."""
+    if profile is None and spec.simulated:
+        from opu_sim.profile import DeviceProfile
+
+        return DeviceProfile.default() if noise else DeviceProfile.ideal()
+    return profile
 
 
 def open_source(
