@@ -9,14 +9,12 @@ and it makes the anchor scheme's repeated sub-patterns cost nothing extra.
 
 from __future__ import annotations
 
-import math
-import warnings
-
 import numba as nb
 import numpy as np
 
+from firmware_iface.camera.pixel_formats import output_dtype
 from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.frames import FrameBatch, check_pattern_batch
+from firmware_iface.frames import FrameBatch, check_exposure_us, check_pattern_batch, check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import render_frames
@@ -88,16 +86,13 @@ class OpticalBench:
         self.layout = layout
         self.roi = roi
         drift = profile.medium.drift_time_s if profile.noise.drift else None
-        self.medium = TransmissionMatrix(
-            seed, drift, profile.medium.drift_step_s, cache_budget_bytes=cache_budget_bytes
-        )
+        self.medium = TransmissionMatrix(seed, drift, cache_budget_bytes=cache_budget_bytes)
         self.clock_us = 0.0
         self.frames_taken = 0
         self._pixel_ids = roi.pixel_ids()
         self._maps = self._make_maps()
         self._anchor_fields: dict[bytes, np.ndarray] = {}
         self._closed = False
-        self._warned_static = False
 
     # ---- FrameSource --------------------------------------------------------------------
     @property
@@ -125,12 +120,8 @@ class OpticalBench:
         if pixel_ids is None:
             ids = self.roi.pixel_ids()
         else:
-            ids = np.asarray(pixel_ids)
-            if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-                raise InputError("output pixels must be a non-empty 1-D array of integer ids")
-            if not np.isin(ids, self.roi.pixel_ids()).all():
-                raise InputError("output pixels must all lie inside the camera ROI")
-            ids = ids.astype(np.int64)
+            self.roi.columns(pixel_ids)  # validates: integer ids inside the ROI
+            ids = np.asarray(pixel_ids).astype(np.int64)
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._anchor_fields.clear()
@@ -138,9 +129,7 @@ class OpticalBench:
 
     def wait_s(self, seconds: float) -> None:
         """Let time pass (the medium drifts); instant on the simulated clock."""
-        if not (seconds >= 0 and math.isfinite(seconds)):
-            raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds}")
-        self.clock_us += seconds * 1e6
+        self.clock_us += check_wait_s(seconds) * 1e6
 
     def close(self) -> None:
         """Release cached matrices; the bench stays usable (it re-generates on demand)."""
@@ -149,17 +138,8 @@ class OpticalBench:
 
     def check_exposure(self, exposure_us: float) -> float:
         """Validate an exposure time against the camera's limits; returns it as float."""
-        cam = self.profile.camera
-        try:
-            e = float(exposure_us)
-        except (TypeError, ValueError):
-            raise InputError(f"exposure_us must be a number, got {exposure_us!r}") from None
-        if not (cam.min_exposure_us <= e <= cam.max_exposure_us) or not math.isfinite(e):
-            raise InputError(
-                f"exposure_us={exposure_us} is outside the camera's range "
-                f"[{cam.min_exposure_us}, {cam.max_exposure_us}] us"
-            )
-        return e
+        lo, hi = self.exposure_range_us
+        return check_exposure_us(exposure_us, lo, hi, "the camera's")
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
@@ -246,15 +226,7 @@ class OpticalBench:
         if dense:
             out[live] = field_products(x, self.medium.stacked(ids, col0, col1))
             return out
-        if self.medium.drift_time_s is not None and not self._warned_static:
-            warnings.warn(
-                f"the transmission matrix ({npx} x {col1 - col0}) exceeds the cache budget, so "
-                "it is generated tile by tile and the medium is simulated static (no drift); "
-                "raise cache_budget_bytes to simulate drift",
-                stacklevel=4,
-            )
-            self._warned_static = True
-        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS, static=True):
+        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
             part = field_products(x, tile)
             nb_ = sl.stop - sl.start
             out[live, sl] = part[:, :nb_]
@@ -268,7 +240,7 @@ class OpticalBench:
         if not cache:
             return self._fields(uniq, col0, col1), inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
-        keys = [(self.medium.epoch, row.dtype.str, row.tobytes()) for row in uniq]
+        keys = [(self.medium.time_s, row.dtype.str, row.tobytes()) for row in uniq]
         missing = []
         for i, k in enumerate(keys):
             f = self._anchor_fields.get(k)
@@ -313,7 +285,7 @@ class OpticalBench:
             else np.zeros(npx, np.float32)
         ).astype(np.float32)
         quantize = noise.quantization
-        dtype = (np.uint8 if cam.bit_depth == 8 else np.uint16) if quantize else np.float32
+        dtype = output_dtype(f"Mono{cam.bit_depth}") if quantize else np.float32
         out = np.empty((b, npx), dtype=dtype)
         saturated = np.zeros(b, dtype=np.int64)
         render_frames(

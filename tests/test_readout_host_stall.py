@@ -95,7 +95,7 @@ def test_dropped_frame_is_recovered_although_every_readout_stalls():
         b = hw.acquire(patterns, EXPOSURE_US)  # raised FrameIntegrityError before the fix
         assert stalls["stalls"] == 2  # the run with the drop and its re-acquisition
         assert b.reacquired == N
-        assert [p.split(": ")[1] for p in b.info["problems"]] == ["frame_status"]
+        assert [p.split(": ")[1] for p in b.info.problems] == ["frame_status"]
         assert np.array_equal(b.frames, reference)
     finally:
         hw.close()

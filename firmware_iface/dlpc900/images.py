@@ -88,24 +88,37 @@ def encode_image_header(h: ImageHeader) -> bytes:
 
 
 def decode_image_header(data: bytes) -> ImageHeader:
-    """ImageHeader from the first 48 bytes of an image; CodecError on a wrong signature,
-    unknown compression or reserved bytes that differ from DLPU018's values."""
+    """ImageHeader from the first 48 bytes of an image; CodecError on a wrong signature or an
+    unknown compression (DLPU018 2.4.2: "Spld"; compression 0, 1 or 2).
+
+    The reserved bytes (12-19, 24, 26-47) and the background's fourth byte are not checked:
+    real host code sends other values than DLPU018 prints and real boards accept them. The TI
+    GUI's own header (USB capture in TI E2E thread 599044; mcSIM's header "taken directly from
+    sniffer of the TI GUI") has byte 24 = 0x01 and byte 29 = 0x01."""
     if len(data) < HEADER_SIZE:
         raise CodecError(f"image header needs {HEADER_SIZE} bytes, got {len(data)}")
     if data[:4] != SIGNATURE:
-        raise CodecError(f"image header signature must be {SIGNATURE!r}, got {bytes(data[:4])!r}")
+        raise CodecError(
+            f"image header signature must be {SIGNATURE!r} (DLPU018 2.4.2), got "
+            f"{bytes(data[:4])!r}"
+        )
     width, height, size = struct.unpack_from("<HHI", data, 4)
     (background,) = struct.unpack_from("<I", data, 20)
-    if data[12:20] != b"\xff" * 8 or data[24] != 0 or data[26] != 1 or any(data[27:48]):
-        raise CodecError(
-            "image header reserved bytes differ from DLPU018 (8 x FF, 00, ..,"
-            " 01, 21 x 00)"
-        )
-    if background > 0xFFFFFF:
-        raise CodecError(f"image header background byte 3 must be 0, got 0x{background:08X}")
     if data[25] not in (0, 1, 2):
-        raise CodecError(f"image compression byte must be 0, 1 or 2, got {data[25]}")
-    return ImageHeader(width, height, size, Compression(data[25]), background)
+        raise CodecError(
+            f"image compression byte must be 0, 1 or 2 (DLPU018 2.4.2), got {data[25]}"
+        )
+    return ImageHeader(width, height, size, Compression(data[25]), background & 0xFFFFFF)
+
+
+def header_size_matches(size_field: int, n_total: int) -> bool:
+    """Whether an image header's size field fits an image of n_total bytes (header included).
+
+    Both conventions of host code that loads real boards are accepted: the encoded data size
+    (DLPU018 2.4.2 "number of bytes in encoded image data"; the TI GUI, mcSIM) and the total
+    including the 48-byte header, padded to 4 bytes (Pycrafter6500 / the ERLE encoder it
+    copies, which sends the same total in 0x1A2A)."""
+    return size_field in (n_total - HEADER_SIZE, n_total)
 
 
 def encode_image(words: np.ndarray, compression: Compression = Compression.ERLE) -> bytes:
@@ -122,11 +135,16 @@ def encode_image(words: np.ndarray, compression: Compression = Compression.ERLE)
 
 
 def decode_image(data: bytes) -> tuple[ImageHeader, np.ndarray]:
-    """(header, (H, W) uint32 words) from an image's bytes (header + data, nothing more)."""
+    """(header, (H, W) uint32 words) from an image's bytes (header + data, nothing more; the
+    size field may count the data or the total, see header_size_matches)."""
     h = decode_image_header(data)
     body = bytes(data[HEADER_SIZE:])
-    if len(body) != h.data_size:
-        raise CodecError(f"image header announces {h.data_size} data bytes, got {len(body)}")
+    if not header_size_matches(h.data_size, len(data)):
+        raise CodecError(
+            f"image header announces {h.data_size} bytes; an image of {len(data)} bytes "
+            f"(header included) needs {len(body)} (data size, DLPU018 2.4.2) or {len(data)} "
+            "(total, as Pycrafter6500 writes it)"
+        )
     if h.width > MAX_IMAGE_WIDTH or h.height > MAX_IMAGE_HEIGHT:
         raise CodecError(
             f"image header announces {h.width}x{h.height} pixels, larger than any DMD of the "

@@ -1,10 +1,12 @@
 """Device side of the TI DLPC900 USB HID command set, for hardware-in-the-loop tests.
 
-`DLPC900Emulator` implements the pattern-on-the-fly subset strictly: 512-byte command buffer,
-504-byte image chunks, reply bit refused on image data, out-of-order commands NACKed with the
-DLPU018 error code (description readable with 0x0101). Uploads are decoded into a pattern
-store; with external triggers each `trigger()` advances the LUT. `DLPC900Backend` is a pyusb
-backend object, so the unchanged driver reaches the emulator through usb.core.find(backend=).
+`DLPC900Emulator` implements the pattern-on-the-fly subset as strictly as the firmware: 512-byte
+command buffer, 504-byte image chunks, out-of-order commands NACKed with the DLPU018 error code
+(description readable with 0x0101); what host code that loads real boards sends (the TI GUI's
+header bytes, Pycrafter6500's reply bit and header size) is accepted. Uploads are decoded into
+a pattern store; with external triggers each `trigger()` advances the LUT. `DLPC900Backend` is
+a pyusb backend object, so the unchanged driver reaches the emulator through
+usb.core.find(backend=).
 
 Emulator choices where DLPU018 is silent (documented in docs/dlpc900.md): a failed image-data
 command aborts the current image load, later data commands of that load are ignored and the
@@ -317,8 +319,13 @@ class DLPC900Emulator:
         return b""
 
     def _cmd_bmp_load_data(self, req) -> bytes | None:
+        """Image data. DLPU018 1.2 calls a reply "usually not required" for writes; host code
+        that loads real boards asks for one on every packet (Pycrafter6500, flags 0x40) or on
+        none (mcSIM, TI's example): both work, so a reply is sent when asked for."""
         load = self._load
         if load is not None and load.failed:
+            if req.reply:  # the load was aborted: the error code stays, the reply says so
+                raise _Nack(self.error_code)
             raise _Silent()
         try:
             self._load_data(req, load)
@@ -326,11 +333,9 @@ class DLPC900Emulator:
             if load is not None:
                 load.failed = True
             raise
-        return None
+        return b"" if req.reply else None
 
     def _load_data(self, req, load: _Load | None) -> None:
-        if req.reply:
-            raise _Nack(c.ErrorCode.INVALID_PARAMETER)  # image data must not ask for a reply
         if load is None:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # no Initialize Pattern BMP Load
         if self.faults.nack_uploads > 0:

@@ -1,0 +1,88 @@
+"""Video-pattern mode frames: 24 one-bit patterns in one RGB888 frame, in the DLPC900's
+bit-plane order (DLPU018, Pattern Display LUT Definition, bit position 0-23)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from firmware_iface.dlpc900.video import (
+    bit_plane,
+    pack_frame,
+    pack_frame_elements,
+    pack_frames_elements,
+    unpack_frame,
+)
+from firmware_iface.errors import InputError
+from firmware_iface.geometry import DmdLayout
+
+# The guide's table, bit position -> bit plane, written out as printed (DLPU018 0x1A34 byte 11;
+# DLPU010 "pattern number" table): green first, then red, then blue, LSB first.
+GUIDE_TABLE = [
+    "G0", "G1", "G2", "G3", "G4", "G5", "G6", "G7",
+    "R0", "R1", "R2", "R3", "R4", "R5", "R6", "R7",
+    "B0", "B1", "B2", "B3", "B4", "B5", "B6", "B7",
+]
+CHANNEL = {"R": 0, "G": 1, "B": 2}  # RGB888 byte order of a frame buffer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 24),
+    h=st.integers(1, 9),
+    w=st.integers(1, 17),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_packing_order_matches_the_guide_table(n, h, w, seed):
+    p = np.random.default_rng(seed).random((n, h, w)) < 0.5
+    frame = pack_frame(p)
+    assert frame.shape == (h, w, 3) and frame.dtype == np.uint8
+    for k in range(24):
+        name = GUIDE_TABLE[k]
+        plane = (frame[:, :, CHANNEL[name[0]]] >> int(name[1])) & 1
+        expected = p[k] if k < n else np.zeros((h, w), bool)
+        assert np.array_equal(plane.astype(bool), expected), f"bit position {k} ({name})"
+        assert bit_plane(k) == (CHANNEL[name[0]], int(name[1]))
+    assert np.array_equal(unpack_frame(frame, n), p)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_data=st.integers(1, 60),
+    mp=st.integers(1, 4),
+    n=st.integers(1, 24),
+    seed=st.integers(0, 1000),
+)
+def test_element_packer_equals_rendered_packing(n_data, mp, n, seed):
+    layout = DmdLayout.fit(n_data, 3, dmd_width=40, dmd_height=24, max_macro_pixel=mp)
+    el = np.random.default_rng(seed).random((n, layout.n_elements)) < 0.5
+    rendered = layout.render(el).reshape(n, 24, 40)
+    assert np.array_equal(pack_frame_elements(el, layout), pack_frame(rendered))
+
+
+def test_many_patterns_fill_frames_in_order():
+    layout = DmdLayout.fit(30, 30, dmd_width=64, dmd_height=32)
+    el = np.random.default_rng(2).random((50, layout.n_elements)) < 0.5
+    frames = pack_frames_elements(el, layout)
+    assert frames.shape == (3, 32, 64, 3)
+    planes = np.concatenate([unpack_frame(f) for f in frames])
+    rendered = layout.render(el).reshape(50, 32, 64)
+    assert np.array_equal(planes[:50], rendered)
+    assert not planes[50:].any()  # unused planes of the last frame are OFF
+
+
+def test_reused_buffer_and_input_checks():
+    layout = DmdLayout.fit(10, 10, dmd_width=40, dmd_height=24)
+    buf = np.full((24, 40, 3), 255, np.uint8)
+    el = np.zeros((24, layout.n_elements), np.uint8)
+    assert pack_frame_elements(el, layout, out=buf) is buf and not buf.any()
+    with pytest.raises(InputError, match="binary"):
+        pack_frame_elements(np.full((1, layout.n_elements), 2), layout)
+    with pytest.raises(InputError, match="1..24"):
+        pack_frame_elements(np.zeros((25, layout.n_elements), bool), layout)
+    with pytest.raises(InputError, match="dtype"):
+        pack_frame(np.zeros((1, 2, 2), np.float32))
+    with pytest.raises(InputError, match="out must be"):
+        pack_frame(np.zeros((1, 2, 2), bool), out=np.zeros((2, 2, 4), np.uint8))
+    with pytest.raises(InputError, match="0..23"):
+        bit_plane(24)
