@@ -35,7 +35,7 @@ from firmware_iface.frames import FrameSource
 from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from .arrays import check_batch, like_input, to_numpy
-from .encoding import float_planes, resolve_kind
+from .encoding import check_float_range, float_planes, resolve_kind
 from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
@@ -361,6 +361,7 @@ class OPU:
             )
         if kind == "float" and mode == "linear":
             float_planes(xn[:1], precision)  # validates precision before any frame is taken
+            check_float_range(xn)
         b = xn.shape[0]
         if b * self.n_out * 4 > MAX_OUTPUT_BYTES:
             raise InputError(
