@@ -19,6 +19,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import laser_factors, render_frames
 from .field_kernels import fields as field_products
+from .field_kernels import prepare as prepare_rows
 from .pixel_maps import sensor_maps
 from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
@@ -226,8 +227,9 @@ class OpticalBench:
         if dense:
             out[live] = field_products(x, self.medium.stacked(ids, col0, col1))
             return out
+        prepared = prepare_rows(x)  # once for every tile
         for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
-            part = field_products(x, tile)
+            part = field_products(prepared, tile)
             nb_ = sl.stop - sl.start
             out[live, sl] = part[:, :nb_]
             out[live, npx + sl.start : npx + sl.stop] = part[:, nb_:]
