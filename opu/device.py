@@ -34,6 +34,7 @@ from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .kernel_threads import threads_for
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
 from .sources import open_source
@@ -257,16 +258,19 @@ class OPU:
         with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
             _ = self.calibration
             self._advance = advance
+            work = b * self.frames_per_input(mode, kind, precision) * self.n_out
             try:
-                for s, part in self._chunks(xn, mode, kind, precision):
-                    if mode == "intensity":
-                        y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
-                    elif kind == "binary":
-                        y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
-                    elif kind == "ternary":
-                        y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
-                    else:
-                        y[s : s + len(part)] = self._linear_float(part, precision)
+                with threads_for(work):  # small calls: one thread (opu/kernel_threads.py)
+                    for s, part in self._chunks(xn, mode, kind, precision):
+                        rows = slice(s, s + len(part))
+                        if mode == "intensity":
+                            y[rows] = self._intensity(part.astype(np.uint8))
+                        elif kind == "binary":
+                            y[rows] = self._linear_binary(part.astype(np.uint8))
+                        elif kind == "ternary":
+                            y[rows] = self._linear_ternary(part.astype(np.int8))
+                        else:
+                            y[rows] = self._linear_float(part, precision)
             finally:
                 self._advance = None
         return like_input(y, x, was_1d)
