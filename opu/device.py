@@ -36,6 +36,7 @@ from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .kernel_threads import threads_for
 from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
@@ -320,17 +321,19 @@ class OPU:
         ):
             self.ensure_calibrated()
             self._advance = advance
+            work = b * self.frames_per_input(mode, kind, precision) * self._n_cols
             try:
-                with local:
+                with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
                     for s, part in self._chunks(xn, mode, kind, precision):
+                        rows = slice(s, s + len(part))
                         if mode == "intensity":
-                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                            y[rows] = self._intensity(part.astype(np.uint8))
                         elif kind == "binary":
-                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                            y[rows] = self._linear_binary(part.astype(np.uint8))
                         elif kind == "ternary":
-                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                            y[rows] = self._linear_ternary(part.astype(np.int8))
                         else:
-                            y[s : s + len(part)] = self._linear_float(part, precision)
+                            y[rows] = self._linear_float(part, precision)
             finally:
                 self._advance = None
         if self._shard is not None and gather:
