@@ -375,7 +375,8 @@ class TriggerEvent:
 
     TYPE: ClassVar[MsgType] = MsgType.EVT_FRAME
 
-    def _record(self) -> bytes:
+    def record_bytes(self) -> bytes:
+        """The 29-byte trigger record (frame event payload after run_id, trigger-log entry)."""
         cam = NO_TRIGGER_TIME if self.camera_time_us is None else self.camera_time_us
         return _RECORD.pack(
             self.frame_index,
@@ -387,7 +388,8 @@ class TriggerEvent:
         )
 
     @classmethod
-    def _from_record(cls, run_id: int, rec: bytes) -> TriggerEvent:
+    def from_record(cls, run_id: int, rec: bytes) -> TriggerEvent:
+        """TriggerEvent of `run_id` from a trigger record (record_bytes)."""
         idx, dcount, ccount, dtime, ctime, flags = _RECORD.unpack(rec)
         if flags & ~int(TriggerFlags(0x07)):
             raise PayloadValueError(f"trigger flags 0x{flags:02X} set undefined bits")
@@ -403,14 +405,14 @@ class TriggerEvent:
 
     def encode_payload(self) -> bytes:
         """EVT_FRAME payload: run_id u32 + record."""
-        return struct.pack("<I", self.run_id) + self._record()
+        return struct.pack("<I", self.run_id) + self.record_bytes()
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> TriggerEvent:
         """TriggerEvent from an EVT_FRAME payload."""
         _expect_len(payload, 4 + _RECORD.size, "EVT_FRAME")
         (run_id,) = struct.unpack_from("<I", payload)
-        return cls._from_record(run_id, payload[4:])
+        return cls.from_record(run_id, payload[4:])
 
 
 @dataclass(frozen=True)
@@ -425,7 +427,7 @@ class TriggerLog:
         if len(self.records) > MAX_LOG_RECORDS:
             raise ValueError(f"a trigger log reply holds at most {MAX_LOG_RECORDS} records")
         return struct.pack("<IB", self.run_id, len(self.records)) + b"".join(
-            r._record() for r in self.records
+            r.record_bytes() for r in self.records
         )
 
     @classmethod
@@ -439,7 +441,7 @@ class TriggerLog:
         _expect_len(body, 5 + count * _RECORD.size, "trigger log body")
         size = _RECORD.size
         recs = tuple(
-            TriggerEvent._from_record(run_id, body[5 + i * size : 5 + (i + 1) * size])
+            TriggerEvent.from_record(run_id, body[5 + i * size : 5 + (i + 1) * size])
             for i in range(count)
         )
         return cls(run_id, recs)
