@@ -17,6 +17,7 @@ I(r) correlates less than ANCHOR_DRIFT_WARN_CORRELATION with the calibrated one
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import warnings
@@ -69,6 +70,11 @@ class OPU:
     whatever is stored (and save). A Calibration or a record path: use exactly that (refused
     if it is another device's or geometry's). `calibrate()` calibrates now, explicitly;
     `calibration` is the record in use (CalibrationError before there is one).
+
+    sharded: split a simulated device over the ranks of a torch.distributed job (torchrun):
+    each rank generates only its block of output pixels (`output_slice`), inputs are
+    broadcast from rank 0, and results are bit-identical to sharded=False (opu/sharded.py,
+    docs/scaleout.md). Every rank must make the same calls.
     """
 
     def __init__(
@@ -85,6 +91,7 @@ class OPU:
         cache_budget_bytes: int = 512 << 20,
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
+        sharded: bool = False,
     ) -> None:
         self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
@@ -109,6 +116,18 @@ class OPU:
         else:
             self._adopt_source(device, profile)
         self._bench = simulator_of(self._source)
+        self._shard = None
+        self._cols = slice(0, self.n_out)
+        if sharded:
+            from .sharded import shard_source
+
+            try:
+                self._shard, self._source = shard_source(self._source, self.device)
+            except BaseException:
+                if self._owns_source:
+                    self._source.close()
+                raise
+            self._cols = slice(*self._shard.bounds(self.n_out))
         self._lock = threading.Lock()
         self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
@@ -159,6 +178,12 @@ class OPU:
         return self._source
 
     @property
+    def output_slice(self) -> slice:
+        """The output columns this process computes: all of them, or this rank's contiguous
+        block on a sharded device (what project(x, gather=False) returns)."""
+        return self._cols
+
+    @property
     def simulator(self) -> Any | None:
         """The OpticalBench behind the device (simulator truth), or None on hardware."""
         return self._bench
@@ -205,7 +230,10 @@ class OPU:
         `record_dir` if one exists (and calibration was not "fresh"), else calibrate()."""
         if self._cal is None:
             dev_id = self._source.device_id
-            if self._store is not None and not self._fresh and self._store.exists(dev_id):
+            stored = self._store is not None and not self._fresh and self._store.exists(dev_id)
+            if self._shard is not None:  # every rank must take the same branch (collectives)
+                stored = self._shard.broadcast_object(stored)
+            if stored:
                 self.use_calibration(self._store.load_for(dev_id, self.geometry))
             else:
                 self.calibrate()
@@ -226,7 +254,7 @@ class OPU:
             on_fraction=self._on_fraction,
         )
         self.use_calibration(cal)
-        if self._store is not None:
+        if self._store is not None and (self._shard is None or self._shard.rank == 0):
             self._store.save(cal)
         return cal
 
@@ -236,11 +264,11 @@ class OPU:
         self._source.set_output_pixels(cal.output_pixels)
         self._cal = cal
         roi_ids = self.roi.pixel_ids()
-        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)
+        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)[self._cols]
         # floor for a freshly measured I(r): an anchor speckle that faded with drift must not
         # divide by ~0 (1 % of the calibrated median; such pixels are noisy until recalibration)
         self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
-        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)
+        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)  # all n_out, also when sharded
         self._anchor_drift_warned = False
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
@@ -251,6 +279,7 @@ class OPU:
         mode: str = "linear",
         encoding: str = "auto",
         precision: int = 8,
+        gather: bool = True,
         progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
@@ -259,29 +288,36 @@ class OPU:
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
         progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
         all); a callable is called with (frames_done, frames_total) after each acquisition.
-        Returns the same kind as x (numpy, or torch on x's device).
+        Returns the same kind as x (numpy, or torch on x's device). Sharded device: x is
+        rank 0's (broadcast); gather=False returns only this rank's columns `output_slice`.
         """
         self._check_open()
         check_progress(progress)
-        xn, was_1d, kind = self._check_input(x, mode, encoding, precision)
+        # sharded: rank 0's input on every rank (validated after, so all ranks agree on errors)
+        xin = x if self._shard is None else self._shard.broadcast_array(np.asarray(to_numpy(x)))
+        xn, was_1d, kind = self._check_input(xin, mode, encoding, precision)
         b = xn.shape[0]
-        y = np.empty((b, self.n_out), dtype=np.float32)
+        y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
+        local = self._source.local() if self._shard is not None else contextlib.nullcontext()
         with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
             self.ensure_calibrated()
             self._advance = advance
             try:
-                for s, part in self._chunks(xn, mode, kind, precision):
-                    if mode == "intensity":
-                        y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
-                    elif kind == "binary":
-                        y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
-                    elif kind == "ternary":
-                        y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
-                    else:
-                        y[s : s + len(part)] = self._linear_float(part, precision)
+                with local:
+                    for s, part in self._chunks(xn, mode, kind, precision):
+                        if mode == "intensity":
+                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                        elif kind == "binary":
+                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                        elif kind == "ternary":
+                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                        else:
+                            y[s : s + len(part)] = self._linear_float(part, precision)
             finally:
                 self._advance = None
+        if self._shard is not None and gather:
+            y = self._shard.gather_columns(y, self.n_out)
         return like_input(y, x, was_1d)
 
     def frames_for(
@@ -343,6 +379,10 @@ class OPU:
             ]
         return [d + self.reference_frames(d) for d in data]
 
+    @property
+    def _n_cols(self) -> int:
+        return self._cols.stop - self._cols.start
+
     def _patterns(
         self, n_inputs: int, group: int, lead: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -389,7 +429,9 @@ class OPU:
         frames = self._acquire(flat)
         ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
         np.maximum(ir, self._anchor_floor_dn, out=ir)
-        self.last_anchor_dn = ir
+        self.last_anchor_dn = (
+            ir if self._shard is None else self._shard.gather_columns(ir[None], self.n_out)[0]
+        )
         if not self._anchor_drift_warned:
             corr = self.anchor_correlation
             if corr < ANCHOR_DRIFT_WARN_CORRELATION:
@@ -414,7 +456,7 @@ class OPU:
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)
         v[:, 0, : self.n_in] = x
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
@@ -424,7 +466,7 @@ class OPU:
         v[:, 0, :n] = x
         v[:, 1, :n] = x
         v[:, 0, n:] = self._cal.anchor
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
@@ -438,14 +480,14 @@ class OPU:
         v[:, 3, :n] = v[:, 2, :n]
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
-        out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((e.shape[0], self._n_cols), dtype=np.float32)
         frames, _, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
         fp = float_planes(x, precision)
-        y = np.zeros((x.shape[0], self.n_out), dtype=np.float64)
+        y = np.zeros((x.shape[0], self._n_cols), dtype=np.float64)
         for w, plane in zip(fp.weights, fp.planes, strict=True):
             rows = np.flatnonzero(plane.any(axis=1))
             if rows.size:
