@@ -19,22 +19,20 @@ import math
 import numbers
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-
-import serial
 
 from ..driver_base import DeviceDriver, DriverState, Stats
 from ..errors import (
     ConfigurationError,
     DeviceDisconnectedError,
     DeviceError,
-    DeviceNotFoundError,
     DeviceTimeoutError,
     InputError,
 )
-from .errors import FPGACommandError, FPGARunAbortedError, FrameCodecError
-from .frame import DELIMITER, split_stream
+from .errors import FPGACommandError, FPGARunAbortedError
+from .events import EventLog, camera_pulses, missing_ranges
+from .frame import DELIMITER
+from .host_checks import check_timing, check_us, nak_hint
 from .messages import (
     MAX_EXPOSURE_US,
     MAX_FRAME_PERIOD_US,
@@ -64,36 +62,15 @@ from .messages import (
     StatusReport,
     Stop,
     TriggerEvent,
-    TriggerFlags,
-    decode_message,
     encode_message,
 )
+from .port import FramePort
 from .timing import DEFAULT_TIMING, RANGES_US, Timing
 
 __all__ = ["FPGATimingBoard", "LinkStats"]
 
 _SEQ_MODULUS = 0xFFFF  # host sequence numbers run over 0..0xFFFE; 0xFFFF means "unknown"
 _LINE_NOISE = (ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME)
-
-_HINTS = {
-    ErrorCode.BAD_CRC: "the command was corrupted on the line",
-    ErrorCode.BAD_FRAME: "the command was corrupted on the line",
-    ErrorCode.UNKNOWN_COMMAND: "host software and board firmware disagree on the protocol; "
-    "update one of them",
-    ErrorCode.BAD_LENGTH: "host software and board firmware disagree on the protocol; "
-    "update one of them",
-    ErrorCode.BAD_VERSION: "the board speaks another protocol version; update the host "
-    "software or the firmware",
-    ErrorCode.OUT_OF_RANGE: "a value is outside the board's range (limit {detail})",
-    ErrorCode.WRONG_STATE: "not allowed in state {state}: RUN needs ARMED (call arm()), "
-    "settings and ARM need IDLE (call stop())",
-    ErrorCode.BUSY: "a run is in progress: wait_run_complete() or stop() first",
-    ErrorCode.INVALID_CONFIG: "the timing does not fit the frame period ({detail} us): "
-    "need dmd delay < period and camera delay + exposure <= period",
-    ErrorCode.INTERNAL_FAULT: "the board could not start the run; check the board (or the "
-    "emulator rig's on_run callback)",
-}
-
 
 @dataclass
 class LinkStats(Stats):
@@ -106,18 +83,6 @@ class LinkStats(Stats):
     events: int = 0  # events received intact
     events_lost: int = 0  # gaps in the event sequence numbers
     log_reads: int = 0  # READ_TRIGGER_LOG commands sent to fill lost frame events
-
-
-def _check_us(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            f"{name} must be an integer number of microseconds, got {value!r} "
-            f"({type(value).__name__}); round it explicitly"
-        )
-    v = int(value)
-    if not lo <= v <= hi:
-        raise InputError(f"{name}={v} us is outside the board's range {lo}..{hi} us")
-    return v
 
 
 class FPGATimingBoard(DeviceDriver):
@@ -155,28 +120,17 @@ class FPGATimingBoard(DeviceDriver):
         self.retries = retries
         self.stats = LinkStats()
         self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
-        self._rx = b""
-        self._next_event_seq: int | None = None
-        self._frames: dict[int, dict[int, TriggerEvent]] = {}
-        self._completed: dict[int, RunComplete] = {}
+        self._events = EventLog()
         self._run: RunAccepted | None = None
         self._timing: Timing = DEFAULT_TIMING  # read back from the board below
         self.last_run: RunComplete | None = None
+        self._port = FramePort(url, baudrate, self.timeout_s, self._mark_lost, self._decode_error)
         try:
-            self._port = serial.serial_for_url(
-                url, baudrate=baudrate, timeout=self.timeout_s, write_timeout=self.timeout_s
-            )
-        except (ValueError, serial.SerialException, OSError) as e:
-            raise DeviceNotFoundError(
-                f"cannot open the FPGA timing board at {url!r}: {e}; check the port name or "
-                "URL (and, for an emulator, that it is registered or served)"
-            ) from e
-        try:
-            self._port.reset_input_buffer()
+            self._port.reset_input()
             self._transact(Stop())
             self._status()
         except BaseException:
-            self._close_port()
+            self._port.close()
             self._state = DriverState.CLOSED
             raise
 
@@ -187,9 +141,9 @@ class FPGATimingBoard(DeviceDriver):
 
         Must leave room for the current camera delay + exposure (set the exposure first or use
         configure()). Board must be IDLE."""
-        p = _check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
+        p = check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
         t = self._timing.with_(frame_period_us=p)
-        _check_timing(t, "set the exposure and delays first, or use configure()")
+        check_timing(t, "set the exposure and delays first, or use configure()")
         with self._exclusive():
             self._command(SetFramePeriod(p))
             self._timing = t
@@ -197,9 +151,9 @@ class FPGATimingBoard(DeviceDriver):
     def set_exposure_us(self, exposure_us: int) -> None:
         """Set the camera exposure, microseconds; camera delay + exposure must fit the frame
         period. Board must be IDLE."""
-        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
+        e = check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
         t = self._timing.with_(exposure_us=e)
-        _check_timing(t, "lengthen the frame period first, or use configure()")
+        check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetExposure(e))
             self._timing = t
@@ -207,10 +161,10 @@ class FPGATimingBoard(DeviceDriver):
     def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
         """Set the DMD and camera trigger delays from each frame's start, microseconds
         (0..MAX_TRIGGER_DELAY_US; must fit the frame period). Board must be IDLE."""
-        d = _check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
-        c = _check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
+        d = check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
+        c = check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
         t = self._timing.with_(dmd_delay_us=d, camera_delay_us=c)
-        _check_timing(t, "lengthen the frame period first, or use configure()")
+        check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetTriggerDelays(d, c))
             self._timing = t
@@ -231,14 +185,14 @@ class FPGATimingBoard(DeviceDriver):
         if not isinstance(timing, Timing):
             raise InputError(f"timing must be a Timing, got {type(timing).__name__}")
         t = Timing(
-            _check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
-            _check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
-            _check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
-            _check_us(
+            check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
+            check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
+            check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
+            check_us(
                 "camera trigger delay", timing.camera_delay_us, *RANGES_US["camera_delay_us"]
             ),
         )
-        _check_timing(t, "choose a longer frame period")
+        check_timing(t, "choose a longer frame period")
         with self._exclusive():
             # the board checks consistency only at ARM, so the order does not matter
             self._command(SetFramePeriod(t.frame_period_us))
@@ -271,9 +225,7 @@ class FPGATimingBoard(DeviceDriver):
             if not isinstance(accepted, RunAccepted):
                 raise DeviceError("the board acknowledged RUN without a run id; reopen it")
             self._run = accepted
-            for rid in [r for r in self._frames if r < accepted.run_id]:
-                del self._frames[rid]
-            self._completed = {r: c for r, c in self._completed.items() if r >= accepted.run_id}
+            self._events.start_run(accepted.run_id)
             return accepted
 
     def stop(self) -> None:
@@ -329,14 +281,13 @@ class FPGATimingBoard(DeviceDriver):
             except (DeviceTimeoutError, FPGACommandError) as e:
                 self._after_failure(e)
                 raise
-            events = self._frames.get(run.run_id, {})
-            missing = [i for i in range(done.frames_done) if i not in events]
-            for first, count in _ranges(missing):
+            events = self._events.frames(run.run_id)
+            for first, count in list(missing_ranges(events, done.frames_done)):
                 for ev in self._read_log(first, count):
                     events[ev.frame_index] = ev
             result = [events[i] for i in range(done.frames_done)]
             if done.camera_triggers < 0:  # RUN_COMPLETE was lost: count from the events
-                done = replace(done, camera_triggers=_camera_pulses(result))
+                done = replace(done, camera_triggers=camera_pulses(result))
             self.last_run = done
             self._run = None
             if done.reason != RunEndReason.COMPLETED or done.frames_done < run.n_frames:
@@ -362,7 +313,7 @@ class FPGATimingBoard(DeviceDriver):
         except DeviceError:
             pass
         finally:
-            self._close_port()
+            self._port.close()
 
     # --- internals: commands -------------------------------------------------------------
 
@@ -417,7 +368,7 @@ class FPGATimingBoard(DeviceDriver):
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.resends += 1
-            self._write(wire)
+            self._port.write(wire)
             reply = self._await_reply(seq, cmd.TYPE)
             if isinstance(reply, Ack):
                 self.stats.commands += 1
@@ -427,9 +378,7 @@ class FPGATimingBoard(DeviceDriver):
                     why = f"board saw a corrupted command ({reply.code.name})"
                     continue
                 self.stats.commands += 1
-                hint = _HINTS.get(reply.code, "see docs/fpga.md").format(
-                    detail=reply.detail, state=reply.state.name
-                )
+                hint = nak_hint(reply.code, reply.detail, reply.state.name)
                 raise FPGACommandError(
                     f"the FPGA timing board refused {cmd.TYPE.name} with {reply.code.name}: {hint}",
                     code=reply.code,
@@ -446,41 +395,8 @@ class FPGATimingBoard(DeviceDriver):
 
     # --- internals: link -----------------------------------------------------------------
 
-    def _write(self, wire: bytes) -> None:
-        try:
-            self._port.write(wire)
-        except serial.SerialTimeoutException as e:
-            raise DeviceTimeoutError(
-                f"writing to the FPGA timing board at {self.url!r} timed out: {e}"
-            ) from e
-        except (serial.SerialException, OSError) as e:
-            raise self._vanished(e) from e
-
-    def _read_some(self) -> bytes:
-        try:
-            waiting = self._port.in_waiting
-            return self._port.read(waiting if waiting > 0 else 1)
-        except (serial.SerialException, OSError) as e:
-            raise self._vanished(e) from e
-
-    def _vanished(self, e: BaseException) -> DeviceDisconnectedError:
-        """The typed error for a vanished port; the driver is lost from now on."""
-        err = DeviceDisconnectedError(
-            f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-            "a new FPGATimingBoard"
-        )
-        self._mark_lost(err)
-        return err
-
-    def _frames_in(self) -> Iterator[tuple[int, object] | None]:
-        """Decode the buffered bytes: (seq, message) per good frame, None per bad one."""
-        chunks, self._rx = split_stream(self._rx)
-        for chunk in chunks:
-            try:
-                yield decode_message(chunk)
-            except FrameCodecError:
-                self.stats.decode_errors += 1
-                yield None
+    def _decode_error(self) -> None:
+        self.stats.decode_errors += 1
 
     def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
         """Read until the reply to (seq, cmd_type) arrives; otherwise a reason string once
@@ -489,7 +405,7 @@ class FPGATimingBoard(DeviceDriver):
         deadline = time.monotonic() + self.timeout_s
         corrupted = False
         while True:
-            for item in self._frames_in():
+            for item in self._port.frames():
                 if item is None:
                     corrupted = True
                     continue
@@ -502,42 +418,23 @@ class FPGATimingBoard(DeviceDriver):
                     self._on_event(rseq, msg)
                 else:  # a command echoed back: not from a board
                     self.stats.stale_replies += 1
-            if corrupted and self._port_idle():
+            if corrupted and self._port.idle():
                 return "corrupted reply"
             if time.monotonic() > deadline:
                 return "timed out while the board kept sending other frames"
-            data = self._read_some()
-            if not data:
+            if not self._port.receive():
                 return "corrupted reply" if corrupted else "no reply"
-            self._rx += data
-
-    def _port_idle(self) -> bool:
-        try:
-            return self._port.in_waiting == 0
-        except (serial.SerialException, OSError):
-            return True  # the next read reports the disconnection
 
     def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
         self.stats.events += 1
-        if self._next_event_seq is not None and seq != self._next_event_seq:
-            self.stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
-        self._next_event_seq = (seq + 1) & 0xFFFF
-        current = self._run.run_id if self._run is not None else 0
-        if msg.run_id < current:
-            return  # a late event of an earlier run
-        if isinstance(msg, TriggerEvent):
-            self._frames.setdefault(msg.run_id, {})[msg.frame_index] = msg
-        else:
-            self._completed[msg.run_id] = msg
+        self.stats.events_lost += self._events.on_event(seq, msg)
 
     def _pump(self, until: float) -> bool:
         """Read and dispatch frames until `until` (monotonic s); False once the line is quiet."""
         while time.monotonic() < until:
-            data = self._read_some()
-            if not data:
+            if not self._port.receive():
                 return False
-            self._rx += data
-            for item in self._frames_in():
+            for item in self._port.frames():
                 if item is None:
                     continue
                 rseq, msg = item
@@ -545,13 +442,13 @@ class FPGATimingBoard(DeviceDriver):
                     self._on_event(rseq, msg)
                 else:
                     self.stats.stale_replies += 1
-            if self._run is not None and self._run.run_id in self._completed:
+            if self._run is not None and self._events.completed(self._run.run_id) is not None:
                 return True
         return True
 
     def _await_run_end(self, run: RunAccepted, deadline: float) -> RunComplete:
         while True:
-            done = self._completed.get(run.run_id)
+            done = self._events.completed(run.run_id)
             if done is not None:
                 return done
             now = time.monotonic()
@@ -584,37 +481,3 @@ class FPGATimingBoard(DeviceDriver):
                 run.start_time_us,
                 st.device_time_us,
             )
-
-    def _close_port(self) -> None:
-        try:
-            self._port.close()
-        except Exception:  # closing a vanished port may fail; it is closed either way
-            pass
-
-
-def _check_timing(t: Timing, hint: str) -> None:
-    problem = t.problem()
-    if problem is not None:
-        raise InputError(f"{problem}; {hint}")
-
-
-def _ranges(indices: list[int]) -> Iterator[tuple[int, int]]:
-    """Contiguous (first, count) ranges of sorted indices."""
-    i = 0
-    while i < len(indices):
-        j = i
-        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
-            j += 1
-        yield indices[i], j - i + 1
-        i = j + 1
-
-
-def _camera_pulses(events: list[TriggerEvent]) -> int:
-    """Camera trigger pulses of a run, from its per-frame events' lifetime counters."""
-    if not events:
-        return 0
-    first = events[0]
-    own = (0 if first.flags & TriggerFlags.CAMERA_MISSING else 1) + (
-        1 if first.flags & TriggerFlags.CAMERA_EXTRA else 0
-    )
-    return events[-1].camera_trigger_count - (first.camera_trigger_count - own)
