@@ -29,6 +29,7 @@ from ..errors import (
     DeviceTimeoutError,
     InputError,
 )
+from . import messages as m
 from .errors import FPGACommandError, FPGARunAbortedError
 from .events import EventLog, camera_pulses, missing_ranges
 from .frame import DELIMITER
@@ -41,28 +42,6 @@ from .messages import (
     MAX_TRIGGER_DELAY_US,
     MIN_EXPOSURE_US,
     MIN_FRAME_PERIOD_US,
-    Ack,
-    Arm,
-    BoardState,
-    Command,
-    CounterReport,
-    ErrorCode,
-    GetStatus,
-    MsgType,
-    Nak,
-    ReadCounters,
-    ReadTriggerLog,
-    Run,
-    RunAccepted,
-    RunComplete,
-    RunEndReason,
-    SetExposure,
-    SetFramePeriod,
-    SetTriggerDelays,
-    StatusReport,
-    Stop,
-    TriggerEvent,
-    encode_message,
 )
 from .port import FramePort
 from .timing import DEFAULT_TIMING, RANGES_US, Timing
@@ -70,7 +49,7 @@ from .timing import DEFAULT_TIMING, RANGES_US, Timing
 __all__ = ["FPGATimingBoard", "LinkStats"]
 
 _SEQ_MODULUS = 0xFFFF  # host sequence numbers run over 0..0xFFFE; 0xFFFF means "unknown"
-_LINE_NOISE = (ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME)
+_LINE_NOISE = (m.ErrorCode.BAD_CRC, m.ErrorCode.BAD_FRAME)
 
 @dataclass
 class LinkStats(Stats):
@@ -121,13 +100,13 @@ class FPGATimingBoard(DeviceDriver):
         self.stats = LinkStats()
         self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
         self._events = EventLog()
-        self._run: RunAccepted | None = None
+        self._run: m.RunAccepted | None = None
         self._timing: Timing = DEFAULT_TIMING  # read back from the board below
-        self.last_run: RunComplete | None = None
+        self.last_run: m.RunComplete | None = None
         self._port = FramePort(url, baudrate, self.timeout_s, self._mark_lost, self._decode_error)
         try:
             self._port.reset_input()
-            self._transact(Stop())
+            self._transact(m.Stop())
             self._status()
         except BaseException:
             self._port.close()
@@ -145,7 +124,7 @@ class FPGATimingBoard(DeviceDriver):
         t = self._timing.with_(frame_period_us=p)
         check_timing(t, "set the exposure and delays first, or use configure()")
         with self._exclusive():
-            self._command(SetFramePeriod(p))
+            self._command(m.SetFramePeriod(p))
             self._timing = t
 
     def set_exposure_us(self, exposure_us: int) -> None:
@@ -155,7 +134,7 @@ class FPGATimingBoard(DeviceDriver):
         t = self._timing.with_(exposure_us=e)
         check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
-            self._command(SetExposure(e))
+            self._command(m.SetExposure(e))
             self._timing = t
 
     def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
@@ -166,7 +145,7 @@ class FPGATimingBoard(DeviceDriver):
         t = self._timing.with_(dmd_delay_us=d, camera_delay_us=c)
         check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
-            self._command(SetTriggerDelays(d, c))
+            self._command(m.SetTriggerDelays(d, c))
             self._timing = t
 
     def configure(
@@ -195,9 +174,9 @@ class FPGATimingBoard(DeviceDriver):
         check_timing(t, "choose a longer frame period")
         with self._exclusive():
             # the board checks consistency only at ARM, so the order does not matter
-            self._command(SetFramePeriod(t.frame_period_us))
-            self._command(SetExposure(t.exposure_us))
-            self._command(SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
+            self._command(m.SetFramePeriod(t.frame_period_us))
+            self._command(m.SetExposure(t.exposure_us))
+            self._command(m.SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
             self._timing = t
 
     @property
@@ -208,9 +187,9 @@ class FPGATimingBoard(DeviceDriver):
     def arm(self) -> None:
         """Arm the board for one run (IDLE -> ARMED)."""
         with self._exclusive():
-            self._command(Arm())
+            self._command(m.Arm())
 
-    def run(self, n_frames: int) -> RunAccepted:
+    def run(self, n_frames: int) -> m.RunAccepted:
         """Start a run of n_frames frames on an armed board (ARMED -> RUNNING).
 
         Returns the run's id and its board start time (us). Collect it with
@@ -220,9 +199,9 @@ class FPGATimingBoard(DeviceDriver):
         if not 1 <= int(n_frames) <= MAX_RUN_FRAMES:
             raise InputError(f"n_frames must be in 1..{MAX_RUN_FRAMES}, got {n_frames}")
         with self._exclusive():
-            ack = self._command(Run(int(n_frames)))
+            ack = self._command(m.Run(int(n_frames)))
             accepted = ack.body
-            if not isinstance(accepted, RunAccepted):
+            if not isinstance(accepted, m.RunAccepted):
                 raise DeviceError("the board acknowledged RUN without a run id; reopen it")
             self._run = accepted
             self._events.start_run(accepted.run_id)
@@ -231,22 +210,22 @@ class FPGATimingBoard(DeviceDriver):
     def stop(self) -> None:
         """Abort any run and disarm (-> IDLE); a no-op on an idle board."""
         with self._exclusive():
-            self._command(Stop())
+            self._command(m.Stop())
 
-    def status(self) -> StatusReport:
+    def status(self) -> m.StatusReport:
         """The board's state, timing (us), current/last run and clock (us)."""
         with self._exclusive():
             return self._status()
 
-    def counters(self) -> CounterReport:
+    def counters(self) -> m.CounterReport:
         """The board's lifetime counters (triggers, runs, errors seen, uptime in us)."""
         with self._exclusive():
-            body = self._command(ReadCounters()).body
-            if not isinstance(body, CounterReport):
+            body = self._command(m.ReadCounters()).body
+            if not isinstance(body, m.CounterReport):
                 raise DeviceError("the board answered READ_COUNTERS without counters; reopen it")
             return body
 
-    def read_trigger_log(self, first_frame: int, count: int) -> list[TriggerEvent]:
+    def read_trigger_log(self, first_frame: int, count: int) -> list[m.TriggerEvent]:
         """Trigger records of frames first_frame .. first_frame+count-1 of the current or
         last run, read from the board's log (in requests of MAX_LOG_RECORDS)."""
         for name, v in (("first_frame", first_frame), ("count", count)):
@@ -255,7 +234,7 @@ class FPGATimingBoard(DeviceDriver):
         with self._exclusive():
             return self._read_log(int(first_frame), int(count))
 
-    def wait_run_complete(self, timeout_s: float | None = None) -> list[TriggerEvent]:
+    def wait_run_complete(self, timeout_s: float | None = None) -> list[m.TriggerEvent]:
         """Wait for the run started by run() to end; its per-frame trigger events, in order.
 
         timeout_s: wall-clock limit, seconds (default: twice the run's nominal duration plus
@@ -290,7 +269,7 @@ class FPGATimingBoard(DeviceDriver):
                 done = replace(done, camera_triggers=camera_pulses(result))
             self.last_run = done
             self._run = None
-            if done.reason != RunEndReason.COMPLETED or done.frames_done < run.n_frames:
+            if done.reason != m.RunEndReason.COMPLETED or done.frames_done < run.n_frames:
                 raise FPGARunAbortedError(
                     f"run {run.run_id} ended ({done.reason.name}) after {done.frames_done} of "
                     f"{run.n_frames} frames; re-arm and run again",
@@ -309,7 +288,7 @@ class FPGATimingBoard(DeviceDriver):
         try:
             if not self.lost:
                 with self._exclusive():
-                    self._transact(Stop())
+                    self._transact(m.Stop())
         except DeviceError:
             pass
         finally:
@@ -317,38 +296,38 @@ class FPGATimingBoard(DeviceDriver):
 
     # --- internals: commands -------------------------------------------------------------
 
-    def _status(self, stop_on_failure: bool = True) -> StatusReport:
-        cmd = GetStatus()
+    def _status(self, stop_on_failure: bool = True) -> m.StatusReport:
+        cmd = m.GetStatus()
         body = (self._command(cmd) if stop_on_failure else self._transact(cmd)).body
-        if not isinstance(body, StatusReport):
+        if not isinstance(body, m.StatusReport):
             raise DeviceError("the board answered GET_STATUS without a status; reopen it")
         self._timing = body.timing
         return body
 
-    def _read_log(self, first: int, count: int) -> list[TriggerEvent]:
-        out: list[TriggerEvent] = []
+    def _read_log(self, first: int, count: int) -> list[m.TriggerEvent]:
+        out: list[m.TriggerEvent] = []
         while count > 0:
             n = min(count, MAX_LOG_RECORDS)
             self.stats.log_reads += 1
-            body = self._command(ReadTriggerLog(first, n)).body
+            body = self._command(m.ReadTriggerLog(first, n)).body
             if body is None or not hasattr(body, "records") or len(body.records) != n:
                 raise DeviceError("the board's trigger-log reply is incomplete; reopen it")
             out.extend(body.records)
             first, count = first + n, count - n
         return out
 
-    def _command(self, cmd: Command) -> Ack:
+    def _command(self, cmd: m.Command) -> m.Ack:
         """Send cmd; on a NAK or timeout stop the board, then raise."""
         try:
             return self._transact(cmd)
         except (DeviceTimeoutError, FPGACommandError) as e:
-            if not isinstance(cmd, Stop):
+            if not isinstance(cmd, m.Stop):
                 self._after_failure(e)
             raise
 
     def _after_failure(self, error: DeviceError) -> None:
         try:
-            self._transact(Stop())
+            self._transact(m.Stop())
         except DeviceDisconnectedError:
             raise
         except DeviceError as e:
@@ -361,19 +340,19 @@ class FPGATimingBoard(DeviceDriver):
         self._seq = (self._seq + 1) % _SEQ_MODULUS
         return self._seq
 
-    def _transact(self, cmd: Command) -> Ack:
+    def _transact(self, cmd: m.Command) -> m.Ack:
         seq = self._next_seq()
-        wire = DELIMITER + encode_message(cmd, seq)
+        wire = DELIMITER + m.encode_message(cmd, seq)
         why = "no reply"
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.resends += 1
             self._port.write(wire)
             reply = self._await_reply(seq, cmd.TYPE)
-            if isinstance(reply, Ack):
+            if isinstance(reply, m.Ack):
                 self.stats.commands += 1
                 return reply
-            if isinstance(reply, Nak):
+            if isinstance(reply, m.Nak):
                 if reply.code in _LINE_NOISE:
                     why = f"board saw a corrupted command ({reply.code.name})"
                     continue
@@ -398,7 +377,7 @@ class FPGATimingBoard(DeviceDriver):
     def _decode_error(self) -> None:
         self.stats.decode_errors += 1
 
-    def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
+    def _await_reply(self, seq: int, cmd_type: m.MsgType) -> m.Ack | m.Nak | str:
         """Read until the reply to (seq, cmd_type) arrives; otherwise a reason string once
         the line goes quiet, the attempt's time is up, or corrupted bytes were received and
         nothing more is pending (so the caller re-sends at once)."""
@@ -410,11 +389,11 @@ class FPGATimingBoard(DeviceDriver):
                     corrupted = True
                     continue
                 rseq, msg = item
-                if isinstance(msg, Ack | Nak):
-                    if rseq == seq and (msg.command == cmd_type or isinstance(msg, Nak)):
+                if isinstance(msg, m.Ack | m.Nak):
+                    if rseq == seq and (msg.command == cmd_type or isinstance(msg, m.Nak)):
                         return msg
                     self.stats.stale_replies += 1
-                elif isinstance(msg, TriggerEvent | RunComplete):
+                elif isinstance(msg, m.TriggerEvent | m.RunComplete):
                     self._on_event(rseq, msg)
                 else:  # a command echoed back: not from a board
                     self.stats.stale_replies += 1
@@ -425,7 +404,7 @@ class FPGATimingBoard(DeviceDriver):
             if not self._port.receive():
                 return "corrupted reply" if corrupted else "no reply"
 
-    def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
+    def _on_event(self, seq: int, msg: m.TriggerEvent | m.RunComplete) -> None:
         self.stats.events += 1
         self.stats.events_lost += self._events.on_event(seq, msg)
 
@@ -438,7 +417,7 @@ class FPGATimingBoard(DeviceDriver):
                 if item is None:
                     continue
                 rseq, msg = item
-                if isinstance(msg, TriggerEvent | RunComplete):
+                if isinstance(msg, m.TriggerEvent | m.RunComplete):
                     self._on_event(rseq, msg)
                 else:
                     self.stats.stale_replies += 1
@@ -446,7 +425,7 @@ class FPGATimingBoard(DeviceDriver):
                 return True
         return True
 
-    def _await_run_end(self, run: RunAccepted, deadline: float) -> RunComplete:
+    def _await_run_end(self, run: m.RunAccepted, deadline: float) -> m.RunComplete:
         while True:
             done = self._events.completed(run.run_id)
             if done is not None:
@@ -461,17 +440,16 @@ class FPGATimingBoard(DeviceDriver):
                 continue
             # the line is quiet: has the run ended with its RUN_COMPLETE event lost?
             st = self._status(stop_on_failure=False)
-            if st.state == BoardState.RUNNING:
+            if st.state == m.BoardState.RUNNING:
                 continue
             if st.run_id != run.run_id:
                 raise DeviceError(
                     f"the board reports run {st.run_id}, not run {run.run_id}: another host "
                     "controls it? Reopen the board"
                 )
-            reason = (
-                RunEndReason.COMPLETED if st.frames_done == run.n_frames else RunEndReason.STOPPED
-            )
-            return RunComplete(
+            ended = m.RunEndReason
+            reason = ended.COMPLETED if st.frames_done == run.n_frames else ended.STOPPED
+            return m.RunComplete(
                 run.run_id,
                 reason,
                 run.n_frames,
