@@ -8,17 +8,9 @@ import struct
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
+from . import protocol as p
 from .errors import PayloadLengthError, PayloadValueError
-from .protocol import (
-    MAX_LOG_RECORDS,
-    NO_TRIGGER_TIME,
-    BoardState,
-    MsgType,
-    RunEndReason,
-    TriggerFlags,
-    expect_len,
-    to_enum,
-)
+from .protocol import MAX_LOG_RECORDS, NO_TRIGGER_TIME
 from .timing import Timing
 
 __all__ = [
@@ -39,7 +31,7 @@ class StatusReport:
     frames_done: frames of that run whose triggers have all fired.
     """
 
-    state: BoardState
+    state: p.BoardState
     frame_period_us: int
     exposure_us: int
     dmd_delay_us: int
@@ -72,9 +64,9 @@ class StatusReport:
         )
 
     @classmethod
-    def decode_body(cls, body: bytes, state: BoardState) -> StatusReport:
+    def decode_body(cls, body: bytes, state: p.BoardState) -> StatusReport:
         """StatusReport from an ACK body and the ACK's state byte."""
-        expect_len(body, cls._FMT.size, "status body")
+        p.expect_len(body, cls._FMT.size, "status body")
         return cls(state, *cls._FMT.unpack(body))
 
 
@@ -106,9 +98,9 @@ class CounterReport:
         return self._FMT.pack(*(getattr(self, f.name) for f in fields(self)))
 
     @classmethod
-    def decode_body(cls, body: bytes, state: BoardState) -> CounterReport:
+    def decode_body(cls, body: bytes, state: p.BoardState) -> CounterReport:
         """CounterReport from an ACK body."""
-        expect_len(body, cls._FMT.size, "counters body")
+        p.expect_len(body, cls._FMT.size, "counters body")
         return cls(*cls._FMT.unpack(body))
 
 
@@ -127,9 +119,9 @@ class RunAccepted:
         return self._FMT.pack(self.run_id, self.n_frames, self.start_time_us)
 
     @classmethod
-    def decode_body(cls, body: bytes, state: BoardState) -> RunAccepted:
+    def decode_body(cls, body: bytes, state: p.BoardState) -> RunAccepted:
         """RunAccepted from an ACK body."""
-        expect_len(body, cls._FMT.size, "run body")
+        p.expect_len(body, cls._FMT.size, "run body")
         return cls(*cls._FMT.unpack(body))
 
 
@@ -152,9 +144,9 @@ class TriggerEvent:
     camera_trigger_count: int
     dmd_time_us: int
     camera_time_us: int | None
-    flags: TriggerFlags = TriggerFlags.NONE
+    flags: p.TriggerFlags = p.TriggerFlags.NONE
 
-    TYPE: ClassVar[MsgType] = MsgType.EVT_FRAME
+    TYPE: ClassVar[p.MsgType] = p.MsgType.EVT_FRAME
 
     def record_bytes(self) -> bytes:
         """The 29-byte trigger record (frame event payload after run_id, trigger-log entry)."""
@@ -172,7 +164,7 @@ class TriggerEvent:
     def from_record(cls, run_id: int, rec: bytes) -> TriggerEvent:
         """TriggerEvent of `run_id` from a trigger record (record_bytes)."""
         idx, dcount, ccount, dtime, ctime, flags = _RECORD.unpack(rec)
-        if flags & ~int(TriggerFlags(0x07)):
+        if flags & ~int(p.TriggerFlags(0x07)):
             raise PayloadValueError(f"trigger flags 0x{flags:02X} set undefined bits")
         return cls(
             run_id,
@@ -181,7 +173,7 @@ class TriggerEvent:
             ccount,
             dtime,
             None if ctime == NO_TRIGGER_TIME else ctime,
-            TriggerFlags(flags),
+            p.TriggerFlags(flags),
         )
 
     def encode_payload(self) -> bytes:
@@ -191,7 +183,7 @@ class TriggerEvent:
     @classmethod
     def decode_payload(cls, payload: bytes) -> TriggerEvent:
         """TriggerEvent from an EVT_FRAME payload."""
-        expect_len(payload, 4 + _RECORD.size, "EVT_FRAME")
+        p.expect_len(payload, 4 + _RECORD.size, "EVT_FRAME")
         (run_id,) = struct.unpack_from("<I", payload)
         return cls.from_record(run_id, payload[4:])
 
@@ -212,14 +204,14 @@ class TriggerLog:
         )
 
     @classmethod
-    def decode_body(cls, body: bytes, state: BoardState) -> TriggerLog:
+    def decode_body(cls, body: bytes, state: p.BoardState) -> TriggerLog:
         """TriggerLog from an ACK body."""
         if len(body) < 5:
             raise PayloadLengthError(f"trigger log body needs >= 5 bytes, got {len(body)}")
         run_id, count = struct.unpack_from("<IB", body)
         if count > MAX_LOG_RECORDS:
             raise PayloadValueError(f"trigger log claims {count} > {MAX_LOG_RECORDS} records")
-        expect_len(body, 5 + count * _RECORD.size, "trigger log body")
+        p.expect_len(body, 5 + count * _RECORD.size, "trigger log body")
         size = _RECORD.size
         recs = tuple(
             TriggerEvent.from_record(run_id, body[5 + i * size : 5 + (i + 1) * size])
@@ -233,7 +225,7 @@ class RunComplete:
     """A run ended (EVT_RUN_COMPLETE). Trigger counts are this run's; times in board us."""
 
     run_id: int
-    reason: RunEndReason
+    reason: p.RunEndReason
     frames_requested: int
     frames_done: int
     dmd_triggers: int
@@ -241,7 +233,7 @@ class RunComplete:
     start_time_us: int
     end_time_us: int
 
-    TYPE: ClassVar[MsgType] = MsgType.EVT_RUN_COMPLETE
+    TYPE: ClassVar[p.MsgType] = p.MsgType.EVT_RUN_COMPLETE
     _FMT: ClassVar[struct.Struct] = struct.Struct("<IBIIIIQQ")
 
     def encode_payload(self) -> bytes:
@@ -251,7 +243,7 @@ class RunComplete:
     @classmethod
     def decode_payload(cls, payload: bytes) -> RunComplete:
         """RunComplete from its payload."""
-        expect_len(payload, cls._FMT.size, "EVT_RUN_COMPLETE")
+        p.expect_len(payload, cls._FMT.size, "EVT_RUN_COMPLETE")
         f = list(cls._FMT.unpack(payload))
-        f[1] = to_enum(RunEndReason, f[1], "run end reason")
+        f[1] = p.to_enum(p.RunEndReason, f[1], "run end reason")
         return cls(*f)
