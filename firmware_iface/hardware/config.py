@@ -210,6 +210,14 @@ def _section(kind: type, data: Any, where: str) -> Any:
 
 
 def _validate(c: HardwareConfig) -> None:
+    """ConfigurationError naming the first invalid setting of a whole config."""
+    _validate_numbers(c)
+    _validate_consistency(c)
+
+
+def _validate_numbers(c: HardwareConfig) -> None:
+    """USB ids, positive timeouts/rates/periods, non-negative counts."""
+
     def positive(name: str, v: float) -> None:
         if not v > 0:
             raise ConfigurationError(f"{c.source}: {name} must be > 0, got {v!r}")
@@ -235,6 +243,10 @@ def _validate(c: HardwareConfig) -> None:
                     ("acquisition.max_reacquire", c.acquisition.max_reacquire),
                     ("timing.dmd_delay_us", c.timing.dmd_delay_us)):
         at_least(name, v, 0)
+
+
+def _validate_consistency(c: HardwareConfig) -> None:
+    """Settings that must agree with each other, and the choices among named options."""
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:
