@@ -434,3 +434,14 @@ def test_roi_change_restarts_cleanly() -> None:
         emu.deliver(frames, np.zeros(2))
         assert np.array_equal(cam.read_frames(2).frames, frames)
         assert cam.stream_plan.payload_transfers == (1024,)  # 33 x 11 Mono12 = 726 bytes, padded
+
+
+def test_emulator_streams_in_the_configured_transfers() -> None:
+    emu, cam = open_pair(64, 33)
+    with cam:
+        cam.set_pixel_format("Mono8")  # 2112 bytes: 2048 + a 64-byte final transfer 2
+        cam["TriggerMode"] = "On"
+        cam.start()
+        emu.deliver(np.zeros((1, 33, 64), np.uint16), np.zeros(1))
+        assert [len(t) for t in emu._stream] == [52, 2048, 64, 32]
+        assert cam.read_frames(1).ok.all()
