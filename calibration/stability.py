@@ -103,7 +103,7 @@ def measure_stability(
     t = np.asarray(times)
     c = np.asarray(corr)
     sel = (c > 0.05) & (c < 0.97)
-    if sel.sum() >= 2:
+    if sel.sum() >= 1:  # one point past the noise floor is enough for a one-parameter fit
         slope = float(np.sum(t[sel] * np.log(c[sel])) / np.sum(t[sel] ** 2))
         tau = -2.0 / slope if slope < 0 else math.inf
     elif c[-1] >= 0.97:

@@ -30,17 +30,17 @@ import numpy as np
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
 from calibration.store import RecordStore
-from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
+from firmware_iface.frames import FrameSource
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
-from .sources import open_source
+from .sources import DeviceSpec, default_profile, open_source, parse_device, simulator_of
 
 MODES = ("linear", "intensity")
-_USABLE_MARGIN = 0.85
 _MAX_FRAMES_PER_CALL = 16384
 ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
@@ -49,22 +49,27 @@ MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would excee
 class OPU:
     """An optical processing unit computing random projections.
 
-    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices) or a
-    hardware config. n_in: input width (DMD elements); n_out: output width (camera pixels).
-    seed: medium seed (simulated devices). noise: False gives the exact noise-free model.
-    profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
-    (default: chosen by calibration). anchor_on: anchor size in elements (default
-    sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix may keep.
-    expected_on_fraction: fraction of data elements ON in the inputs you will send (per frame:
-    e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON elements, the
-    shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised errors) get a
-    better signal-to-noise ratio with a small value.
+    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices), a
+    hardware config, or any open frame source (firmware_iface.frames.FrameSource: an
+    opu_sim.OpticalBench, an OPUHardware, ...; its layout must hold n_in data + n_in anchor
+    elements and its ROI room for n_out outputs, see `plan_geometry`). A source passed in is
+    the caller's: close() leaves it open. n_in: input width (DMD elements); n_out: output
+    width (camera pixels). seed: medium seed (simulated devices). noise: False gives the exact
+    noise-free model. profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed
+    camera exposure (default: chosen by calibration). anchor_on: anchor size in elements
+    (default sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix
+    may keep. expected_on_fraction: fraction of data elements ON in the inputs you will send
+    (per frame: e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON
+    elements, the shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised
+    errors) get a better signal-to-noise ratio with a small value.
 
-    calibration: None (default): on first use, load this device's record from `record_dir` if
-    one is given and exists (refused with CalibrationError if it is for another geometry; a
-    warning if it is stale), otherwise calibrate now and save the record to `record_dir`.
-    "fresh": calibrate now whatever is stored (and save). A Calibration or a record path: use
-    exactly that (refused if it is another device's or geometry's).
+    calibration: None (default): on first use (`project()`, or `ensure_calibrated()`), load
+    this device's record from `record_dir` if one is given and exists (refused with
+    CalibrationError if it is for another geometry; a warning if it is stale), otherwise
+    calibrate then and save the record to `record_dir`. "fresh": calibrate on first use
+    whatever is stored (and save). A Calibration or a record path: use exactly that (refused
+    if it is another device's or geometry's). `calibrate()` calibrates now, explicitly;
+    `calibration` is the record in use (CalibrationError before there is one).
 
     sharded: split a simulated device over the ranks of a torch.distributed job (torchrun):
     each rank generates only its block of output pixels (`output_slice`), inputs are
@@ -74,7 +79,7 @@ class OPU:
 
     def __init__(
         self,
-        device: str = "sim",
+        device: str | FrameSource = "sim",
         n_in: int = 1000,
         n_out: int = 1000,
         seed: int = 0,
@@ -88,41 +93,8 @@ class OPU:
         expected_on_fraction: float = 0.5,
         sharded: bool = False,
     ) -> None:
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
-        if not isinstance(device, str):
-            raise ConfigurationError(
-                f"device must be a string ('sim', 'emu' or a hardware config), got "
-                f"{type(device).__name__}"
-            )
-        self.device = device
+        self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
-        if profile is None and (device == "sim" or device.startswith("emu")):
-            from opu_sim.profile import DeviceProfile
-
-            profile = DeviceProfile.default() if noise else DeviceProfile.ideal()
-        self.profile = profile
-        dmd_w, dmd_h = (profile.dmd.width, profile.dmd.height) if profile else (1920, 1080)
-        cam_w, cam_h = (
-            (profile.camera.sensor_width, profile.camera.sensor_height) if profile else (1920, 1200)
-        )
-        if self.n_in * 2 > dmd_w * dmd_h:
-            raise ConfigurationError(
-                f"n_in={self.n_in} needs {2 * self.n_in} DMD elements (data + anchor region) but "
-                f"the {dmd_w}x{dmd_h} DMD has {dmd_w * dmd_h} mirrors; reduce n_in"
-            )
-        n_roi = math.ceil(self.n_out / _USABLE_MARGIN) + 16
-        if n_roi > cam_w * cam_h:
-            raise ConfigurationError(
-                f"n_out={self.n_out} needs a camera ROI of about {n_roi} pixels (outputs plus the "
-                f"pixels excluded for a dark anchor) but the camera has {cam_w * cam_h}; "
-                "reduce n_out"
-            )
-        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h, max_macro_pixel=None)
-        self.roi = CameraRoi.centred(n_roi, cam_w, cam_h)
         if not (isinstance(expected_on_fraction, (int, float)) and 0 < expected_on_fraction <= 1):
             raise ConfigurationError(
                 f"expected_on_fraction must be in (0, 1], got {expected_on_fraction!r}"
@@ -130,18 +102,30 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        self._source, self._bench = open_source(
-            device, self.layout, self.roi, seed, profile, cache_budget_bytes
-        )
+        if isinstance(device, (str, DeviceSpec)):
+            spec = parse_device(device)
+            self.device = spec.text
+            self.profile = default_profile(profile, spec, noise)
+            self.layout, self.roi = plan_geometry(
+                self.n_in, self.n_out, *device_sizes(self.profile)
+            )
+            self._source = open_source(
+                spec, self.layout, self.roi, seed, self.profile, cache_budget_bytes
+            )
+            self._owns_source = True
+        else:
+            self._adopt_source(device, profile)
+        self._bench = simulator_of(self._source)
         self._shard = None
         self._cols = slice(0, self.n_out)
         if sharded:
             from .sharded import shard_source
 
             try:
-                self._shard, self._source = shard_source(self._source, device)
+                self._shard, self._source = shard_source(self._source, self.device)
             except BaseException:
-                self._source.close()
+                if self._owns_source:
+                    self._source.close()
                 raise
             self._cols = slice(*self._shard.bounds(self.n_out))
         self._lock = threading.Lock()
@@ -152,20 +136,27 @@ class OPU:
         self._fresh = isinstance(calibration, str) and calibration == "fresh"
         if calibration is not None and not self._fresh:
             try:
-                cal = (
-                    Calibration.load(calibration)
-                    if isinstance(calibration, (str, Path))
-                    else calibration
-                )
-                if not isinstance(cal, Calibration):
-                    raise ConfigurationError(
-                        "calibration must be None, 'fresh', a Calibration or a record path, "
-                        f"got {type(calibration).__name__}"
-                    )
-                self.use_calibration(cal)
+                self.use_calibration(_load_calibration(calibration))
             except BaseException:
-                self._source.close()
+                self.close()
                 raise
+
+    def _adopt_source(self, source: object, profile: Any) -> None:
+        """Use an open frame source; its geometry must fit n_in and n_out."""
+        if not isinstance(source, FrameSource):
+            raise ConfigurationError(
+                "device must be a string ('sim', 'emu' or a hardware config) or a frame source "
+                f"(with layout, roi, acquire, ...), got {type(source).__name__}"
+            )
+        check_source_geometry(source.layout, source.roi, self.n_in, self.n_out)
+        self.device = type(source).__name__
+        bench = simulator_of(source)
+        self.profile = profile if profile is not None else getattr(bench, "profile", None)
+        self.layout, self.roi, self._source, self._owns_source = (
+            source.layout, source.roi, source, False
+        )
+
+    plan_geometry = staticmethod(plan_geometry)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> OPU:
@@ -175,10 +166,11 @@ class OPU:
         self.close()
 
     def close(self) -> None:
-        """Release the device (idempotent)."""
+        """Release the device (idempotent); a frame source passed in stays open."""
         if not self._closed:
             self._closed = True
-            self._source.close()
+            if self._owns_source:
+                self._source.close()
 
     @property
     def source(self) -> Any:
@@ -190,6 +182,11 @@ class OPU:
         """The output columns this process computes: all of them, or this rank's contiguous
         block on a sharded device (what project(x, gather=False) returns)."""
         return self._cols
+
+    @property
+    def simulator(self) -> Any | None:
+        """The OpticalBench behind the device (simulator truth), or None on hardware."""
+        return self._bench
 
     @property
     def geometry(self) -> dict:
@@ -213,7 +210,24 @@ class OPU:
     # ---- calibration --------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
-        """The calibration in use: loaded from the record store or measured now (see class)."""
+        """The calibration in use. Raises CalibrationError before there is one: project()
+        calibrates on first use, or call ensure_calibrated() / calibrate()."""
+        if self._cal is None:
+            raise CalibrationError(
+                "this OPU is not calibrated yet: call ensure_calibrated() (load the stored "
+                "record or calibrate), calibrate() (measure now), or project() (calibrates on "
+                "first use)"
+            )
+        return self._cal
+
+    @property
+    def is_calibrated(self) -> bool:
+        """True once a calibration is in use."""
+        return self._cal is not None
+
+    def ensure_calibrated(self) -> Calibration:
+        """The calibration in use, established now if there is none: the record from
+        `record_dir` if one exists (and calibration was not "fresh"), else calibrate()."""
         if self._cal is None:
             dev_id = self._source.device_id
             stored = self._store is not None and not self._fresh and self._store.exists(dev_id)
@@ -287,7 +301,7 @@ class OPU:
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
         local = self._source.local() if self._shard is not None else contextlib.nullcontext()
         with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
-            _ = self.calibration
+            self.ensure_calibrated()
             self._advance = advance
             try:
                 with local:
@@ -492,7 +506,7 @@ class OPU:
         """Complex (n_out, n_in) T_s such that intensity mode returns |T_s x|^2 without noise
         (simulator only; includes the calibrated scale and each pixel's gain)."""
         bench = self._require_bench()
-        cal = self.calibration
+        cal = self.ensure_calibrated()
         t = bench.transmission(0, self.n_in, pixel_ids=cal.output_pixels)
         g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=cal.output_pixels) / cal.scale_dn)
         return (t * g[:, None]).astype(np.complex64)
@@ -501,7 +515,7 @@ class OPU:
         """Real (n_out, n_in) float32 G that linear mode recovers (simulator only):
         G_ij = sqrt(2) Re(e^{-i phi_i} T_ij) sqrt(c_i / scale), phi_i the anchor field's phase."""
         bench = self._require_bench()
-        cal = self.calibration
+        cal = self.ensure_calibrated()
         ids = cal.output_pixels
         t = bench.transmission(0, self.n_in, pixel_ids=ids)
         ta = bench.transmission(self.n_in, self.layout.n_elements, pixel_ids=ids)
@@ -516,3 +530,13 @@ class OPU:
 
     def __repr__(self) -> str:
         return f"OPU(device={self.device!r}, n_in={self.n_in}, n_out={self.n_out})"
+
+
+def _load_calibration(calibration: Calibration | str | Path) -> Calibration:
+    cal = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
+    if not isinstance(cal, Calibration):
+        raise ConfigurationError(
+            "calibration must be None, 'fresh', a Calibration or a record path, "
+            f"got {type(calibration).__name__}"
+        )
+    return cal

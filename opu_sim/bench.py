@@ -121,7 +121,7 @@ class OpticalBench:
             ids = self.roi.pixel_ids()
         else:
             self.roi.columns(pixel_ids)  # validates: integer ids inside the ROI
-            ids = np.asarray(pixel_ids, dtype=np.int64)
+            ids = np.asarray(pixel_ids).astype(np.int64)
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._anchor_fields.clear()

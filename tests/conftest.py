@@ -12,7 +12,7 @@ from opu import OPU
 def ideal_opu():
     """Noise-free OPU, n_in=1000, n_out=1000."""
     with OPU(n_in=1000, n_out=1000, seed=3, noise=False) as dev:
-        dev.calibration  # noqa: B018
+        dev.ensure_calibrated()
         yield dev
 
 
@@ -20,7 +20,7 @@ def ideal_opu():
 def noisy_opu():
     """Full noise model OPU, n_in=400, n_out=800."""
     with OPU(n_in=400, n_out=800, seed=5) as dev:
-        dev.calibration  # noqa: B018
+        dev.ensure_calibrated()
         yield dev
 
 

@@ -68,7 +68,7 @@ def test_binary_valued_float_rows_take_the_binary_kernel():
 @pytest.fixture(scope="module")
 def ideal():
     with OPU(n_in=96, n_out=80, seed=12, noise=False) as dev:
-        dev.calibration  # noqa: B018
+        dev.ensure_calibrated()
         yield dev
 
 
@@ -127,4 +127,4 @@ def test_emulated_stack_equals_simulator_for_any_lut_chunking(pair, monkeypatch,
     a = sim.source.acquire(p, 150.0)
     b = emu.source.acquire(p, 150.0)
     assert np.array_equal(a.frames, b.frames)
-    assert len(b.info["run_ids"]) == -(-p.shape[0] // lut)
+    assert len(b.info.run_ids) == -(-p.shape[0] // lut)

@@ -49,7 +49,7 @@ def test_recovery_stays_at_noise_level_while_the_medium_drifts(kind):
 
 def test_each_linear_acquisition_measures_the_anchor():
     with OPU(n_in=50, n_out=60, seed=2, noise=False) as dev:
-        dev.calibration  # noqa: B018
+        dev.ensure_calibrated()
         clock = dev.source.clock_us
         dev.project(np.ones((100, 50), np.uint8))  # 200 data frames
         frames = (dev.source.clock_us - clock) / dev.frame_period_us

@@ -12,7 +12,7 @@ from opu import OPU
 @pytest.fixture(scope="module")
 def small_opu():
     with OPU(n_in=16, n_out=32, seed=2, noise=False) as dev:
-        dev.calibration  # noqa: B018
+        dev.ensure_calibrated()
         yield dev
 
 
