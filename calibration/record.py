@@ -112,6 +112,7 @@ class Calibration:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buf.getvalue())
                 fh.flush()
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp made it 0600
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
@@ -175,6 +176,13 @@ class Calibration:
             raise CodecError(f"{path} is not a consistent calibration record: {problem}; "
                              "delete it and run `opu calibrate all`")
         return cal
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Everything reading a damaged or hostile .npz can raise (zipfile, zlib, numpy's .npy parser).

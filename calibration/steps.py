@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,15 @@ from .record import Calibration
 from .stability import measure_stability
 
 STEPS = ("exposure", "dark", "ptc", "anchor", "stability")
+# what each step re-measures besides its own quantities (shown by `opu calibrate`)
+RERUNS = {
+    "exposure": "then the dark frame and the anchor at the new exposure",
+    "dark": "hot and dead pixels, then the anchor's usable pixels",
+    "ptc": "PRNU (unless --no-prnu)",
+    "anchor": "usable output pixels, then the linearity self-test",
+    "stability": "",
+}
+StepCallback = Callable[[int, int, str], None]
 _KEEP_ACROSS_EXPOSURE = ("ptc", "stability", "defects")
 
 
@@ -190,18 +200,23 @@ def run_steps(
     cal: Calibration | None,
     s: StepSettings,
     progress: Progress | None = None,
+    on_step: StepCallback | None = None,
 ) -> Calibration:
-    """Run `steps` in STEPS order on `cal` (None: a fresh exposure/dark/anchor record first)."""
+    """Run `steps` in STEPS order on `cal` (None: a fresh exposure/dark/anchor record first).
+    on_step(n, total, name) is called as step n of total starts."""
     unknown = [x for x in steps if x not in STEPS]
     if unknown:
         raise InputError(f"unknown calibration step(s) {unknown}; choose from {STEPS}")
-    if cal is None or "exposure" in steps:
-        cal = step_exposure(source, cal, s)
+    plan = [x for x in STEPS if x in steps]
+    if cal is None and "exposure" not in plan:
+        plan.insert(0, "exposure")  # nothing to update yet: a fresh record first
     funcs = {"dark": step_dark, "ptc": step_ptc, "anchor": step_anchor,
              "stability": step_stability}
-    for name in STEPS[1:]:
-        if name in steps:
-            cal = funcs[name](source, cal, s, progress)
+    for i, name in enumerate(plan):
+        if on_step is not None:
+            on_step(i + 1, len(plan), name)
+        cal = step_exposure(source, cal, s) if name == "exposure" else funcs[name](
+            source, cal, s, progress)
     source.set_output_pixels(cal.output_pixels)
     cal.created_s = time.time()
     return cal
