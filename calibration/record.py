@@ -26,6 +26,8 @@ import numpy as np
 
 from firmware_iface.errors import CalibrationError, CodecError
 
+from .results import AnchorSummary, PtcSummary, StabilitySummary, anchor_of, ptc_of, stability_of
+
 RECORD_FORMAT_VERSION = 1
 SOFTWARE_VERSION = "0.1.0"
 _MAX_RECORD_BYTES = 1 << 31
@@ -58,6 +60,21 @@ class Calibration:
     extra_arrays: dict = field(default_factory=dict)
 
     _ARRAYS = ("dark_dn", "hot_pixels", "output_pixels", "anchor", "anchor_dn")
+
+    @property
+    def ptc(self) -> PtcSummary | None:
+        """The photon transfer summary, typed (None without a ptc step)."""
+        return ptc_of(self.results)
+
+    @property
+    def stability(self) -> StabilitySummary | None:
+        """The stability summary, typed (None without a stability step)."""
+        return stability_of(self.results)
+
+    @property
+    def anchor_summary(self) -> AnchorSummary | None:
+        """The anchor step's summary, typed."""
+        return anchor_of(self.results)
 
     def age_s(self, now: float | None = None) -> float:
         """Seconds since the record was made."""

@@ -69,16 +69,9 @@ def record_validity(cal: Calibration, now: float | None = None) -> Validity:
     which the medium's intensity correlation is predicted to fall to the drift-warning level,
     using the lower 95 % bound of tau (the estimate for records that predate the interval)."""
     age = cal.age_s(now)
-    stab = cal.results.get("stability")
-    tau = None
-    if isinstance(stab, dict):
-        for key in ("tau_low_s", "decorrelation_time_s"):
-            try:
-                tau = float(stab[key])
-                break
-            except (KeyError, TypeError, ValueError):
-                continue
-    if tau is None or math.isnan(tau):
+    stab = cal.stability
+    tau = stab.tau_for_validity_s if stab is not None else None
+    if tau is None:
         return Validity(age, None, None,
                         "no stability step: validity unknown (`opu calibrate stability`)")
     valid = validity_s(tau)

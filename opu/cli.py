@@ -274,11 +274,12 @@ def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9, opu: A
         for w in caught:
             ui.err.print(f"warning: {w.message}")
         opu.use_calibration(cal)
-        ptc = cal.results.get("ptc", {})
+        ptc = cal.ptc
         with ui:
-            lin = linearity_selftest(opu.source, cal, gain_dn_per_e=ptc.get("gain_dn_per_e"),
-                                     dark_noise_dn=ptc.get("dark_noise_dn"), seed=args.seed,
-                                     progress=ui.progress)
+            lin = linearity_selftest(opu.source, cal,
+                                     gain_dn_per_e=ptc.gain_dn_per_e if ptc else None,
+                                     dark_noise_dn=ptc.dark_noise_dn if ptc else None,
+                                     seed=args.seed, progress=ui.progress)
         opu.source.set_output_pixels(cal.output_pixels)
         out = {"linearity": lin.summary()}
         ui.table("linearity self-test", out["linearity"])
