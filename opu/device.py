@@ -32,10 +32,12 @@ from calibration.record import Calibration
 from calibration.store import RecordStore
 from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
+from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .kernel_threads import threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
@@ -62,7 +64,10 @@ class OPU:
     may keep. expected_on_fraction: fraction of data elements ON in the inputs you will send
     (per frame: e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON
     elements, the shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised
-    errors) get a better signal-to-noise ratio with a small value.
+    errors) get a better signal-to-noise ratio with a small value. threads: threads of the
+    stack's own kernels (simulator physics, recovery) during this OPU's calls; None (default):
+    torch's intra-op count when torch is imported, else the CPUs the process may use. The
+    process's and torch's thread settings are never changed (firmware_iface.threads).
 
     calibration: None (default): on first use (`project()`, or `ensure_calibrated()`), load
     this device's record from `record_dir` if one is given and exists (refused with
@@ -93,6 +98,7 @@ class OPU:
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
         sharded: bool = False,
+        threads: int | None = None,
     ) -> None:
         self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
@@ -103,7 +109,11 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        used = use_device(device, self.n_in, self.n_out, seed, noise, profile, cache_budget_bytes)
+        self._threads = check_threads(threads)
+        with numba_threads(self._threads):
+            used = use_device(
+                device, self.n_in, self.n_out, seed, noise, profile, cache_budget_bytes
+            )
         self.device, self.profile, self.layout, self.roi = used.name, used.profile, *used.geometry
         self._source, self._owns_source = used.source, used.owned
         self._bench = simulator_of(self._source)
@@ -140,6 +150,11 @@ class OPU:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def threads(self) -> int:
+        """Threads the stack's kernels use in this OPU's calls (now, if the setting is None)."""
+        return default_threads() if self._threads is None else self._threads
 
     def close(self) -> None:
         """Release the device (idempotent); a frame source passed in stays open."""
@@ -220,16 +235,17 @@ class OPU:
         record is saved to `record_dir` when one was given."""
         self._check_open()
         self._source.set_output_pixels(None)
-        cal = calibrate_for_projection(
-            self._source,
-            self.n_in,
-            self.n_out,
-            self.roi,
-            exposure_us=self._exposure_us,
-            anchor_on=self._anchor_on,
-            on_fraction=self._on_fraction,
-        )
-        self.use_calibration(cal)
+        with numba_threads(self._threads):
+            cal = calibrate_for_projection(
+                self._source,
+                self.n_in,
+                self.n_out,
+                self.roi,
+                exposure_us=self._exposure_us,
+                anchor_on=self._anchor_on,
+                on_fraction=self._on_fraction,
+            )
+            self.use_calibration(cal)
         if self._store is not None and (self._shard is None or self._shard.rank == 0):
             self._store.save(cal)
         return cal
@@ -276,20 +292,26 @@ class OPU:
         y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
         local = self._source.local() if self._shard is not None else contextlib.nullcontext()
-        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+        with (
+            self._lock,
+            numba_threads(self._threads),
+            frame_progress(progress, total, f"project {b} x {kind}") as advance,
+        ):
             self.ensure_calibrated()
             self._advance = advance
+            work = b * self.frames_per_input(mode, kind, precision) * self._n_cols
             try:
-                with local:
+                with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
                     for s, part in self._chunks(xn, mode, kind, precision):
+                        rows = slice(s, s + len(part))
                         if mode == "intensity":
-                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                            y[rows] = self._intensity(part.astype(np.uint8))
                         elif kind == "binary":
-                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                            y[rows] = self._linear_binary(part.astype(np.uint8))
                         elif kind == "ternary":
-                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                            y[rows] = self._linear_ternary(part.astype(np.int8))
                         else:
-                            y[s : s + len(part)] = self._linear_float(part, precision)
+                            y[rows] = self._linear_float(part, precision)
             finally:
                 self._advance = None
         if self._shard is not None and gather:

@@ -260,6 +260,17 @@ def _validate_consistency(c: HardwareConfig) -> None:
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
             f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
         )
+    _validate_camera_backend(c)
+    if c.acquisition.camera_clock not in ("shared", "relative"):
+        raise ConfigurationError(
+            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
+            f"{c.acquisition.camera_clock!r}"
+        )
+    if not c.acquisition.timestamp_tolerance_us >= 0:
+        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")
+
+
+def _validate_camera_backend(c: HardwareConfig) -> None:
     if c.camera.backend not in ("u3v", "gentl"):
         raise ConfigurationError(
             f"{c.source}: camera.backend must be 'u3v' or 'gentl', got {c.camera.backend!r}"
@@ -268,10 +279,3 @@ def _validate_consistency(c: HardwareConfig) -> None:
         raise ConfigurationError(
             f"{c.source}: camera.backend 'gentl' needs camera.gentl_producer (the vendor's .cti)"
         )
-    if c.acquisition.camera_clock not in ("shared", "relative"):
-        raise ConfigurationError(
-            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
-            f"{c.acquisition.camera_clock!r}"
-        )
-    if not c.acquisition.timestamp_tolerance_us >= 0:
-        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")
