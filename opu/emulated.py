@@ -61,6 +61,7 @@ def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None) -> OPUHa
             dmd_backend=DLPC900Backend(rig.dmd),
             camera_backend=CameraBackend(rig.camera),
             sleep=rig.wait_s,
+            video_output=rig.video,
         )
     finally:
         # the name is only looked up when the port opens; the open link stays

@@ -9,6 +9,7 @@ sending (load_plan), so it can be benchmarked and done ahead of time.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ from .report import (
     reports_needed,
     split_message,
 )
+from .timing import VIDEO_MODE_SWITCH_S
 from .transport import HidTransport
 
 TRIGGER_MODES = ("external", "internal")
@@ -230,6 +232,32 @@ class DLPC900:
     def _set_otf(self) -> None:
         self._command(_SEQ, _STOP)
         self._command(c.Command.DISPLAY_MODE, _OTF)
+
+    def set_video_pattern_mode(
+        self, exposure_us: int, n_patterns: int = 24, sleep=None
+    ) -> None:
+        """Switch to video-pattern mode and show n_patterns bit planes (LUT bit positions
+        0..n-1) of every video frame for exposure_us each, then start: stop, Video Mode (0),
+        Video Pattern Mode (2) (DLPU018 0x1A1B: from Video Mode with the source locked), wait
+        the ~300 ms the transition takes (`sleep(seconds)`, default time.sleep), the LUT (image
+        index not applicable in this mode) and its configuration (repeat), start."""
+        exp = _as_us("exposure_us", exposure_us, c.MIN_EXPOSURE_1BIT_US, c.MAX_24BIT)
+        if not 1 <= n_patterns <= 24:
+            raise InputError(f"a video frame holds 1..24 one-bit patterns, got {n_patterns}")
+        wait = sleep if sleep is not None else time.sleep
+        self._guarded(self._set_video, exp, n_patterns, wait)
+
+    def _set_video(self, exp: int, n: int, wait) -> None:
+        self._command(_SEQ, _STOP)
+        self._command(c.Command.DISPLAY_MODE, c.encode_display_mode(c.DisplayMode.VIDEO))
+        self._command(c.Command.DISPLAY_MODE, c.encode_display_mode(c.DisplayMode.VIDEO_PATTERN))
+        wait(VIDEO_MODE_SWITCH_S)
+        for k in range(n):
+            entry = c.LutEntry(pattern_index=k, exposure_us=exp, image_index=0, bit_position=k,
+                               clear_after_exposure=False, wait_for_trigger=False)
+            self._command(c.Command.LUT_DEFINITION, c.encode_lut_entry(entry))
+        self._command(c.Command.LUT_CONFIGURATION, c.encode_lut_configuration(n, 0))
+        self._command(_SEQ, _START)
 
     def start(self) -> None:
         """Start (or resume) the pattern sequence (0x1A24 = 2)."""

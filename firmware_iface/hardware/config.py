@@ -20,13 +20,19 @@ FORMAT = "opu-hardware/1"
 
 @dataclass(frozen=True)
 class DmdConfig:
-    """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries."""
+    """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries, and
+    the pattern path: "auto" (video-pattern mode when a video output is connected, the fastest
+    path for new patterns; else on-the-fly upload), "video" or "usb"; the video refresh rate
+    (Hz, <= 120) and the SDL display index of the controller's video input."""
 
     usb_vendor_id: int = 0x0451
     usb_product_id: int = 0xC900
     timeout_ms: int = 1000
     retries: int = 2
     upload_retries: int = 2
+    pattern_path: str = "auto"
+    video_refresh_hz: float = 120.0
+    video_display: int = 0
 
 
 @dataclass(frozen=True)
@@ -231,6 +237,17 @@ def _validate(c: HardwareConfig) -> None:
                     ("acquisition.max_reacquire", c.acquisition.max_reacquire),
                     ("timing.dmd_delay_us", c.timing.dmd_delay_us)):
         at_least(name, v, 0)
+    if c.dmd.pattern_path not in ("auto", "usb", "video"):
+        raise ConfigurationError(
+            f"{c.source}: dmd.pattern_path must be 'auto', 'usb' or 'video', got "
+            f"{c.dmd.pattern_path!r}"
+        )
+    if not 0 < c.dmd.video_refresh_hz <= 120:
+        raise ConfigurationError(
+            f"{c.source}: dmd.video_refresh_hz must be in (0, 120] (the DLPC900's video input), "
+            f"got {c.dmd.video_refresh_hz!r}"
+        )
+    at_least("dmd.video_display", c.dmd.video_display, 0)
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:

@@ -38,6 +38,7 @@ from ..camera.pixel_formats import SIGNIFICANT_BITS, pixel_format
 from ..dlpc900.commands import MAX_LUT_ENTRIES
 from ..dlpc900.driver import DLPC900
 from ..dlpc900.images import prepare_upload_elements
+from ..dlpc900.timing import PathTiming
 from ..dlpc900.transport import HidTransport
 from ..errors import (
     ConcurrencyError,
@@ -55,6 +56,7 @@ from .config import HardwareConfig
 from .integrity import Problem, check_frames, check_run, nominal_camera_times_us
 from .stats import HardwareStats
 from .timing import FrameTiming, exposure_limits_us, plan_timing
+from .video_path import CHUNK_PATTERNS, acquire_video_chunk, pattern_period_us, video_timing
 
 _DEFAULT_FORMATS = {8: "Mono8", 10: "Mono10p", 12: "Mono12p"}
 
@@ -83,6 +85,7 @@ class OPUHardware:
         dmd_backend: object | None = None,
         camera_backend: object | None = None,
         sleep: Callable[[float], None] | None = None,
+        video_output: object | None = None,
     ) -> None:
         if not isinstance(layout, DmdLayout):
             raise ConfigurationError(f"layout must be a DmdLayout, got {type(layout).__name__}")
@@ -110,6 +113,8 @@ class OPUHardware:
         self.dmd: DLPC900 | None = None
         self.fpga: FPGATimingBoard | None = None
         self.camera: Camera | None = None
+        self.pattern_path = self._choose_path(video_output)
+        self._video = video_output if self.pattern_path == "video" else None
         try:
             self._open(dmd_backend, camera_backend)
         except BaseException:
@@ -159,7 +164,12 @@ class OPUHardware:
                 f"DLPC900 drives {self.dmd.width}x{self.dmd.height}"
             )
         self._firmware = str(self.dmd.firmware_version())
-        self.dmd.set_pattern_on_the_fly_mode()
+        self._dmd_mode = "usb"
+        if self._video is not None:
+            self._video.open()  # the controller needs a locked source before mode 2
+            self._set_dmd_mode("video")
+        else:
+            self.dmd.set_pattern_on_the_fly_mode()
         self.fpga = FPGATimingBoard(c.fpga.url, c.fpga.timeout_s, c.fpga.retries, c.fpga.baudrate)
         cam = Camera(
             camera_backend,
@@ -200,11 +210,55 @@ class OPUHardware:
 
     @property
     def frame_period_us(self) -> float:
-        """Frame period at exposures up to it, microseconds (longer exposures stretch it)."""
+        """Frame period at exposures up to it, microseconds (longer exposures stretch it on
+        the usb path; the video path's period is one pattern: 1e6 / (24 x refresh))."""
+        if self.pattern_path == "video":
+            return float(pattern_period_us(self.config.dmd.video_refresh_hz))
         lo = self.exposure_range_us[0]
         t = self.config.timing
         return float(plan_timing(lo, t.frame_period_us, t.dmd_delay_us, t.camera_delay_us)
                      .frame_period_us)
+
+    @property
+    def timing_model(self) -> PathTiming:
+        """The time model of this OPU's pattern path: frame_period_us and call_s(n_frames)."""
+        if self.pattern_path == "video":
+            return PathTiming.video(self.config.dmd.video_refresh_hz)
+        return PathTiming.usb(self.frame_period_us)
+
+    def _set_dmd_mode(self, path: str) -> None:
+        """Put the controller in the display mode of a path (video: ~300 ms, DLPU018 2.4.1)."""
+        if path == "video":
+            period = pattern_period_us(self.config.dmd.video_refresh_hz)
+            self._dmd.set_video_pattern_mode(period, sleep=self._sleep)
+        else:
+            self._dmd.set_pattern_on_the_fly_mode()
+        self._dmd_mode = path
+
+    def path_for(self, exposure_us: float) -> str:
+        """The pattern path a call at exposure_us takes: video when this OPU has a video
+        output and the exposure fits one video pattern ("auto" and "video"; "video" refuses
+        longer exposures), else usb (on-the-fly upload, frames stretch to any exposure)."""
+        if self._video is None:
+            return "usb"
+        t = self.config.timing
+        fits = math.ceil(exposure_us) + t.camera_delay_us <= pattern_period_us(
+            self.config.dmd.video_refresh_hz)
+        if fits or self.config.dmd.pattern_path == "video":
+            return "video"
+        return "usb"
+
+    def _choose_path(self, video_output: object | None) -> str:
+        path = self.config.dmd.pattern_path
+        if path == "auto":
+            return "video" if video_output is not None else "usb"
+        if path == "video" and video_output is None:
+            raise ConfigurationError(
+                "dmd.pattern_path = 'video' needs a video output with VSYNC and trigger counts "
+                "(video_output=; the emulated rig provides one). On a bench, present frames "
+                "with firmware_iface.dlpc900.window.VideoWindow; or use pattern_path = 'usb'"
+            )
+        return path
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
@@ -233,6 +287,9 @@ class OPUHardware:
         """The frame timing an acquisition at exposure_us uses (checked like acquire)."""
         e = self._check_exposure(exposure_us)
         t = self.config.timing
+        if self.path_for(e) == "video":
+            return video_timing(e, self.config.dmd.video_refresh_hz, t.dmd_delay_us,
+                                t.camera_delay_us)
         return plan_timing(e, t.frame_period_us, t.dmd_delay_us, t.camera_delay_us)
 
     # ---- FrameSource methods --------------------------------------------------------------
@@ -295,19 +352,30 @@ class OPUHardware:
             t_start = time.perf_counter()
             busy = dict(self.stats.seconds)
             try:
+                video = self.path_for(timing.exposure_us) == "video"
+                if self._dmd_mode != ("video" if video else "usb"):
+                    with self.stats.timed("dmd_upload"):
+                        self._set_dmd_mode("video" if video else "usb")
                 self._prepare(timing)
-                for s in range(0, b, MAX_LUT_ENTRIES):
-                    e = min(b, s + MAX_LUT_ENTRIES)
-                    readout, run_id, redone, seen = self._acquire_chunk(p[s:e], timing)
+                step = CHUNK_PATTERNS if video else MAX_LUT_ENTRIES
+                for s in range(0, b, step):
+                    e = min(b, s + step)
+                    if video:
+                        readout, chunk_runs, redone, seen = acquire_video_chunk(
+                            self, p[s:e], timing, self._video)
+                    else:
+                        readout, run_id, redone, seen = self._acquire_chunk(p[s:e], timing)
+                        chunk_runs = [run_id]
                     flat = readout.frames.reshape(e - s, -1)
                     frames[s:e] = flat if cols is None else flat[:, cols]
                     ids[s:e] = readout.frame_ids
                     stamps[s:e] = readout.timestamps_us
-                    run_ids.append(run_id)
+                    run_ids.extend(chunk_runs)
                     problems.extend(seen)
                     reacquired += redone
-                with self.stats.timed("dmd_upload"):
-                    self._dmd.stop()
+                if not video:
+                    with self.stats.timed("dmd_upload"):
+                        self._dmd.stop()
             except BaseException as e:
                 self._fail(e)
                 raise
@@ -328,6 +396,7 @@ class OPUHardware:
                     "frame_period_us": timing.frame_period_us,
                     "dmd_exposure_us": timing.dmd_exposure_us,
                     "problems": problems,
+                    "pattern_path": "video" if video else "usb",
                 },
             )
 
@@ -513,6 +582,7 @@ class OPUHardware:
         """After a failed acquisition: stop every reachable device, forget cached settings."""
         self._fpga_settings = None
         self._camera_exposure = None
+        self._dmd_mode = None  # the DMD is stopped below: the next call sets its mode again
         if isinstance(error, DeviceDisconnectedError):
             self._lost = str(error).split(";")[0]
         for stop in (self._stop_fpga, self._stop_dmd, self._stop_camera):
@@ -535,8 +605,11 @@ class OPUHardware:
             self.camera.stop()
 
     def _release(self) -> None:
-        """Close every driver (each stops its device if it still answers)."""
+        """Close every driver (each stops its device if it still answers) and the video
+        output this OPU opened."""
         self._camera_running = False
+        if self._video is not None:
+            self._video.close()
         for name in ("camera", "fpga", "dmd"):
             dev = getattr(self, name)
             if dev is None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from firmware_iface.dlpc900.commands import DisplayMode
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
@@ -34,6 +35,7 @@ from ..bench import OpticalBench
 from ..profile import DeviceProfile
 from .camera import CameraEmulator
 from .dlpc900 import DLPC900Emulator
+from .dlpc900_video import EmulatedVideoLink
 from .fpga import FPGAEmulator, RunRequest
 
 
@@ -66,8 +68,8 @@ class EmulatedRig:
     profile: the simulated device; seed: medium seed; layout: element placement on the DMD (the
     rig samples mirrors back into elements with it); cache_budget_bytes: the bench's
     transmission-matrix memory; name: the fpgaemu:// name (default: unique).
-    Attributes: dmd, fpga, camera (emulators; set their `.faults`), bench (full-sensor ROI),
-    stats (RigStats).
+    Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video input,
+    EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI), stats (RigStats).
     """
 
     def __init__(
@@ -89,6 +91,8 @@ class EmulatedRig:
         self.layout = layout
         self.bench = OpticalBench(profile, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
+        self.video = EmulatedVideoLink(profile.dmd.width, profile.dmd.height)
+        self.dmd.attach_video(self.video)
         self.camera = CameraEmulator(
             cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
         )
@@ -136,8 +140,34 @@ class EmulatedRig:
             self._amplitudes[lut_index] = a
         return a
 
+    def _video_patterns(self, req: RunRequest) -> np.ndarray:
+        """Video-pattern mode: the link latches the host's frames on the run's VSYNC grid; each
+        camera pulse sees bit plane k of the frame shown at its VSYNC interval."""
+        run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us,
+                              req.dmd_trigger_times_us)
+        cam_t = req.camera_trigger_times_us
+        out = np.zeros((cam_t.size, self.layout.n_elements), dtype=np.float32)
+        lut = self.dmd.lut if self.dmd.running and not self.dmd.paused else None
+        if not lut:
+            return out  # sequencer stopped: mirrors OFF
+        rel = cam_t - req.start_time_us
+        v = rel // run.vsync_period_us
+        k = (rel % run.vsync_period_us) // req.frame_period_us
+        lay = self.layout
+        x0, y0 = lay.origin
+        a = np.empty(lay.grid_rows * lay.grid_cols, dtype=np.float32)
+        for j in range(cam_t.size):
+            if not 0 <= v[j] < len(run.shown) or k[j] >= len(lut) or run.shown[v[j]] is None:
+                continue
+            _block_fractions(run.shown[v[j]], np.uint32(lut[k[j]].bit_position), y0, x0,
+                             lay.grid_rows, lay.grid_cols, lay.macro_pixel, a)
+            out[j] = a[: lay.n_elements]
+        return out
+
     def _shown_patterns(self, req: RunRequest) -> np.ndarray:
         """Element amplitudes (n_camera_pulses, n_elements) on the DMD at each camera pulse."""
+        if self.dmd.display_mode == DisplayMode.VIDEO_PATTERN:
+            return self._video_patterns(req)
         shown = self.dmd.trigger(req.n_frames)  # LUT index each DMD pulse displayed, or -1
         cam_t = req.camera_trigger_times_us
         k = np.searchsorted(req.dmd_trigger_times_us, cam_t, side="right") - 1
