@@ -198,10 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
             t_bp = time_step(net, x, y, args.repeats) / b
             marks = [str(2 * i + 1) for i in range(depth)]
             free = FreeProjector(V, depth * w, b)
-            dfa = DFA(net, marks, free, ternarizer=Ternarizer(threshold=0.1))
+            dfa = DFA(net, marks, free, ternarizer=Ternarizer(threshold=0.1, rule="max"))
             t_cpu = time_step(dfa, x, y, args.repeats) / b
             gemm = DFA(net, marks, GaussianProjector(V, depth * w, seed=0),
-                       ternarizer=Ternarizer(threshold=0.1))
+                       ternarizer=Ternarizer(threshold=0.1, rule="max"))
             t_gemm = time_step(gemm, x, y, args.repeats) / b
             opu = {k: m.projection_us(b, V, depth * w) * 1e-6 / b for k, m in models.items()}
             rows.append((w, t_bp, t_cpu, opu, t_gemm))

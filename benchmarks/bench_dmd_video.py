@@ -89,7 +89,7 @@ def bench_stack(n_in: int, n_out: int, n_frames: int, repeats: int) -> None:
     hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
     rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
     model = hw.timing_model
-    print(f"\nemulated stack on the video path (pattern_path={b.info['pattern_path']!r}): "
+    print(f"\nemulated stack on the video path (pattern_path={b.info.pattern_path!r}): "
           f"n_in={n_in}, n_out={n_out}, {n_frames} frames per call, best of {repeats}")
     print(f"{'source':<40}{'frames/s':>10}")
     print(f"{'device model (24 x 120 Hz)':<40}{model.patterns_per_s:>10,.0f}   "

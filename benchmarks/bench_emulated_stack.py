@@ -55,7 +55,7 @@ def main() -> None:
     n_total = args.frames * args.repeats
     hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
     rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
-    period = b.info["frame_period_us"]
+    period = b.info.frame_period_us
     print(f"n_in={args.n_in} (+{args.n_in} anchor elements, {layout.macro_pixel}-mirror "
           f"macro-pixels), n_out={args.n_out} (ROI {roi.width}x{roi.height}), "
           f"{args.frames} frames per call, best of {args.repeats}\n")

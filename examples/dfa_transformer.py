@@ -125,7 +125,8 @@ RUNS = ("backprop", "dfa-exact", "dfa-exact-binary", "dfa-optical")
 
 def binarizer(args) -> Ternarizer:
     """The per-sign binarisation of the optical run (and of dfa-exact-binary)."""
-    return Ternarizer(threshold=args.threshold, rule=args.rule, split_signs=True)
+    threshold = args.threshold if args.rule in ("max", "std") else None  # stochastic: none
+    return Ternarizer(threshold=threshold, rule=args.rule, split_signs=True)
 
 
 def run(kind: str, data, args, progress=None) -> dict:
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rule", choices=("stochastic", "max", "std"), default="stochastic",
                     help="per-sign binarisation rule of the optical run (opu.dfa.Ternarizer)")
     ap.add_argument("--threshold", type=float, default=0.1,
-                    help="binarisation threshold for rules 'max' and 'std'")
+                    help="binarisation threshold for the (biased) rules 'max' and 'std'")
     ap.add_argument("--on-fraction", type=float, default=0.05,
                     help="expected fraction of ON elements per error row (anchor sizing)")
     ap.add_argument("--replicate", type=int, default=8, help="DMD elements per error entry")

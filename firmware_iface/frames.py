@@ -9,13 +9,31 @@ FrameIntegrityError.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from .errors import InputError
 from .geometry import CameraRoi, DmdLayout
+
+
+@dataclass(frozen=True)
+class AcquisitionInfo:
+    """How a hardware source acquired a batch (FrameBatch.info; None from the simulator).
+
+    run_ids: the FPGA run of each chunk that was kept. frame_period_us / dmd_exposure_us: the
+    frame timing used, microseconds. problems: every integrity problem seen on the way (runs
+    that were re-acquired), as 'run <id>: <kind>: <detail>'. pattern_path: "usb" (on-the-fly
+    upload) or "video" (video-pattern mode), firmware_iface.dlpc900.timing.
+    """
+
+    run_ids: tuple[int, ...]
+    frame_period_us: int
+    dmd_exposure_us: int
+    problems: tuple[str, ...] = ()
+    pattern_path: str = "usb"
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,7 @@ class FrameBatch:
     pixel_ids: (n_pixels,) global sensor ids of the frame's columns, int64.
     saturated: (B,) number of pixels at the ADC's maximum (or full well) in each frame.
     reacquired: frames that had to be taken again after a detected fault.
+    info: AcquisitionInfo from a hardware source, None from the simulator.
     """
 
     frames: np.ndarray
@@ -39,7 +58,7 @@ class FrameBatch:
     pixel_ids: np.ndarray
     saturated: np.ndarray
     reacquired: int = 0
-    info: dict = field(default_factory=dict)
+    info: AcquisitionInfo | None = None
 
 
 @runtime_checkable
@@ -106,3 +125,27 @@ def check_pattern_batch(patterns: np.ndarray, n_elements: int) -> np.ndarray:
     if p.dtype != np.bool_ and p.dtype.kind not in "iuf":
         raise InputError(f"patterns must be bool, integer or float, got dtype {p.dtype}")
     return p
+
+
+def check_wait_s(seconds: object) -> float:
+    """A wait time in seconds, validated the same way by every frame source: a real finite
+    number >= 0 (not a bool). Raises InputError."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.number)):
+        raise InputError(f"wait time must be a number of seconds, got {seconds!r}")
+    s = float(seconds)
+    if not (math.isfinite(s) and s >= 0):
+        raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds}")
+    return s
+
+
+def check_exposure_us(exposure_us: object, lo: float, hi: float, limited_by: str) -> float:
+    """An exposure in microseconds within [lo, hi], validated the same way by every frame
+    source; `limited_by` says whose limits these are (e.g. "the camera's"). Raises InputError."""
+    if isinstance(exposure_us, bool) or not isinstance(exposure_us, (int, float, np.number)):
+        raise InputError(f"exposure_us must be a number of microseconds, got {exposure_us!r}")
+    e = float(exposure_us)
+    if not (math.isfinite(e) and lo <= e <= hi):
+        raise InputError(
+            f"exposure_us={exposure_us} is outside [{lo:g}, {hi:g}] us, {limited_by} range"
+        )
+    return e

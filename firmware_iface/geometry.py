@@ -179,6 +179,28 @@ class CameraRoi:
         xs = np.arange(self.offset_x, self.offset_x + self.width, dtype=np.int64)
         return (ys[:, None] * self.sensor_width + xs[None, :]).ravel()
 
+    def columns(self, pixel_ids: np.ndarray) -> np.ndarray:
+        """Column of each global sensor id within a frame of this ROI (row-major), int64.
+        Raises InputError unless pixel_ids is a non-empty 1-D integer array inside the ROI."""
+        ids = np.asarray(pixel_ids)
+        if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+            raise InputError("output pixels must be a non-empty 1-D array of integer ids")
+        ids = ids.astype(np.int64)
+        x, y = ids % self.sensor_width, ids // self.sensor_width
+        inside = (
+            (ids >= 0)
+            & (x >= self.offset_x)
+            & (x < self.offset_x + self.width)
+            & (y >= self.offset_y)
+            & (y < self.offset_y + self.height)
+        )
+        if not inside.all():
+            raise InputError(
+                f"output pixels must all lie inside the camera ROI {self.width}x{self.height}"
+                f"+{self.offset_x}+{self.offset_y}; {int((~inside).sum())} do not"
+            )
+        return (y - self.offset_y) * self.width + (x - self.offset_x)
+
     @classmethod
     def centred(cls, n_pixels: int, sensor_width: int, sensor_height: int) -> CameraRoi:
         """The most square centred ROI holding at least n_pixels pixels."""

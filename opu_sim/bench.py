@@ -9,14 +9,14 @@ repeated sub-patterns cost nothing extra.
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numba as nb
 import numpy as np
 
+from firmware_iface.camera.pixel_formats import output_dtype
 from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.frames import FrameBatch, check_pattern_batch
+from firmware_iface.frames import FrameBatch, check_exposure_us, check_pattern_batch, check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import render_frames
@@ -124,12 +124,8 @@ class OpticalBench:
         if pixel_ids is None:
             ids = self.roi.pixel_ids()
         else:
-            ids = np.asarray(pixel_ids)
-            if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
-                raise InputError("output pixels must be a non-empty 1-D array of integer ids")
-            if not np.isin(ids, self.roi.pixel_ids()).all():
-                raise InputError("output pixels must all lie inside the camera ROI")
-            ids = ids.astype(np.int64)
+            self.roi.columns(pixel_ids)  # validates: integer ids inside the ROI
+            ids = np.asarray(pixel_ids, dtype=np.int64)
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._anchor_fields.clear()
@@ -137,9 +133,7 @@ class OpticalBench:
 
     def wait_s(self, seconds: float) -> None:
         """Let time pass (the medium drifts); instant on the simulated clock."""
-        if not (seconds >= 0 and math.isfinite(seconds)):
-            raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds}")
-        self.clock_us += seconds * 1e6
+        self.clock_us += check_wait_s(seconds) * 1e6
 
     def close(self) -> None:
         """Release cached matrices; the bench stays usable (it re-generates on demand)."""
@@ -148,17 +142,8 @@ class OpticalBench:
 
     def check_exposure(self, exposure_us: float) -> float:
         """Validate an exposure time against the camera's limits; returns it as float."""
-        cam = self.profile.camera
-        try:
-            e = float(exposure_us)
-        except (TypeError, ValueError):
-            raise InputError(f"exposure_us must be a number, got {exposure_us!r}") from None
-        if not (cam.min_exposure_us <= e <= cam.max_exposure_us) or not math.isfinite(e):
-            raise InputError(
-                f"exposure_us={exposure_us} is outside the camera's range "
-                f"[{cam.min_exposure_us}, {cam.max_exposure_us}] us"
-            )
-        return e
+        lo, hi = self.exposure_range_us
+        return check_exposure_us(exposure_us, lo, hi, "the camera's")
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
@@ -314,7 +299,7 @@ class OpticalBench:
             else np.zeros(npx, np.float32)
         ).astype(np.float32)
         quantize = noise.quantization
-        dtype = (np.uint8 if cam.bit_depth == 8 else np.uint16) if quantize else np.float32
+        dtype = output_dtype(f"Mono{cam.bit_depth}") if quantize else np.float32
         out = np.empty((b, npx), dtype=dtype)
         saturated = np.zeros(b, dtype=np.int64)
         render_frames(

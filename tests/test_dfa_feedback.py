@@ -114,14 +114,14 @@ def test_per_token_rows_one_call_per_batch():
     torch.manual_seed(0)
     model = TinySeq()
     proj = CountingNumpyProjector(np.random.default_rng(1).normal(size=(6, 5)))
-    dfa = DFA(model, ["block"], proj, ternarizer=Ternarizer(threshold=0.1))
+    dfa = DFA(model, ["block"], proj, ternarizer=Ternarizer(threshold=0.1, rule="max"))
     tok = torch.randint(0, 5, (3, 4))
     y = dfa(tok)
     assert y.shape == (3, 4, 5)
     e = torch.randn(3, 4, 5)
     y.backward(e)
     assert len(proj.calls) == 1 and proj.calls[0].shape == (12, 5)
-    t, a = Ternarizer(threshold=0.1)(e.reshape(12, 5))
+    t, a = Ternarizer(threshold=0.1, rule="max")(e.reshape(12, 5))
     np.testing.assert_array_equal(proj.calls[0], t.numpy())
     S = (a.numpy() * (t.numpy() @ proj.g.T) / math.sqrt(5)).reshape(3, 4, 6)
     np.testing.assert_allclose(dfa.last_signals[0].numpy(), S, atol=1e-5)
@@ -286,7 +286,7 @@ def test_cuda_model_with_cpu_projector_and_back():
 def test_split_signs_one_call_with_binary_rows():
     g = np.random.default_rng(3).normal(size=(7, 4))
     proj = CountingNumpyProjector(g)
-    tern = Ternarizer(threshold=0.3, split_signs=True)
+    tern = Ternarizer(threshold=0.3, rule="max", split_signs=True)
     dfa = DFA(tiny_mlp(), ["1", "3"], proj, ternarizer=tern)
     y = dfa(torch.randn(3, 3))
     e = torch.randn(3, 4)
@@ -298,3 +298,16 @@ def test_split_signs_one_call_with_binary_rows():
     S = (ap.numpy() * (bp.numpy() @ g.T) - an.numpy() * (bn.numpy() @ g.T)) / math.sqrt(4)
     np.testing.assert_allclose(dfa.last_signals[0].numpy(), S[:, :4], atol=1e-5)
     np.testing.assert_allclose(dfa.last_signals[1].numpy(), S[:, 4:], atol=1e-5)
+
+
+def test_default_feedback_is_stochastic_and_older_states_still_load():
+    a = DFA(tiny_mlp(), ["1", "3"], GaussianProjector(4, 7, seed=11))
+    assert a.ternarizer == Ternarizer(rule="stochastic")
+    state = a.state_dict()
+    old = dict(state["_extra_state"], format=2, ternarizer=(0.25, "stochastic", True))
+    b = DFA(tiny_mlp(), ["1", "3"], GaussianProjector(4, 7, seed=11))
+    b.load_state_dict({**state, "_extra_state": old})  # format 2 stored 0.25 for every rule
+    assert b.ternarizer == Ternarizer(rule="stochastic", split_signs=True)
+    old = dict(old, ternarizer=(0.1, "max", False))
+    b.load_state_dict({**state, "_extra_state": old})
+    assert b.ternarizer == Ternarizer(threshold=0.1, rule="max")

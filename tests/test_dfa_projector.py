@@ -75,3 +75,51 @@ def test_replicated_input_sums_column_blocks():
     np.testing.assert_allclose(p.project(torch.from_numpy(x)).numpy(), x @ eff.T, atol=1e-5)
     with pytest.raises(DFAConfigurationError, match="dividing"):
         ReplicatedInput(inner, 5)
+
+
+def test_from_opu_is_the_devices_own_matrix_both_ways():
+    """Exact and optical projections on the same G agree to float32 rounding with noise off,
+    directly and inside DFA (same signals), also through ReplicatedInput."""
+    from torch import nn
+
+    from opu import OPU
+    from opu.dfa import DFA, ReplicatedInput
+
+    rng = np.random.default_rng(0)
+    with OPU(device="sim", n_in=40, n_out=96, seed=5, noise=False) as dev:
+        exact = GaussianProjector.from_opu(dev)
+        assert (exact.n_in, exact.n_out, exact.seed) == (40, 96, 5)
+        np.testing.assert_array_equal(exact.exact_linear_matrix(), dev.exact_linear_matrix())
+        x = rng.integers(-1, 2, (32, 40)).astype(np.float32)
+        y_opt, y_ex = dev.project(x), exact.project(x)
+        assert np.linalg.norm(y_opt - y_ex) <= 1e-5 * np.linalg.norm(y_ex)
+
+        rep = ReplicatedInput(dev, 4)
+        exact4 = GaussianProjector.from_opu(rep)
+        assert (exact4.n_in, exact4.output_variance) == (10, 4.0)
+        signals = []
+        for proj in (rep, exact4):
+            torch.manual_seed(0)
+            model = nn.Sequential(nn.Linear(5, 48), nn.Tanh(), nn.Linear(48, 48), nn.Tanh(),
+                                  nn.Linear(48, 10))
+            dfa = DFA(model, ["1", "3"], proj, rounding_seed=3)
+            nn.functional.cross_entropy(dfa(torch.randn(16, 5, generator=torch.Generator()
+                                                         .manual_seed(1))),
+                                        torch.arange(16) % 10).backward()
+            signals.append(torch.cat(dfa.last_signals, dim=1))
+        assert torch.linalg.norm(signals[0] - signals[1]) <= 1e-5 * torch.linalg.norm(signals[1])
+        # the entry variance travels with the state
+        again = GaussianProjector(10, 96)
+        again.load_state_dict(exact4.state_dict())
+        assert again.output_variance == 4.0 and torch.equal(again.matrix, exact4.matrix)
+
+
+def test_from_opu_refuses_what_has_no_matrix():
+    class Blind:
+        n_in, n_out = 3, 4
+
+        def project(self, x, mode="linear"):
+            return x
+
+    with pytest.raises(DFAConfigurationError, match="exact_linear_matrix"):
+        GaussianProjector.from_opu(Blind())

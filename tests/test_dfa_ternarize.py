@@ -35,17 +35,31 @@ def test_off_rule_is_identity():
 
 def test_alpha_is_least_squares_scale():
     e = torch.randn(50, 30, generator=torch.Generator().manual_seed(0))
-    t, a = Ternarizer(threshold=0.2)(e)
+    t, a = Ternarizer(threshold=0.2, rule="max")(e)
     assert set(t.unique().tolist()) <= {-1.0, 0.0, 1.0}
     best = (e * t).sum(1, keepdim=True) / (t * t).sum(1, keepdim=True)
     assert torch.allclose(a, best, atol=1e-6)
 
 
-@pytest.mark.parametrize("kw", [dict(rule="abs"), dict(threshold=1.0), dict(threshold=-0.1),
-                                dict(threshold=float("nan"))])
+@pytest.mark.parametrize("kw", [dict(rule="abs"), dict(threshold=1.0, rule="max"),
+                                dict(threshold=-0.1, rule="std"),
+                                dict(threshold=float("nan"), rule="max"),
+                                dict(threshold=float("inf"), rule="std"),
+                                dict(threshold="0.1", rule="max")])
 def test_bad_settings_raise(kw):
     with pytest.raises(DFAConfigurationError):
         Ternarizer(**kw)
+
+
+def test_default_is_unbiased_stochastic_rounding_and_thresholds_are_explicit():
+    assert Ternarizer() == Ternarizer(rule="stochastic")
+    assert Ternarizer().threshold is None and not Ternarizer().split_signs
+    assert Ternarizer(rule="max").threshold == 0.25 == Ternarizer(rule="std").threshold
+    for rule in ("stochastic", "off"):  # a threshold there would be silently ignored: refused
+        with pytest.raises(DFAConfigurationError, match="rule='max'"):
+            Ternarizer(threshold=0.1, rule=rule)
+    with pytest.raises(DFAConfigurationError, match="takes no threshold"):
+        Ternarizer(threshold=0.1)
 
 
 def test_bad_input_raises():
@@ -63,7 +77,7 @@ def test_split_signs_by_hand():
     assert bn.tolist() == [[0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]
     assert ap[:, 0].tolist() == pytest.approx([0.2, 0.0])
     assert an[:, 0].tolist() == pytest.approx([0.8, 0.0])
-    with pytest.raises(DFAConfigurationError, match="split_signs"):
+    with pytest.raises(DFAConfigurationError, match="'stochastic', 'max' or 'std'"):
         Ternarizer(rule="off", split_signs=True)
 
 

@@ -41,7 +41,7 @@ def test_loss_falls_under_noisy_ternary_dfa():
     model = nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 128), nn.Tanh(),
                           nn.Linear(128, 10))
     proj = noisy_projector(10, 256)
-    dfa = DFA(model, ["1", "3"], proj, ternarizer=Ternarizer(threshold=0.1))
+    dfa = DFA(model, ["1", "3"], proj)  # the default rule: unbiased stochastic rounding
     opt = torch.optim.Adam(dfa.parameters(), lr=3e-3)
     lossf = nn.functional.cross_entropy
     with torch.no_grad():

@@ -59,7 +59,7 @@ def test_frames_are_bit_identical_across_lut_chunks(pair):
     assert b.frames.dtype == a.frames.dtype == np.uint16
     assert np.array_equal(a.pixel_ids, b.pixel_ids)
     assert np.array_equal(a.frames, b.frames)
-    assert b.reacquired == 0 and len(b.info["run_ids"]) == 2
+    assert b.reacquired == 0 and len(b.info.run_ids) == 2
 
 
 @pytest.mark.parametrize("kind", ["binary", "ternary"])

@@ -69,9 +69,8 @@ def env(setup):
     rig.camera.faults = CameraFaults()
     rig.fpga.faults = FPGAFaults()
     rig.fpga.reconnect()
-    rig.fpga.on_run = rig._on_run
     hw = setup["hw"]
-    if hw._lost is not None or hw._closed:
+    if hw.lost or hw.closed:
         hw.close()
         setup["hw"] = open_hardware(rig, setup["roi"], usb_config(rig))
     return setup
@@ -86,15 +85,7 @@ def assert_stopped(rig: EmulatedRig) -> None:
 def once(rig: EmulatedRig, apply, clear) -> None:
     """Fault for the next run only: apply now, clear once the rig has rendered one run."""
     apply()
-
-    def on_run(req):
-        try:
-            rig._on_run(req)
-        finally:
-            clear()
-            rig.fpga.on_run = rig._on_run
-
-    rig.fpga.on_run = on_run
+    rig.fpga.faults.once("run_rendered", clear)
 
 
 def test_fault_free_run_is_repeatable(env):
@@ -103,7 +94,7 @@ def test_fault_free_run_is_repeatable(env):
     assert np.array_equal(b.frames, env["ref"])
     assert np.all(np.diff(b.frame_ids) == 1)
     assert np.allclose(np.diff(b.timestamps_us), 150.0)  # the exposure stretches the period
-    assert b.info["frame_period_us"] == 150 and env["hw"].frame_period_us == 110.0
+    assert b.info.frame_period_us == 150 and env["hw"].frame_period_us == 110.0
 
 
 def test_dmd_nack_on_upload_is_retried(env):
@@ -169,7 +160,7 @@ def test_dropped_camera_frame_is_reacquired(env, position):
     b = hw.acquire(env["patterns"], EXPOSURE_US)
     assert b.reacquired == N
     assert np.array_equal(b.frames, env["ref"])
-    assert any("frame_status" in p for p in b.info["problems"])
+    assert any("frame_status" in p for p in b.info.problems)
 
 
 def test_duplicated_frame_is_discarded(env):
@@ -198,7 +189,7 @@ def test_one_frame_trigger_lag_is_detected_and_reacquired(env):
     b = hw.acquire(env["patterns"], EXPOSURE_US)
     assert b.reacquired == N
     assert np.array_equal(b.frames, env["ref"])
-    assert any("trigger" in p for p in b.info["problems"])
+    assert any("trigger" in p for p in b.info.problems)
 
 
 def test_persistent_trigger_lag_raises_frame_integrity_error(env):
@@ -233,22 +224,17 @@ def _reopen_and_check(env):
 def test_camera_disconnect_mid_batch(env):
     rig, hw = env["rig"], env["hw"]
     two_chunks = np.concatenate([env["patterns"]] * 20)  # 480 patterns: 400 + 80
-    calls = []
 
-    def on_run(req):
-        calls.append(req.run_id)
-        if len(calls) == 2:
-            rig.camera.faults = CameraFaults(disconnect=True)
-        rig._on_run(req)
+    def unplug_camera() -> None:
+        rig.camera.faults = CameraFaults(disconnect=True)
 
-    rig.fpga.on_run = on_run
+    rig.fpga.faults.once("run", unplug_camera, after=1)  # while the second run renders
     with pytest.raises(DeviceDisconnectedError):
         hw.acquire(two_chunks, EXPOSURE_US)
     assert not rig.dmd.running and rig.fpga.state == BoardState.IDLE
     with pytest.raises(DeviceDisconnectedError, match="close"):
         hw.acquire(env["patterns"], EXPOSURE_US)
     rig.camera.faults = CameraFaults()
-    rig.fpga.on_run = rig._on_run
     _reopen_and_check(env)
 
 
@@ -320,7 +306,7 @@ def test_short_exposure_keeps_the_pattern_up_for_the_dmd_minimum(env):
     assert _sent(rig) == before
     violations = rig.stats.timing_violations
     b = hw.acquire(env["patterns"], 50.0)  # the camera may expose inside a 105 us pattern
-    assert (b.info["dmd_exposure_us"], b.info["frame_period_us"]) == (105, 110)
+    assert (b.info.dmd_exposure_us, b.info.frame_period_us) == (105, 110)
     assert rig.stats.timing_violations == violations
     assert b.exposure_us == 50.0 and rig.camera.exposure_us == 50.0
     assert 0 < b.frames.mean() - 64 < env["ref"].mean() - 64  # less light than at 150 us
@@ -334,7 +320,7 @@ def test_too_many_patterns_for_the_lut_raise_before_sending(env):
     assert _sent(rig) == before
     # through OPUHardware the same batch is split into LUT-sized runs
     b = hw.acquire(np.concatenate([env["patterns"]] * 17)[:401], EXPOSURE_US)
-    assert len(b.info["run_ids"]) == 2
+    assert len(b.info.run_ids) == 2
     assert np.array_equal(b.frames[N : 2 * N], env["ref"])
 
 

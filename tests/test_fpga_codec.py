@@ -52,8 +52,8 @@ from firmware_iface.fpga.messages import (
     TriggerLog,
     decode_message,
     encode_message,
-    timing_problem,
 )
+from firmware_iface.fpga.timing import Timing
 
 PROPS = settings(max_examples=150, deadline=None)
 
@@ -315,6 +315,6 @@ def test_message_errors_are_typed() -> None:
 
 
 def test_timing_rule() -> None:
-    assert timing_problem(1000, 500, 0, 500) is None
-    assert "exceeds" in timing_problem(1000, 501, 0, 500)
-    assert "shorter" in timing_problem(1000, 10, 1000, 0)
+    assert Timing(1000, 500, 0, 500).problem() is None
+    assert "exceeds" in Timing(1000, 501, 0, 500).problem()
+    assert "shorter" in Timing(1000, 10, 1000, 0).problem()

@@ -5,6 +5,7 @@ board left stopped, and bad input refused before anything is sent."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 
 import numpy as np
@@ -349,10 +350,21 @@ def test_silent_port_at_open_times_out(rig: Rig) -> None:
 
 def test_concurrent_use_is_refused(rig: Rig) -> None:
     with rig.board() as b:
-        b._lock.acquire()
-        try:
-            with pytest.raises(ConcurrencyError):
+        refused = []
+
+        def other_thread() -> None:
+            with pytest.raises(ConcurrencyError) as e:
                 b.status()
-        finally:
-            b._lock.release()
+            refused.append(e.value)
+
+        def while_run_is_in_progress() -> None:  # this thread is inside b.run()
+            t = threading.Thread(target=other_thread)
+            t.start()
+            t.join()
+
+        rig.emu.faults.once("run", while_run_is_in_progress)
+        b.arm()
+        b.run(3)
+        b.wait_run_complete()
+        assert len(refused) == 1
         assert b.status().state == BoardState.IDLE

@@ -366,3 +366,19 @@ def test_any_bytes_leave_the_board_answering(garbage: list[bytes]) -> None:
     link.write(encode_message(GetStatus(), 1234))
     chunks, _ = split_stream(link.read())
     assert decode_message(chunks[-1])[0] == 1234
+
+
+def test_fpgaemu_scheme_is_installed_by_registering_not_by_importing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import serial\n"
+        "import opu_sim.emulators.fpga as f\n"
+        "before = f.HANDLER_PACKAGE in serial.protocol_handler_packages\n"
+        "url = f.register_emulator('probe', f.FPGAEmulator())\n"
+        "port = serial.serial_for_url(url)\n"
+        "print(before, f.HANDLER_PACKAGE in serial.protocol_handler_packages, port.is_open)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True"]

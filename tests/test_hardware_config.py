@@ -11,6 +11,7 @@ import pytest
 
 from firmware_iface.camera.driver import FrameReadout, FrameStatus
 from firmware_iface.errors import ConfigurationError, DeviceNotFoundError
+from firmware_iface.fpga.timing import Timing
 from firmware_iface.geometry import CameraRoi, DmdLayout
 from firmware_iface.hardware import HardwareConfig, OPUHardware, exposure_limits_us, plan_timing
 from firmware_iface.hardware.integrity import check_frames
@@ -129,7 +130,7 @@ def test_frame_timing():
     assert (t.pulse_us, t.dmd_exposure_us, t.frame_period_us) == (150, 150, 150)
     t = plan_timing(105.5, 110.0, 2, 5)  # pattern shown from 2 us until the exposure ends
     assert (t.pulse_us, t.dmd_exposure_us, t.frame_period_us) == (106, 109, 111)
-    assert t.fpga_settings() == (111, 106, 2, 5)
+    assert t.board == Timing(111, 106, 2, 5)
     t = plan_timing(40.0, 110.0, 0, 0)  # short exposure: the pattern stays up 105 us
     assert (t.pulse_us, t.dmd_exposure_us, t.frame_period_us) == (40, 105, 110)
     assert exposure_limits_us(10.0, 1e6, 0, 0) == (10.0, 1e6)

@@ -32,7 +32,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from ..errors import CodecError, InputError
+from ..errors import CodecError, ControlCodecError, InputError
 from .status import Status
 
 CONTROL_PREFIX = 0x43563355
@@ -55,19 +55,6 @@ class CommandId(enum.IntEnum):
     WRITEMEM_CMD = 0x0802
     WRITEMEM_ACK = 0x0803
     PENDING_ACK = 0x0805
-
-
-class ControlCodecError(CodecError):
-    """A command or acknowledge that does not decode.
-
-    `status` is the status a device answers it with; `request_id` is the request id if the header
-    was readable (else None), so the device can still address its error acknowledge.
-    """
-
-    def __init__(self, message: str, status: Status, request_id: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.request_id = request_id
 
 
 @dataclass(frozen=True)

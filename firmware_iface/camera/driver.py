@@ -41,12 +41,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
+    CameraCommandError,
+    CameraProtocolError,
+    CameraStateError,
+    CameraStreamError,
+    CameraStreamTimeout,
     CodecError,
     ConcurrencyError,
-    ConfigurationError,
     DeviceError,
     DeviceTimeoutError,
-    FrameIntegrityError,
     InputError,
 )
 from ..geometry import CameraRoi
@@ -56,36 +59,6 @@ from .pixel_formats import PixelFormat, output_dtype, payload_size, pixel_format
 from .registers import Kind, Register
 from .status import Status, describe
 from .transport import UsbCameraTransport
-
-
-class CameraCommandError(DeviceError):
-    """The camera refused a register read or write. `status` is the acknowledge's status code."""
-
-    def __init__(self, message: str, status: int, feature: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.feature = feature
-
-
-class CameraProtocolError(DeviceError):
-    """The camera answered with bytes that do not fit the control protocol."""
-
-
-class CameraStreamError(FrameIntegrityError):
-    """The image stream does not match the camera's configuration (format, ROI, padding)."""
-
-
-class CameraStateError(ConfigurationError):
-    """The call does not fit the camera's state (e.g. read_frames before start())."""
-
-
-class CameraStreamTimeout(DeviceTimeoutError):
-    """Frames did not arrive in time. `partial` is the FrameReadout of the slots resolved so far
-    (unresolved slots have status NOT_RECEIVED)."""
-
-    def __init__(self, message: str, partial: FrameReadout) -> None:
-        super().__init__(message)
-        self.partial = partial
 
 
 class FrameStatus(enum.IntEnum):

@@ -8,39 +8,18 @@ The backend is pyusb's choice (libusb1, ...) unless one is passed: an emulator's
 from __future__ import annotations
 
 import array
-import errno
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import usb.core
 import usb.util
 
-from ..errors import DeviceDisconnectedError, DeviceError, DeviceNotFoundError, DeviceTimeoutError
+from ..errors import (  # noqa: F401 - UsbTransferError: its old import path
+    DeviceDisconnectedError,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+    UsbTransferError,
+)
+from ..usb_errors import usb_errors
 from . import usb_layout as L
-
-_LIBUSB_ERROR_NO_DEVICE = -4
-_LIBUSB_ERROR_TIMEOUT = -7
-
-
-class UsbTransferError(DeviceError):
-    """A USB transfer failed for a reason other than a timeout or a vanished device."""
-
-
-@contextmanager
-def _usb_errors(what: str) -> Iterator[None]:
-    """Map pyusb exceptions raised inside the block to typed errors."""
-    try:
-        yield
-    except usb.core.USBTimeoutError as e:
-        raise DeviceTimeoutError(f"camera {what} timed out ({e})") from e
-    except usb.core.USBError as e:
-        if e.errno == errno.ETIMEDOUT or e.backend_error_code == _LIBUSB_ERROR_TIMEOUT:
-            raise DeviceTimeoutError(f"camera {what} timed out ({e})") from e
-        if e.errno == errno.ENODEV or e.backend_error_code == _LIBUSB_ERROR_NO_DEVICE:
-            raise DeviceDisconnectedError(
-                f"camera vanished during {what} ({e}); check the cable and reopen the camera"
-            ) from e
-        raise UsbTransferError(f"camera {what} failed: {e}") from e
 
 
 def _check_timeout(timeout_ms: int) -> int:
@@ -77,7 +56,7 @@ class UsbCameraTransport:
             )
         self._dev = dev
         self._claimed: list[int] = []
-        with _usb_errors("open"):
+        with usb_errors("camera", "open"):
             for intf in (L.CONTROL_INTERFACE, L.STREAM_INTERFACE):
                 try:
                     if dev.is_kernel_driver_active(intf):
@@ -132,19 +111,19 @@ class UsbCameraTransport:
 
     def write_control(self, data: bytes, timeout_ms: int) -> None:
         """Send one command transfer. Typed errors on timeout, disconnect or short write."""
-        with _usb_errors("command write"):
+        with usb_errors("camera", "command write"):
             n = self._device().write(self._ep_out, data, _check_timeout(timeout_ms))
         if n != len(data):
             raise UsbTransferError(f"camera accepted {n} of {len(data)} command bytes")
 
     def read_control(self, max_size: int, timeout_ms: int) -> bytes:
         """Receive one acknowledge transfer of at most max_size bytes."""
-        with _usb_errors("acknowledge read"):
+        with usb_errors("camera", "acknowledge read"):
             return bytes(self._device().read(self._ep_in, max_size, _check_timeout(timeout_ms)))
 
     def read_stream(self, buffer: array.array, timeout_ms: int) -> int:
         """Receive one stream transfer into `buffer` (array('B')); returns the bytes received."""
-        with _usb_errors("stream read"):
+        with usb_errors("camera", "stream read"):
             return int(self._device().read(self._ep_stream, buffer, _check_timeout(timeout_ms)))
 
     def close(self) -> None:

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError, InputError
+from ..errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceTimeoutError,
+    DLPC900CommandError,
+    InputError,
+)
 from ..geometry import DmdLayout
 from . import commands as c
 from .images import (
@@ -48,19 +54,17 @@ _START = c.encode_pattern_action(c.PatternAction.START)
 _OTF = c.encode_display_mode(c.DisplayMode.PATTERN_ON_THE_FLY)
 
 
-class DLPC900CommandError(DeviceError):
-    """The controller refused (NACKed) a command; carries its error code and description."""
-
-    def __init__(self, command: int, code: int, description: str, note: str = "") -> None:
-        self.command = command
-        self.code = code
-        self.description = description
-        name = c.Command(command).name if command in c.Command._value2member_map_ else "?"
-        msg = (
-            f"DLPC900 refused command 0x{command:04X} ({name}): error {code} "
-            f"'{description or c.ERROR_DESCRIPTIONS.get(code, 'unknown')}'"
-        )
-        super().__init__(msg + (f"; {note}" if note else "") + "; the sequencer was stopped")
+def _command_error(
+    command: int, code: int, description: str, note: str = ""
+) -> DLPC900CommandError:
+    """The typed NACK error, its message naming the command and the controller's error."""
+    name = c.Command(command).name if command in c.Command._value2member_map_ else "?"
+    msg = (
+        f"DLPC900 refused command 0x{command:04X} ({name}): error {code} "
+        f"'{description or c.ERROR_DESCRIPTIONS.get(code, 'unknown')}'"
+    )
+    msg += (f"; {note}" if note else "") + "; the sequencer was stopped"
+    return DLPC900CommandError(msg, command, code, description)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ class DLPC900:
                 raise
             if rep.error:
                 code, desc = self.read_error()
-                raise DLPC900CommandError(command, code, desc)
+                raise _command_error(command, code, desc)
             return rep.data
         raise DeviceTimeoutError(
             f"DLPC900 did not answer command 0x{command:04X} after {self.retries + 1} attempts "
@@ -373,7 +377,7 @@ class DLPC900:
                 return
             if attempt < self.upload_retries:
                 self.stats.upload_retries += 1
-        raise DLPC900CommandError(
+        raise _command_error(
             c.Command.BMP_LOAD_DATA,
             code,
             desc,

@@ -4,8 +4,6 @@ no protocol knowledge beyond the report size."""
 
 from __future__ import annotations
 
-import errno
-
 import usb.core
 import usb.util
 
@@ -13,25 +11,12 @@ from ..errors import (
     DeviceDisconnectedError,
     DeviceError,
     DeviceNotFoundError,
-    DeviceTimeoutError,
 )
+from ..usb_errors import map_usb_error
 from .report import REPORT_SIZE
 
 VENDOR_ID = 0x0451
 PRODUCT_ID = 0xC900
-_GONE = {errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN, errno.EIO}
-
-
-def _map_usb_error(exc: usb.core.USBError, what: str) -> DeviceError:
-    if isinstance(exc, usb.core.USBTimeoutError) or exc.errno == errno.ETIMEDOUT:
-        return DeviceTimeoutError(
-            f"DLPC900 {what} timed out ({exc}); check the USB cable and power"
-        )
-    if exc.errno in _GONE or exc.backend_error_code == -4:
-        return DeviceDisconnectedError(
-            f"DLPC900 disappeared during {what} ({exc}); reconnect it and open the driver again"
-        )
-    return DeviceError(f"DLPC900 {what} failed: {exc}")
 
 
 class HidTransport:
@@ -88,7 +73,7 @@ class HidTransport:
                 == usb.util.ENDPOINT_IN,
             )
         except usb.core.USBError as exc:
-            raise _map_usb_error(exc, "opening") from exc
+            raise map_usb_error(exc, "DLPC900", "opening") from exc
         if self._ep_out is None or self._ep_in is None:
             raise DeviceError("DLPC900 HID interface lacks an IN or OUT endpoint; wrong device?")
         self._open = True
@@ -101,7 +86,7 @@ class HidTransport:
         try:
             n = self._ep_out.write(report, self.timeout_ms)
         except usb.core.USBError as exc:
-            raise _map_usb_error(exc, "write") from exc
+            raise map_usb_error(exc, "DLPC900", "write") from exc
         if n != REPORT_SIZE:
             raise DeviceError(f"DLPC900 accepted {n} of {REPORT_SIZE} report bytes")
 
@@ -111,7 +96,7 @@ class HidTransport:
         try:
             data = self._ep_in.read(REPORT_SIZE, self.timeout_ms)
         except usb.core.USBError as exc:
-            raise _map_usb_error(exc, "read") from exc
+            raise map_usb_error(exc, "DLPC900", "read") from exc
         if len(data) != REPORT_SIZE:
             raise DeviceError(f"DLPC900 sent a {len(data)}-byte report, expected {REPORT_SIZE}")
         return bytes(data)

@@ -18,16 +18,14 @@ from __future__ import annotations
 import math
 import numbers
 import random
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import serial
 
+from ..driver_base import DeviceDriver, DriverState, Stats
 from ..errors import (
-    ConcurrencyError,
     ConfigurationError,
     DeviceDisconnectedError,
     DeviceError,
@@ -69,8 +67,8 @@ from .messages import (
     TriggerFlags,
     decode_message,
     encode_message,
-    timing_problem,
 )
+from .timing import DEFAULT_TIMING, RANGES_US, Timing
 
 __all__ = ["FPGATimingBoard", "LinkStats"]
 
@@ -98,8 +96,8 @@ _HINTS = {
 
 
 @dataclass
-class LinkStats:
-    """Link-health counters of one FPGATimingBoard session."""
+class LinkStats(Stats):
+    """Link-health counters of one FPGATimingBoard session (`FPGATimingBoard.stats`)."""
 
     commands: int = 0  # commands completed (ACK or NAK received)
     resends: int = 0  # re-sent commands (timeouts, corrupted replies, line-noise NAKs)
@@ -122,7 +120,7 @@ def _check_us(name: str, value: object, lo: int, hi: int) -> int:
     return v
 
 
-class FPGATimingBoard:
+class FPGATimingBoard(DeviceDriver):
     """The FPGA timing board that triggers DMD and camera, over a pyserial URL.
 
     url: anything `serial.serial_for_url` opens (device path, socket://, fpgaemu://).
@@ -133,7 +131,11 @@ class FPGATimingBoard:
     Opening sends STOP and reads the status, so the board starts IDLE with known timing.
     Raises DeviceNotFoundError if the port cannot be opened, DeviceTimeoutError if the board
     does not answer. Not re-entrant: a second thread calling in raises ConcurrencyError.
+    Lifecycle (`state`, `closed`, `lost`) and the thread guard come from DeviceDriver;
+    `stats` (LinkStats) counts the link's health.
     """
+
+    reopen_hint = "open a new FPGATimingBoard"
 
     def __init__(
         self, url: str, timeout_s: float = 0.25, retries: int = 3, baudrate: int = 115_200
@@ -146,20 +148,19 @@ class FPGATimingBoard:
             raise ConfigurationError(f"timeout_s must be positive and finite, got {timeout_s}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigurationError(f"retries must be an int >= 0, got {retries!r}")
+        super().__init__()
         self.url = url
+        self.device_name = f"FPGA timing board at {url!r}"
         self.timeout_s = float(timeout_s)
         self.retries = retries
-        self.link_stats = LinkStats()
-        self._lock = threading.Lock()
+        self.stats = LinkStats()
         self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
         self._rx = b""
-        self._closed = False
-        self._disconnected = False
         self._next_event_seq: int | None = None
         self._frames: dict[int, dict[int, TriggerEvent]] = {}
         self._completed: dict[int, RunComplete] = {}
         self._run: RunAccepted | None = None
-        self._timing = (0, 0, 0, 0)
+        self._timing: Timing = DEFAULT_TIMING  # read back from the board below
         self.last_run: RunComplete | None = None
         try:
             self._port = serial.serial_for_url(
@@ -176,6 +177,7 @@ class FPGATimingBoard:
             self._status()
         except BaseException:
             self._close_port()
+            self._state = DriverState.CLOSED
             raise
 
     # --- public API ----------------------------------------------------------------------
@@ -186,32 +188,32 @@ class FPGATimingBoard:
         Must leave room for the current camera delay + exposure (set the exposure first or use
         configure()). Board must be IDLE."""
         p = _check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
-        _, e, d, c = self._timing
-        self._check_timing(p, e, d, c, "set the exposure and delays first, or use configure()")
+        t = self._timing.with_(frame_period_us=p)
+        _check_timing(t, "set the exposure and delays first, or use configure()")
         with self._exclusive():
             self._command(SetFramePeriod(p))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def set_exposure_us(self, exposure_us: int) -> None:
         """Set the camera exposure, microseconds; camera delay + exposure must fit the frame
         period. Board must be IDLE."""
         e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
-        p, _, d, c = self._timing
-        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        t = self._timing.with_(exposure_us=e)
+        _check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetExposure(e))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
         """Set the DMD and camera trigger delays from each frame's start, microseconds
         (0..MAX_TRIGGER_DELAY_US; must fit the frame period). Board must be IDLE."""
         d = _check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
         c = _check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
-        p, e, _, _ = self._timing
-        self._check_timing(p, e, d, c, "lengthen the frame period first, or use configure()")
+        t = self._timing.with_(dmd_delay_us=d, camera_delay_us=c)
+        _check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
             self._command(SetTriggerDelays(d, c))
-            self._timing = (p, e, d, c)
+            self._timing = t
 
     def configure(
         self,
@@ -221,17 +223,33 @@ class FPGATimingBoard:
         camera_delay_us: int = 0,
     ) -> None:
         """Set all timing at once, microseconds; checked as a whole before anything is sent."""
-        p = _check_us("frame period", frame_period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
-        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
-        d = _check_us("DMD trigger delay", dmd_delay_us, 0, MAX_TRIGGER_DELAY_US)
-        c = _check_us("camera trigger delay", camera_delay_us, 0, MAX_TRIGGER_DELAY_US)
-        self._check_timing(p, e, d, c, "choose a longer frame period")
+        self.set_timing(Timing(frame_period_us, exposure_us, dmd_delay_us, camera_delay_us))
+
+    def set_timing(self, timing: Timing) -> None:
+        """Set all timing at once from a Timing (checked as a whole before anything is sent).
+        Board must be IDLE."""
+        if not isinstance(timing, Timing):
+            raise InputError(f"timing must be a Timing, got {type(timing).__name__}")
+        t = Timing(
+            _check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
+            _check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
+            _check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
+            _check_us(
+                "camera trigger delay", timing.camera_delay_us, *RANGES_US["camera_delay_us"]
+            ),
+        )
+        _check_timing(t, "choose a longer frame period")
         with self._exclusive():
             # the board checks consistency only at ARM, so the order does not matter
-            self._command(SetFramePeriod(p))
-            self._command(SetExposure(e))
-            self._command(SetTriggerDelays(d, c))
-            self._timing = (p, e, d, c)
+            self._command(SetFramePeriod(t.frame_period_us))
+            self._command(SetExposure(t.exposure_us))
+            self._command(SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
+            self._timing = t
+
+    @property
+    def timing(self) -> Timing:
+        """The timing the board holds (as last set or read back), microseconds."""
+        return self._timing
 
     def arm(self) -> None:
         """Arm the board for one run (IDLE -> ARMED)."""
@@ -297,7 +315,7 @@ class FPGATimingBoard:
             raise InputError("no run to wait for: call arm() and run(n_frames) first")
         run = self._run
         if timeout_s is None:
-            nominal_s = run.n_frames * self._timing[0] * 1e-6
+            nominal_s = self._timing.run_duration_us(run.n_frames) * 1e-6
             timeout_s = 2 * nominal_s + (self.retries + 2) * self.timeout_s
         elif (
             isinstance(timeout_s, bool)
@@ -330,12 +348,15 @@ class FPGATimingBoard:
                 )
             return result
 
-    def close(self) -> None:
-        """Stop the board (best effort) and close the port; idempotent."""
-        if self._closed:
-            return
+    @property
+    def link_stats(self) -> LinkStats:
+        """The same object as `stats` (its older name)."""
+        return self.stats
+
+    def _do_close(self) -> None:
+        """Stop the board (best effort, unless it was lost) and close the port."""
         try:
-            if not self._disconnected:
+            if not self.lost:
                 with self._exclusive():
                     self._transact(Stop())
         except DeviceError:
@@ -343,57 +364,21 @@ class FPGATimingBoard:
         finally:
             self._close_port()
 
-    def __enter__(self) -> FPGATimingBoard:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # --- internals: commands -------------------------------------------------------------
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        if self._closed:
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} is closed; open a new FPGATimingBoard"
-            )
-        if self._disconnected:
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished; reconnect it and open a new "
-                "FPGATimingBoard"
-            )
-        if not self._lock.acquire(blocking=False):
-            raise ConcurrencyError(
-                "another thread is talking to this FPGA timing board; serialise the calls"
-            )
-        try:
-            yield
-        finally:
-            self._lock.release()
-
-    def _check_timing(self, p: int, e: int, d: int, c: int, hint: str) -> None:
-        problem = timing_problem(p, e, d, c)
-        if problem is not None:
-            raise InputError(f"{problem}; {hint}")
 
     def _status(self, stop_on_failure: bool = True) -> StatusReport:
         cmd = GetStatus()
         body = (self._command(cmd) if stop_on_failure else self._transact(cmd)).body
         if not isinstance(body, StatusReport):
             raise DeviceError("the board answered GET_STATUS without a status; reopen it")
-        self._timing = (
-            body.frame_period_us,
-            body.exposure_us,
-            body.dmd_delay_us,
-            body.camera_delay_us,
-        )
+        self._timing = body.timing
         return body
 
     def _read_log(self, first: int, count: int) -> list[TriggerEvent]:
         out: list[TriggerEvent] = []
         while count > 0:
             n = min(count, MAX_LOG_RECORDS)
-            self.link_stats.log_reads += 1
+            self.stats.log_reads += 1
             body = self._command(ReadTriggerLog(first, n)).body
             if body is None or not hasattr(body, "records") or len(body.records) != n:
                 raise DeviceError("the board's trigger-log reply is incomplete; reopen it")
@@ -416,9 +401,9 @@ class FPGATimingBoard:
         except DeviceDisconnectedError:
             raise
         except DeviceError as e:
-            error.args = (
-                f"{error.args[0]}; the board did not confirm STOP either ({e}): its state is "
-                "unknown, power-cycle or reopen it",
+            error.add_note(
+                f"the board did not confirm STOP either ({e}): its state is unknown, "
+                "power-cycle or reopen it"
             )
 
     def _next_seq(self) -> int:
@@ -431,17 +416,17 @@ class FPGATimingBoard:
         why = "no reply"
         for attempt in range(self.retries + 1):
             if attempt:
-                self.link_stats.resends += 1
+                self.stats.resends += 1
             self._write(wire)
             reply = self._await_reply(seq, cmd.TYPE)
             if isinstance(reply, Ack):
-                self.link_stats.commands += 1
+                self.stats.commands += 1
                 return reply
             if isinstance(reply, Nak):
                 if reply.code in _LINE_NOISE:
                     why = f"board saw a corrupted command ({reply.code.name})"
                     continue
-                self.link_stats.commands += 1
+                self.stats.commands += 1
                 hint = _HINTS.get(reply.code, "see docs/fpga.md").format(
                     detail=reply.detail, state=reply.state.name
                 )
@@ -469,22 +454,23 @@ class FPGATimingBoard:
                 f"writing to the FPGA timing board at {self.url!r} timed out: {e}"
             ) from e
         except (serial.SerialException, OSError) as e:
-            self._disconnected = True
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-                "a new FPGATimingBoard"
-            ) from e
+            raise self._vanished(e) from e
 
     def _read_some(self) -> bytes:
         try:
             waiting = self._port.in_waiting
             return self._port.read(waiting if waiting > 0 else 1)
         except (serial.SerialException, OSError) as e:
-            self._disconnected = True
-            raise DeviceDisconnectedError(
-                f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-                "a new FPGATimingBoard"
-            ) from e
+            raise self._vanished(e) from e
+
+    def _vanished(self, e: BaseException) -> DeviceDisconnectedError:
+        """The typed error for a vanished port; the driver is lost from now on."""
+        err = DeviceDisconnectedError(
+            f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
+            "a new FPGATimingBoard"
+        )
+        self._mark_lost(err)
+        return err
 
     def _frames_in(self) -> Iterator[tuple[int, object] | None]:
         """Decode the buffered bytes: (seq, message) per good frame, None per bad one."""
@@ -493,7 +479,7 @@ class FPGATimingBoard:
             try:
                 yield decode_message(chunk)
             except FrameCodecError:
-                self.link_stats.decode_errors += 1
+                self.stats.decode_errors += 1
                 yield None
 
     def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
@@ -511,11 +497,11 @@ class FPGATimingBoard:
                 if isinstance(msg, Ack | Nak):
                     if rseq == seq and (msg.command == cmd_type or isinstance(msg, Nak)):
                         return msg
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
                 elif isinstance(msg, TriggerEvent | RunComplete):
                     self._on_event(rseq, msg)
                 else:  # a command echoed back: not from a board
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
             if corrupted and self._port_idle():
                 return "corrupted reply"
             if time.monotonic() > deadline:
@@ -532,9 +518,9 @@ class FPGATimingBoard:
             return True  # the next read reports the disconnection
 
     def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
-        self.link_stats.events += 1
+        self.stats.events += 1
         if self._next_event_seq is not None and seq != self._next_event_seq:
-            self.link_stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
+            self.stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
         self._next_event_seq = (seq + 1) & 0xFFFF
         current = self._run.run_id if self._run is not None else 0
         if msg.run_id < current:
@@ -558,7 +544,7 @@ class FPGATimingBoard:
                 if isinstance(msg, TriggerEvent | RunComplete):
                     self._on_event(rseq, msg)
                 else:
-                    self.link_stats.stale_replies += 1
+                    self.stats.stale_replies += 1
             if self._run is not None and self._run.run_id in self._completed:
                 return True
         return True
@@ -600,11 +586,16 @@ class FPGATimingBoard:
             )
 
     def _close_port(self) -> None:
-        self._closed = True
         try:
             self._port.close()
         except Exception:  # closing a vanished port may fail; it is closed either way
             pass
+
+
+def _check_timing(t: Timing, hint: str) -> None:
+    problem = t.problem()
+    if problem is not None:
+        raise InputError(f"{problem}; {hint}")
 
 
 def _ranges(indices: list[int]) -> Iterator[tuple[int, int]]:

@@ -13,6 +13,7 @@ from enum import IntEnum, IntFlag
 from typing import ClassVar
 
 from .errors import (
+    ErrorCode,
     FrameCodecError,
     PayloadLengthError,
     PayloadValueError,
@@ -20,6 +21,15 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .frame import PROTOCOL_VERSION, Frame, decode_frame, encode_frame
+from .timing import (
+    DEFAULT_TIMING,
+    MAX_EXPOSURE_US,
+    MAX_FRAME_PERIOD_US,
+    MAX_TRIGGER_DELAY_US,
+    MIN_EXPOSURE_US,
+    MIN_FRAME_PERIOD_US,
+    Timing,
+)
 
 __all__ = [
     "MsgType",
@@ -37,7 +47,7 @@ __all__ = [
     "MAX_LOG_RECORDS",
     "NO_TRIGGER_TIME",
     "DEFAULT_TIMING",
-    "timing_problem",
+    "Timing",
     "SetFramePeriod",
     "SetExposure",
     "SetTriggerDelays",
@@ -81,21 +91,6 @@ class MsgType(IntEnum):
     EVT_RUN_COMPLETE = 0xC1
 
 
-class ErrorCode(IntEnum):
-    """NAK error codes (see docs/fpga.md for the meaning of each NAK's detail word)."""
-
-    BAD_CRC = 0x01
-    BAD_FRAME = 0x02
-    UNKNOWN_COMMAND = 0x03
-    BAD_LENGTH = 0x04
-    OUT_OF_RANGE = 0x05
-    WRONG_STATE = 0x06
-    BUSY = 0x07
-    INVALID_CONFIG = 0x08
-    BAD_VERSION = 0x09
-    INTERNAL_FAULT = 0x0A
-
-
 class BoardState(IntEnum):
     """Board state machine: IDLE --ARM--> ARMED --RUN--> RUNNING --(done|STOP)--> IDLE."""
 
@@ -121,40 +116,11 @@ class TriggerFlags(IntFlag):
     CAMERA_LAGGED = 0x04  # this frame's camera trigger fired one frame period late
 
 
-# Protocol limits (the board refuses values outside them with OUT_OF_RANGE), microseconds.
-MIN_FRAME_PERIOD_US = 50
-MAX_FRAME_PERIOD_US = 10_000_000
-MIN_EXPOSURE_US = 1
-MAX_EXPOSURE_US = 10_000_000
-MAX_TRIGGER_DELAY_US = 1_000_000
+# Protocol limits beyond the timing ones (timing.py), the board refuses others.
 MAX_RUN_FRAMES = 16_777_215
 TRIGGER_LOG_DEPTH = 65_536  # frames of the current/last run kept for READ_TRIGGER_LOG
 MAX_LOG_RECORDS = 8  # records per READ_TRIGGER_LOG reply
 NO_TRIGGER_TIME = 0xFFFF_FFFF_FFFF_FFFF  # camera_time_us on the wire when the trigger is missing
-
-# Power-up timing of the board: (frame_period_us, exposure_us, dmd_delay_us, camera_delay_us).
-DEFAULT_TIMING = (1000, 500, 0, 0)
-
-
-def timing_problem(
-    frame_period_us: int, exposure_us: int, dmd_delay_us: int, camera_delay_us: int
-) -> str | None:
-    """Why this timing cannot be armed (the board's ARM check), or None if it can.
-
-    Rule: dmd_delay_us < frame_period_us and camera_delay_us + exposure_us <= frame_period_us,
-    so each frame's triggers and exposure fit inside its period.
-    """
-    if dmd_delay_us >= frame_period_us:
-        return (
-            f"DMD trigger delay {dmd_delay_us} us must be shorter than the frame period "
-            f"{frame_period_us} us"
-        )
-    if camera_delay_us + exposure_us > frame_period_us:
-        return (
-            f"camera trigger delay {camera_delay_us} us + exposure {exposure_us} us exceeds the "
-            f"frame period {frame_period_us} us"
-        )
-    return None
 
 
 def _expect_len(payload: bytes, n: int, what: str) -> None:
@@ -315,6 +281,13 @@ class StatusReport:
             self.frames_requested,
             self.frames_done,
             self.device_time_us,
+        )
+
+    @property
+    def timing(self) -> Timing:
+        """The board's current frame timing."""
+        return Timing(
+            self.frame_period_us, self.exposure_us, self.dmd_delay_us, self.camera_delay_us
         )
 
     @classmethod

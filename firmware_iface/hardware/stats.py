@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from ..driver_base import Stats
 
 PHASES = ("dmd_prepare", "dmd_upload", "fpga_run", "camera_read", "integrity", "host_other")
 
 
 @dataclass
-class HardwareStats:
-    """What an OPUHardware did since it was opened.
+class HardwareStats(Stats):
+    """What an OPUHardware did since it was opened (`timed(phase)`, `as_dict()`: Stats).
 
     seconds: wall-clock time per phase (PHASES): DMD pattern preparation (ERLE), DMD upload and
     sequencer commands, FPGA configure/arm/run/wait (on the emulated rig this includes the
@@ -27,12 +26,3 @@ class HardwareStats:
     failed_runs: int = 0
     problems: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
-
-    @contextmanager
-    def timed(self, phase: str) -> Iterator[None]:
-        """Add the wall-clock time of the block to `phase`."""
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - t0

@@ -13,11 +13,12 @@ import math
 from dataclasses import dataclass
 
 from ..dlpc900.commands import MAX_24BIT, MIN_EXPOSURE_1BIT_US
-from ..fpga.messages import (
+from ..fpga.timing import (
     MAX_EXPOSURE_US,
     MAX_FRAME_PERIOD_US,
     MIN_EXPOSURE_US,
     MIN_FRAME_PERIOD_US,
+    Timing,
 )
 
 
@@ -25,20 +26,34 @@ from ..fpga.messages import (
 class FrameTiming:
     """Timing of every frame of a run, microseconds.
 
-    exposure_us: camera ExposureTime (exact, may be fractional). pulse_us: FPGA camera trigger
-    width. dmd_exposure_us: DLPC900 LUT exposure of each pattern. frame_period_us: FPGA period.
+    exposure_us: camera ExposureTime (exact, may be fractional). dmd_exposure_us: DLPC900 LUT
+    exposure of each pattern. board: what the FPGA board is set to (its camera pulse is the
+    exposure rounded up to a whole microsecond).
     """
 
     exposure_us: float
-    pulse_us: int
     dmd_exposure_us: int
-    frame_period_us: int
-    dmd_delay_us: int
-    camera_delay_us: int
+    board: Timing
 
-    def fpga_settings(self) -> tuple[int, int, int, int]:
-        """(frame_period_us, exposure_us, dmd_delay_us, camera_delay_us) for the FPGA board."""
-        return self.frame_period_us, self.pulse_us, self.dmd_delay_us, self.camera_delay_us
+    @property
+    def pulse_us(self) -> int:
+        """FPGA camera trigger width, microseconds."""
+        return self.board.exposure_us
+
+    @property
+    def frame_period_us(self) -> int:
+        """FPGA frame period, microseconds."""
+        return self.board.frame_period_us
+
+    @property
+    def dmd_delay_us(self) -> int:
+        """DMD trigger delay from each frame's start, microseconds."""
+        return self.board.dmd_delay_us
+
+    @property
+    def camera_delay_us(self) -> int:
+        """Camera trigger delay from each frame's start, microseconds."""
+        return self.board.camera_delay_us
 
 
 def exposure_limits_us(
@@ -75,5 +90,5 @@ def plan_timing(
         MIN_FRAME_PERIOD_US,
     )
     return FrameTiming(
-        float(exposure_us), pulse, dmd_exposure, period, dmd_delay_us, camera_delay_us
+        float(exposure_us), dmd_exposure, Timing(period, pulse, dmd_delay_us, camera_delay_us)
     )

@@ -23,21 +23,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..camera.driver import CameraStreamTimeout
 from ..dlpc900.timing import PathTiming
 from ..dlpc900.video import PATTERNS_PER_FRAME, pack_frame_elements
 from ..dlpc900.video_sync import VsyncCount, attribute
-from ..errors import FrameIntegrityError, InputError
-from ..fpga.errors import FPGARunAbortedError
-from .integrity import Problem, check_frames, check_run, nominal_camera_times_us
+from ..errors import FPGARunAbortedError, FrameIntegrityError, InputError
+from .chunks import ChunkResult, ChunkRunner, _Attempt
+from .integrity import Problem, check_run
 from .timing import FrameTiming, plan_timing
-
-if TYPE_CHECKING:
-    from .opu_hardware import OPUHardware
 
 MAX_FRAMES_PER_RUN = 16
 """Video frames per chunk (384 patterns; a chunk's camera frames are read in one go)."""
@@ -78,17 +73,16 @@ def path_timing(refresh_hz: float) -> PathTiming:
     return PathTiming.video(refresh_hz)
 
 
-def acquire_video_chunk(
-    hw: OPUHardware, p: np.ndarray, timing: FrameTiming, output
-) -> tuple[ChunkFrames, list[int], int, list[str]]:
-    """Acquire one chunk (<= CHUNK_PATTERNS patterns) on the video path. Returns (frames, run
-    ids, exposures re-acquired, problems seen)."""
+def run_video_chunk(
+    runner: ChunkRunner, p: np.ndarray, timing: FrameTiming, output
+) -> ChunkResult:
+    """Acquire one chunk (<= CHUNK_PATTERNS patterns) on the video path with the runner's
+    drivers (it keeps the camera's next frame id). Returns a ChunkResult whose readout holds
+    the chunk's frames in pattern order."""
     n = p.shape[0]
     n_frames = -(-n // PATTERNS_PER_FRAME)
-    fpga, cam = hw._fpga, hw._cam
-    acq = hw.config.acquisition
-    layout = hw.layout
-    with hw.stats.timed("dmd_prepare"):
+    fpga, stats, acq, layout = runner.fpga, runner.stats, runner.acq, runner.layout
+    with stats.timed("dmd_prepare"):
         video = np.empty((n_frames, layout.dmd_height, layout.dmd_width, 3), np.uint8)
         for f in range(n_frames):
             pack_frame_elements(p[f * PATTERNS_PER_FRAME : (f + 1) * PATTERNS_PER_FRAME], layout,
@@ -96,16 +90,16 @@ def acquire_video_chunk(
     got: ChunkFrames | None = None
     todo = list(range(n_frames))
     seen: list[str] = []
-    runs: list[int] = []
+    run_id = -1
     redone = 0
-    hw.stats.chunks += 1
+    stats.chunks += 1
     for _ in range(acq.max_reacquire + 1):
-        with hw.stats.timed("dmd_upload"):
+        with stats.timed("dmd_upload"):
             for f in todo:
                 output.present(video[f])
         n_trig = PATTERNS_PER_FRAME * (len(todo) + 1)
-        first = hw._next_id
-        with hw.stats.timed("fpga_run"):
+        first = runner.next_id
+        with stats.timed("fpga_run"):
             fpga.arm()
             accepted = fpga.run(n_trig)
             try:
@@ -113,41 +107,33 @@ def acquire_video_chunk(
             except FPGARunAbortedError as e:
                 events = e.events
             summary = fpga.last_run
-        hw.stats.runs += 1
-        runs.append(accepted.run_id)
+        stats.runs += 1
+        run_id = accepted.run_id
         record = output.take_run()
-        expected = nominal_camera_times_us(accepted.start_time_us, n_trig, timing)
-        with hw.stats.timed("integrity"):
+        attempt = _Attempt(accepted, events, summary)
+        with stats.timed("integrity"):
             problems = check_run(events, summary, n_trig, accepted.start_time_us, timing)
         readout, complete = None, False
         if not problems:
-            with hw.stats.timed("camera_read"):
-                try:
-                    readout = cam.read_frames(n_trig, timeout_ms=hw._readout_timeout_ms(n_trig))
-                    complete = True
-                except CameraStreamTimeout as e:
-                    readout = e.partial
-            with hw.stats.timed("integrity"):
-                counter = int(cam.get_feature("FrameCounter"))
-                problems = check_frames(readout, first, counter, summary.camera_triggers,
-                                        expected, acq.camera_clock, acq.timestamp_tolerance_us)
+            readout, complete = runner._read(n_trig)
+            problems = runner._check_readout(readout, n_trig, first, attempt, timing)
         if problems:
-            hw._record(problems, seen, accepted.run_id)
-            hw.stats.reacquired_frames += n_trig
+            runner._record(problems, seen, run_id)
+            stats.reacquired_frames += n_trig
             redone += n_trig
-            with hw.stats.timed("integrity"):
-                hw._resync_camera(first + n_trig if complete else first)
+            with stats.timed("integrity"):
+                runner.resync_camera(first + n_trig if complete else first)
             continue
-        hw._next_id = first + n_trig
-        with hw.stats.timed("integrity"):
+        runner.next_id = first + n_trig
+        with stats.timed("integrity"):
             att = attribute(record.flip_times_us,
                             VsyncCount(record.vsync_times_us, record.trigger_times_us),
                             PATTERNS_PER_FRAME * timing.frame_period_us)
         notes = [Problem(kind, detail) for kind, detail in att.problems]
         if notes:
-            hw._record(notes, seen, accepted.run_id)
+            runner._record(notes, seen, run_id)
         if att.fatal:
-            hw.stats.reacquired_frames += n_trig
+            stats.reacquired_frames += n_trig
             redone += n_trig
             continue
         if got is None:
@@ -155,19 +141,17 @@ def acquire_video_chunk(
                 np.empty((n,) + readout.frames.shape[1:], readout.frames.dtype),
                 np.empty(n, np.int64), np.empty(n, np.float64))
         for i in np.flatnonzero(att.frame >= 0).tolist():
-            f = todo[att.frame[i]]
-            k = f * PATTERNS_PER_FRAME + int(att.plane[i])
+            k = todo[att.frame[i]] * PATTERNS_PER_FRAME + int(att.plane[i])
             if k < n:
                 got.frames[k] = readout.frames[i]
                 got.frame_ids[k] = readout.frame_ids[i]
                 got.timestamps_us[k] = readout.timestamps_us[i]
         missing = [todo[f] for f in np.flatnonzero(~att.shown).tolist()]
-        if missing:
-            redone += PATTERNS_PER_FRAME * len(missing)
-            hw.stats.reacquired_frames += PATTERNS_PER_FRAME * len(missing)
+        redone += PATTERNS_PER_FRAME * len(missing)
+        stats.reacquired_frames += PATTERNS_PER_FRAME * len(missing)
         todo = missing
         if not todo:
-            return got, runs, redone, seen
+            return ChunkResult(got, run_id, redone, tuple(seen))
     raise FrameIntegrityError(
         f"{n} video-pattern exposures could not be attributed to their patterns in "
         f"{acq.max_reacquire + 1} runs ({'; '.join(seen[-3:])}); the devices were stopped. "

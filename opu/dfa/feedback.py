@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from opu.dfa.errors import DFAConfigurationError, DFAInputError, ProjectorError
-from opu.dfa.ternarize import Ternarizer
+from opu.dfa.ternarize import THRESHOLD_RULES, Ternarizer
 
 
 class DFA(nn.Module):
@@ -52,7 +52,8 @@ class DFA(nn.Module):
     through the nonlinearity's derivative.
     projector: anything with ``project(x, mode="linear")``, ``n_in`` == V and
     ``n_out`` == sum of the marked widths (opu.OPU, a hardware OPU, GaussianProjector).
-    ternarizer: error ternarisation rule (Ternarizer(rule="off") sends floats).
+    ternarizer: error ternarisation rule; default Ternarizer(), unbiased stochastic rounding
+    (the rule that trains best, docs/dfa.md); Ternarizer(rule="off") sends floats.
     gain: dimensionless feedback scale; None means 1/sqrt(V).
     rounding_seed: seed of the CPU generator the stochastic ternarisation rule draws from
     (its state is part of ``state_dict()``, so a round trip continues the same draws).
@@ -269,7 +270,7 @@ class DFA(nn.Module):
         """DFA settings, the rounding generator's state and, for non-module projectors, the
         feedback seed."""
         return {
-            "format": 2,
+            "format": 3,
             "rounding_state": self.rounding.get_state(),
             "marked": list(self.marked_names),
             "n_in": self.projector.n_in,
@@ -299,6 +300,8 @@ class DFA(nn.Module):
                 f"seed {seed}; open the OPU with seed={state['seed']} to continue training"
             )
         threshold, rule, split = state["ternarizer"]
+        if rule not in THRESHOLD_RULES:  # states before format 3 stored 0.25 for every rule
+            threshold = None
         self.ternarizer = Ternarizer(threshold=threshold, rule=rule, split_signs=split)
         self.gain = state["gain"]
         if "rounding_state" in state:  # format 1 states predate stochastic rounding

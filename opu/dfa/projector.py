@@ -2,6 +2,8 @@
 
 It has the same ``project(x, mode="linear")`` interface as ``opu.OPU`` so that DFA code can
 swap one for the other. Its matrix is a torch buffer, hence part of ``state_dict()``.
+``GaussianProjector.from_opu(dev)`` takes a simulated OPU's own matrix, so exact and optical
+runs can be compared on the same G.
 """
 
 from __future__ import annotations
@@ -56,6 +58,41 @@ class GaussianProjector(nn.Module):
         self.register_buffer("matrix", matrix.to(device))
         self._noise_gen: torch.Generator | None = None
 
+    @classmethod
+    def from_opu(
+        cls, opu: Any, device: str | torch.device = "cpu", noise_std: float = 0.0
+    ) -> GaussianProjector:
+        """The exact projector with the matrix G that ``opu``'s linear mode recovers.
+
+        opu: a simulated ``opu.OPU`` (device "sim" or "emu"), a ``ReplicatedInput`` around
+        one, or anything with ``exact_linear_matrix()`` (n_out, n_in), ``n_in``, ``n_out``.
+        The matrix is a snapshot of G at the device's current time (on a drifting medium the
+        optical G moves on; on ``noise=False`` devices it does not drift). ``seed`` and
+        ``output_variance`` are the source's, so ``DFA`` scales the feedback identically and
+        ``exact.project(x)`` equals ``opu.project(x)`` up to the device's noise (to float32
+        rounding with noise off). A hardware OPU does not know its matrix:
+        ``ConfigurationError``.
+        """
+        if not callable(getattr(opu, "exact_linear_matrix", None)):
+            raise DFAConfigurationError(
+                f"{type(opu).__name__} has no exact_linear_matrix(); from_opu needs a simulated "
+                "opu.OPU (device='sim' or 'emu') or a ReplicatedInput around one"
+            )
+        g = np.asarray(opu.exact_linear_matrix(), dtype=np.float32)
+        want = (int(opu.n_out), int(opu.n_in))
+        if g.shape != want or not np.isfinite(g).all():
+            raise DFAConfigurationError(
+                f"{type(opu).__name__}.exact_linear_matrix() gave shape {g.shape} (finite: "
+                f"{bool(np.isfinite(g).all())}); expected a finite {want} matrix"
+            )
+        seed = getattr(opu, "seed", None)
+        proj = cls(1, 1, seed=int(seed) if isinstance(seed, (int, np.integer)) else 0,
+                   device=device, noise_std=noise_std)
+        proj.n_in, proj.n_out = want[1], want[0]
+        proj.matrix = torch.from_numpy(g.copy()).to(device)
+        proj.output_variance = float(getattr(opu, "output_variance", 1.0))
+        return proj
+
     @property
     def device(self) -> torch.device:
         """Device of the matrix (where projections run)."""
@@ -103,16 +140,20 @@ class GaussianProjector(nn.Module):
         return torch.randn(shape, generator=self._noise_gen, dtype=torch.float32)
 
     def get_extra_state(self) -> dict:
-        """Seed and noise level (the matrix itself is the ``matrix`` buffer)."""
-        return {"seed": self.seed, "noise_std": self.noise_std}
+        """Seed, noise level and entry variance (the matrix itself is the ``matrix`` buffer)."""
+        return {"seed": self.seed, "noise_std": self.noise_std,
+                "output_variance": self.output_variance}
 
     def set_extra_state(self, state: dict) -> None:
-        """Restore seed and noise level; the noise generator restarts from the seed."""
+        """Restore seed, noise level and entry variance; the noise generator restarts from
+        the seed."""
         self.seed, self.noise_std = int(state["seed"]), float(state["noise_std"])
+        self.output_variance = float(state.get("output_variance", 1.0))
         self._noise_gen = None
 
     def extra_repr(self) -> str:
-        return f"n_in={self.n_in}, n_out={self.n_out}, seed={self.seed}, noise_std={self.noise_std}"
+        return (f"n_in={self.n_in}, n_out={self.n_out}, seed={self.seed}, "
+                f"noise_std={self.noise_std}, output_variance={self.output_variance}")
 
 
 class ReplicatedInput:

@@ -1,12 +1,12 @@
 """pyserial URL handler for `fpgaemu://<name>`: a serial port wired to the FPGAEmulator that
 `opu_sim.emulators.fpga.register_emulator(name, emu)` registered.
 
-pyserial finds this module through `serial.protocol_handler_packages` (importing
-`opu_sim.emulators.fpga` adds "opu_sim.emulators" there). Reads never sleep: when the board
-has nothing to send, a read lets simulated time run to the board's next output, and returns
-short at once (as after a timeout) if nothing is scheduled. Port settings (baud rate, parity,
-...) are accepted and ignored. The disconnect fault surfaces as SerialException, as a vanished
-USB-UART adapter does.
+pyserial finds this module through `serial.protocol_handler_packages`, where
+`register_emulator` (registry.install_url_handler) adds this package; importing adds nothing.
+Reads never sleep: when the board has nothing to send, a read lets simulated time run to the
+board's next output, and returns short at once (as after a timeout) if nothing is scheduled.
+Port settings (baud rate, parity, ...) are accepted and ignored. The disconnect fault surfaces
+as SerialException, as a vanished USB-UART adapter does.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ import urllib.parse
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from .fpga import EmulatorLink, LinkDownError, get_emulator
+from firmware_iface.errors import LinkDownError
+
+from .link import EmulatorLink
+from .registry import get_emulator
 
 __all__ = ["Serial"]
 

@@ -1,0 +1,1 @@
+"""`lightonml.encoding`: encoders to the OPU's binary input and decoders of its outputs."""
