@@ -16,11 +16,9 @@ the controller drop the partly received command; replies queue on the IN endpoin
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass
 
 import numpy as np
-import usb.core
 
 from firmware_iface.dlpc900 import commands as c
 from firmware_iface.dlpc900.erle import erle_bound
@@ -42,6 +40,9 @@ from firmware_iface.dlpc900.report import (
     HEADER_SIZE as MSG_HEADER,
 )
 from firmware_iface.errors import CodecError, ConfigurationError, InputError
+from firmware_iface.usb_errors import LIBUSB_ERROR_INVALID_PARAM, usb_error
+
+from .fault_plan import FaultPlan
 
 _READ_ONLY = {
     c.Command.READ_ERROR_CODE,
@@ -62,8 +63,8 @@ _PATTERN_MODES = (c.DisplayMode.PATTERN_ON_THE_FLY, c.DisplayMode.VIDEO_PATTERN)
 
 
 @dataclass
-class DLPC900Faults:
-    """Fault injection. Counters count down as faults fire.
+class DLPC900Faults(FaultPlan):
+    """Fault injection (a FaultPlan: countdowns count down as faults fire, `fired` counts them).
 
     nack_uploads: next image-data (0x1A2B) commands to refuse (error 255, load aborted).
     usb_timeouts: next USB transfers that time out (a write is lost; a read leaves its reply
@@ -139,7 +140,7 @@ class DLPC900Emulator:
     def receive_report(self, report: bytes) -> None:
         """One 64-byte report from the host's OUT endpoint."""
         if len(report) != REPORT_SIZE:
-            raise usb.core.USBError(f"DLPC900 reports are {REPORT_SIZE} bytes", errno=errno.EINVAL)
+            raise usb_error(LIBUSB_ERROR_INVALID_PARAM, f"DLPC900 reports are {REPORT_SIZE} bytes")
         self._rx.append(bytes(report))
         if len(self._rx) == 1:
             _, _, length = decode_header(report)
@@ -351,8 +352,7 @@ class DLPC900Emulator:
     def _load_data(self, req, load: _Load | None) -> None:
         if load is None:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # no Initialize Pattern BMP Load
-        if self.faults.nack_uploads > 0:
-            self.faults.nack_uploads -= 1
+        if self.faults.take("nack_uploads"):
             raise _Nack(c.ErrorCode.INTERNAL_ERROR)
         try:
             chunk = c.decode_bmp_load_data(req.data)
