@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the sweep, print the table and crossovers per pattern path, save the plot; returns
     {depth: rows}, each row (width, BP s, DFA-cpu s, {path: OPU s}, DFA-gemm s) per sample."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096])
+    ap.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
     ap.add_argument("--depths", type=int, nargs="+", default=[2, 4])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
@@ -249,6 +249,8 @@ def plot(res: dict, names: list[str], batch: int, path: str) -> None:
                       label=f"optical DFA, {n}")
         ax.set(xlabel="hidden width", ylabel="training time per sample (us)",
                title=f"depth {depth}, batch {batch}")
+        ax.set_xticks(ws, [str(w) for w in ws])
+        ax.minorticks_off()
         ax.legend(fontsize=7)
     fig.suptitle("BP vs optical DFA per DLPC900 pattern path (device time from each path's "
                  "timing model)", fontsize=9)

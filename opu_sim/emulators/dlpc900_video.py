@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware_iface.dlpc900.video import BIT_PLANE_CHANNEL, PATTERNS_PER_FRAME
+from firmware_iface.dlpc900.video import PATTERNS_PER_FRAME
 from firmware_iface.errors import ConfigurationError, InputError
 
 
@@ -42,18 +42,11 @@ class VideoLinkFaults:
         self.lost_vsyncs.clear()
 
 
-def frame_words(frame: np.ndarray) -> np.ndarray:
-    """(H, W) uint32 words of an RGB888 frame with bit k = the bit plane at LUT bit position k
-    (G in bits 0-7, R in 8-15, B in 16-23)."""
-    f = frame.astype(np.uint32)
-    g, r, b = (f[:, :, c] for c in BIT_PLANE_CHANNEL)
-    return g | (r << np.uint32(8)) | (b << np.uint32(16))
-
-
 @dataclass
 class VideoRun:
-    """One run as the link played it: per VSYNC the words of the frame shown (None: nothing
-    shown yet), the host's flip times, and what the counter saw (board clock, us)."""
+    """One run as the link played it: per VSYNC the RGB888 frame shown (None: nothing shown
+    yet; a repeated frame is the same object), the host's flip times, and what the counter
+    saw (board clock, us)."""
 
     start_us: int
     vsync_period_us: int
@@ -76,7 +69,7 @@ class EmulatedVideoLink:
         self.faults = VideoLinkFaults()
         self.frames_presented = 0
         self._queue: list[np.ndarray] = []
-        self._on_screen: np.ndarray | None = None  # words of the frame the controller holds
+        self._on_screen: np.ndarray | None = None  # the frame the controller holds
         self._last: VideoRun | None = None
 
     # ---- host side ------------------------------------------------------------------------
@@ -131,7 +124,7 @@ class EmulatedVideoLink:
             else:
                 flips.append(tv - 0.25 * period)
             if v < n_vsync:
-                shown[v] = frame_words(frame)
+                shown[v] = frame
             v += 1
         prev = self._on_screen
         for k in range(n_vsync):

@@ -28,6 +28,7 @@ import numba as nb
 import numpy as np
 
 from firmware_iface.dlpc900.commands import DisplayMode
+from firmware_iface.dlpc900.video import BIT_PLANE_CHANNEL
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
@@ -142,26 +143,34 @@ class EmulatedRig:
 
     def _video_patterns(self, req: RunRequest) -> np.ndarray:
         """Video-pattern mode: the link latches the host's frames on the run's VSYNC grid; each
-        camera pulse sees bit plane k of the frame shown at its VSYNC interval."""
+        camera pulse sees bit plane k of the frame shown at its VSYNC interval (the LUT's k-th
+        bit position), sampled into element amplitudes once per distinct frame."""
         run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us,
                               req.dmd_trigger_times_us)
         cam_t = req.camera_trigger_times_us
-        out = np.zeros((cam_t.size, self.layout.n_elements), dtype=np.float32)
+        lay = self.layout
+        out = np.zeros((cam_t.size, lay.n_elements), dtype=np.float32)
         lut = self.dmd.lut if self.dmd.running and not self.dmd.paused else None
         if not lut:
             return out  # sequencer stopped: mirrors OFF
         rel = cam_t - req.start_time_us
         v = rel // run.vsync_period_us
         k = (rel % run.vsync_period_us) // req.frame_period_us
-        lay = self.layout
         x0, y0 = lay.origin
-        a = np.empty(lay.grid_rows * lay.grid_cols, dtype=np.float32)
+        chan = np.array([BIT_PLANE_CHANNEL[e.bit_position // 8] for e in lut], np.int64)
+        bit = np.array([e.bit_position % 8 for e in lut], np.int64)
+        sampled: dict[int, np.ndarray] = {}
         for j in range(cam_t.size):
             if not 0 <= v[j] < len(run.shown) or k[j] >= len(lut) or run.shown[v[j]] is None:
                 continue
-            _block_fractions(run.shown[v[j]], np.uint32(lut[k[j]].bit_position), y0, x0,
-                             lay.grid_rows, lay.grid_cols, lay.macro_pixel, a)
-            out[j] = a[: lay.n_elements]
+            frame = run.shown[v[j]]
+            amp = sampled.get(id(frame))
+            if amp is None:
+                amp = np.empty((len(lut), lay.grid_rows * lay.grid_cols), np.float32)
+                _plane_fractions(frame, chan, bit, y0, x0, lay.grid_rows, lay.grid_cols,
+                                 lay.macro_pixel, amp)
+                sampled[id(frame)] = amp
+            out[j] = amp[k[j], : lay.n_elements]
         return out
 
     def _shown_patterns(self, req: RunRequest) -> np.ndarray:
@@ -232,3 +241,22 @@ def _block_fractions(words, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, 
                 for dx in range(mp):
                     s += (row[x0 + c * mp + dx] >> bit) & one
             out[r * cols + c] = s / (mp * mp)
+
+
+@nb.njit(cache=True)
+def _plane_fractions(frame, chan, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, ANN202
+    """out[p, r * cols + c] = fraction of ON mirrors of bit plane p (bit bit[p] of channel
+    chan[p] of the RGB888 frame) in macro-pixel (r, c) of the grid at (x0, y0)."""
+    n = chan.size
+    counts = np.zeros(n, np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            counts[:] = 0
+            for dy in range(mp):
+                row = frame[y0 + r * mp + dy]
+                for dx in range(mp):
+                    px = row[x0 + c * mp + dx]
+                    for p in range(n):
+                        counts[p] += (px[chan[p]] >> bit[p]) & 1
+            for p in range(n):
+                out[p, r * cols + c] = counts[p] / (mp * mp)
