@@ -25,7 +25,9 @@ norm of the batch mean of the ternarised reconstruction alpha*t over the norm of
 mean of E (the stochastic rules averaged over 100 rounding draws: the bias; 1 = unbiased).
 
 Usage: python benchmarks/bench_dfa_rules.py [--datasets classif10 classif20] [--seeds 0 1 2]
-       [--epochs 40] [--optical]
+       [--epochs 40] [--optical [RULE ...]]
+Columns: default = Ternarizer() (stochastic rounding per sign); stoch-ternary = stochastic
+rounding of the whole row to {-1, 0, 1}; max/std = the threshold rules.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ RULES: dict[str, Ternarizer | None] = {
     "backprop": None,
     "float": Ternarizer(rule="off"),
     "default": Ternarizer(),
-    "stoch-split": Ternarizer(rule="stochastic", split_signs=True),
+    "stoch-ternary": Ternarizer(rule="stochastic", split_signs=False),
     "max 0.25": Ternarizer(threshold=0.25, rule="max"),
     "max 0.1": Ternarizer(threshold=0.1, rule="max"),
     "std 1.0": Ternarizer(threshold=1.0, rule="std"),

@@ -33,10 +33,12 @@ from firmware_iface.frames import FrameSource
 
 from .dark import hot_pixel_mask
 from .progress import Progress, tick
+from .saturation import probe_saturation
 
 _QUANT_VAR = 1.0 / 12.0
 _FIT_MAX_SAT = 0.7
 _LIN_RANGE = (0.05, 0.8)
+_DITHER_DN = 0.5  # dark noise below which quantisation is not dithered in the dark
 
 
 @dataclass
@@ -154,14 +156,14 @@ def _probe_exposure(
                 )
             t = max(lo, t * 0.25 * range_dn / med)
             continue
-        if med < max(10.0 * noise, 0.02 * range_dn):
+        if med < min(max(10.0 * noise, 0.02 * range_dn), 0.25 * range_dn):
             if t >= hi:
                 raise CalibrationError(
                     f"too little light for photon transfer: the median pixel gives {med:.2f} DN "
                     f"(dark noise {noise:.2f} DN) at the longest exposure ({hi} us); check the "
                     "laser and the optical path"
                 )
-            t = min(hi, t * min(1000.0, 0.2 * range_dn / max(med, 0.1 * noise, 1e-3)))
+            t = min(hi, max(lo, t * min(1000.0, 0.3 * range_dn / max(med, 0.1 * noise, 1e-3))))
             continue
         return t, med, noise
     raise CalibrationError("photon transfer could not find a usable exposure; check the light")
@@ -189,6 +191,168 @@ def _binned(mu: np.ndarray, var: np.ndarray, hi: float, n_bins: int) -> tuple:
     return sm[keep] / cnt[keep], sv[keep] / cnt[keep], cnt[keep]
 
 
+@dataclass
+class _Sweep:
+    """Per-exposure, per-pixel temporal statistics of the sweep (n_exposures, n_pixels)."""
+
+    exposures: np.ndarray
+    mu: np.ndarray
+    var: np.ndarray
+    var_raw: np.ndarray
+    dmean: np.ndarray
+    dvar: np.ndarray
+    quantised: bool
+    plateau_dn: float
+
+
+def _plan_sweep(source: FrameSource, pattern: np.ndarray, n_exposures: int) -> tuple:
+    """(exposures of the sweep, whether frames are integers, saturation plateau DN): linear up
+    to where the median pixel reaches 1.2x the measured saturation (not the ADC range: a full
+    well can sit far below it)."""
+    lo, hi = source.exposure_range_us
+    zeros = np.zeros_like(pattern)
+    d0, b0 = _frames(source, zeros, 2, lo)
+    quantised = np.issubdtype(b0.frames.dtype, np.integer)
+    range_dn = float(source.max_dn - np.median(d0))
+    t_probe, med, _ = _probe_exposure(source, pattern, range_dn)
+    sat = probe_saturation(source, np.repeat(pattern[None], 2, axis=0), t_probe, med)
+    plateau = sat.level_dn if sat.reached else range_dn
+    if plateau < 0.9 * range_dn:  # full well below the ADC range: aim below it instead
+        t_probe, med, _ = _probe_exposure(source, pattern, plateau)
+    t_top = min(hi, t_probe * 1.2 * plateau / med)
+    exposures = np.unique(
+        np.clip(np.concatenate([[lo], np.linspace(t_top / n_exposures, t_top, n_exposures)]),
+                lo, hi)
+    )
+    return exposures, quantised, plateau
+
+
+def _acquire_sweep(source: FrameSource, pattern: np.ndarray, exposures: np.ndarray,
+                   n_frames: int, quantised: bool, plateau: float,
+                   progress: Progress | None) -> _Sweep:
+    """Light and dark frames at every exposure; laser power fluctuation divided out."""
+    n_e = exposures.size
+    zeros = np.zeros_like(pattern)
+    stats = {k: [] for k in ("mu", "var", "var_raw", "dmean", "dvar")}
+    for i, t in enumerate(exposures):
+        d, _ = _frames(source, zeros, n_frames, float(t))
+        y, _ = _frames(source, pattern, n_frames, float(t))
+        dm = d.mean(axis=0)
+        ys = y - dm
+        m_raw = ys.mean(axis=0)
+        stats["dmean"].append(dm)
+        stats["dvar"].append(d.var(axis=0, ddof=1))
+        stats["var_raw"].append(ys.var(axis=0, ddof=1))
+        ys = _laser_normalised(ys, (m_raw > 0) & (m_raw < 0.5 * plateau))
+        stats["mu"].append(ys.mean(axis=0))
+        stats["var"].append(ys.var(axis=0, ddof=1))
+        tick(progress, "photon transfer sweep", i + 1, n_e + 1)
+    a = {k: np.asarray(v) for k, v in stats.items()}
+    return _Sweep(exposures, a["mu"], a["var"], a["var_raw"], a["dmean"], a["dvar"],
+                  quantised, plateau)
+
+
+def _usable_pixels(sw: _Sweep) -> tuple[np.ndarray, np.ndarray]:
+    """(good, hot) pixel masks: not hot in the longest dark frame, and responsive."""
+    floor = max(2.0, 5.0 * float(np.sqrt(np.median(sw.dvar[-1]))))
+    hot = hot_pixel_mask(sw.dmean[-1], floor_dn=floor)
+    good = ~hot & (sw.mu[-1] > 0.02 * np.median(sw.mu[-1]))
+    if good.sum() < 64:
+        raise CalibrationError(
+            f"only {int(good.sum())} responsive pixels for photon transfer; enlarge the ROI or "
+            "check the light"
+        )
+    return good, hot
+
+
+def _saturation_plateau(m_all: np.ndarray, v_all: np.ndarray, vr_all: np.ndarray,
+                        dark_all: np.ndarray, plateau: float, n_bins: int, hi: float) -> float:
+    """Median signal of the points whose shot noise has vanished (DN), after a first gain
+    estimate over 0-30 % of the saturation plateau."""
+    low = (m_all > 0) & (m_all < 0.3 * plateau)
+    xb, yb, cb = _binned(m_all[low], v_all[low], 0.3 * plateau, n_bins)
+    if xb.size < 4:
+        raise CalibrationError(
+            "photon transfer: too few signal levels below 30 % of saturation "
+            f"({plateau:.0f} DN); the camera gives too few distinct counts there"
+        )
+    k0, _, _ = _weighted_line(xb, yb, cb / np.maximum(yb, 1e-6) ** 2)
+    if not k0 > 0:
+        raise CalibrationError(
+            f"photon transfer: the variance does not grow with the signal (slope {k0:.3g} "
+            f"DN/e- below {0.3 * plateau:.0f} DN); the frames show no shot noise: check that "
+            "the camera's gain is not zero and the light reaches the sensor"
+        )
+    sat_pts = (m_all > 0.3 * plateau) & (vr_all < dark_all + 0.1 * k0 * m_all)
+    if sat_pts.sum() < 16:
+        raise CalibrationError(
+            "photon transfer did not reach saturation within the camera's exposure range "
+            f"(longest exposure {hi} us): more light is needed to measure the full well"
+        )
+    return float(np.median(m_all[sat_pts]))
+
+
+def _smoothed_mean(sw: _Sweep, good: np.ndarray, sat_dn: float) -> np.ndarray:
+    """Each good pixel's mean signal as the line a_p * t through its unsaturated exposures,
+    raveled like the curve points. Binning the variance by the pixel's own noisy mean would
+    correlate the two (shot noise is skewed) and bias K at low counts; the line is nearly
+    independent of any single exposure's variance."""
+    mu = sw.mu[:, good]
+    t = sw.exposures[:, None]
+    w = (mu < _FIT_MAX_SAT * sat_dn) & (mu > 0)
+    a = (w * mu * t).sum(axis=0) / np.maximum((w * t * t).sum(axis=0), 1e-30)
+    fitted = t * a[None, :]
+    return np.where(w, fitted, mu).ravel()
+
+
+def _fit_gain(m_all: np.ndarray, v_all: np.ndarray, sat_dn: float, n_bins: int,
+              n_frames: int, dark_var0: float) -> tuple:
+    """Weighted photon-transfer fit over 0-70 % of saturation: (K, offset, stderr, bins)."""
+    fit = (m_all > 0) & (m_all < _FIT_MAX_SAT * sat_dn)
+    xb, yb, cb = _binned(m_all[fit], v_all[fit], _FIT_MAX_SAT * sat_dn, n_bins)
+    # variance of a bin's mean variance: 2 var^2 / (count (n_frames - 1))
+    w = cb * (n_frames - 1) / (2.0 * np.maximum(yb + dark_var0, 1e-6) ** 2)
+    k, offset, k_err = _weighted_line(xb, yb, w)
+    return k, offset, k_err, (xb, yb, cb)
+
+
+def _read_noise_e(dark_var0: float, offset: float, k: float, quantised: bool) -> tuple:
+    """(read noise e-, method). From the dark frames: sqrt(sigma_dark^2 - 1/12) / K. Below
+    _DITHER_DN of dark noise the ADC's steps are not dithered in the dark (every pixel sits at
+    the same fraction of a count), so 1/12 is wrong there: the light frames, dithered by shot
+    noise, give it instead as the photon transfer line's intercept."""
+    q = _QUANT_VAR if quantised else 0.0
+    if quantised and math.sqrt(max(dark_var0, 0.0)) < _DITHER_DN:
+        total = dark_var0 + offset
+        return math.sqrt(max(total - q, 0.0)) / k, "ptc_intercept"
+    return math.sqrt(max(dark_var0 - q, 0.0)) / k, "dark_frames"
+
+
+def _dsnu_dn(source: FrameSource, zeros: np.ndarray, n_dark_frames: int, t: float,
+             hot: np.ndarray) -> float:
+    """Spatial std of an averaged dark frame, its temporal part removed, DN."""
+    dd, _ = _frames(source, zeros, n_dark_frames, t)
+    dm = dd.mean(axis=0)[~hot]
+    dt = dd.var(axis=0, ddof=1)[~hot]
+    return math.sqrt(max(float(dm.var(ddof=1) - dt.mean() / n_dark_frames), 0.0))
+
+
+def _linearity(sw: _Sweep, good: np.ndarray, sat_dn: float) -> tuple:
+    """EMVA LE on a band of pixels lit within 15 % of the median: (LE %, fit, band mean)."""
+    n_e = sw.exposures.size
+    i_ref = int(np.searchsorted(np.median(sw.mu[:, good], axis=1), 0.3 * sat_dn))
+    ref = sw.mu[min(max(i_ref, 1), n_e - 1)]
+    band = good & (np.abs(ref / np.median(ref[good]) - 1.0) < 0.15)
+    lin_mean = sw.mu[:, band].mean(axis=1)
+    sel = (lin_mean > _LIN_RANGE[0] * sat_dn) & (lin_mean < _LIN_RANGE[1] * sat_dn)
+    if sel.sum() < 3:
+        return float("nan"), (float("nan"), float("nan")), lin_mean
+    a, b = np.polyfit(sw.exposures[sel], lin_mean[sel], 1)
+    pred = a * sw.exposures[sel] + b
+    dev = (lin_mean[sel] - pred) / pred * 100.0
+    return float((dev.max() - dev.min()) / 2.0), (float(a), float(b)), lin_mean
+
+
 def measure_photon_transfer(
     source: FrameSource,
     n_exposures: int = 16,
@@ -211,106 +375,26 @@ def measure_photon_transfer(
             "photon transfer needs n_exposures >= 6, n_frames >= 4, n_dark_frames >= 4, "
             f"n_bins >= 8; got {n_exposures}, {n_frames}, {n_dark_frames}, {n_bins}"
         )
-    lo, hi = source.exposure_range_us
     pattern = _bright_pattern(source)
-    zeros = np.zeros_like(pattern)
-    d0, b0 = _frames(source, zeros, 2, lo)
-    quantised = np.issubdtype(b0.frames.dtype, np.integer)
-    range_dn = float(source.max_dn - np.median(d0))
-    t_probe, med, _ = _probe_exposure(source, pattern, range_dn)
-    # the median pixel reaches 1.2x the ADC range at the top of the sweep
-    t_top = min(hi, t_probe * 1.2 * range_dn / med)
-    exposures = np.unique(
-        np.clip(np.concatenate([[lo], np.linspace(t_top / n_exposures, t_top, n_exposures)]),
-                lo, hi)
-    )
+    exposures, quantised, plateau = _plan_sweep(source, pattern, n_exposures)
+    sw = _acquire_sweep(source, pattern, exposures, n_frames, quantised, plateau, progress)
     n_e = exposures.size
-    npx = b0.frames.shape[1]
-    mu = np.empty((n_e, npx))
-    var = np.empty((n_e, npx))
-    var_raw = np.empty((n_e, npx))
-    dmean = np.empty((n_e, npx))
-    dvar = np.empty((n_e, npx))
-    for i, t in enumerate(exposures):
-        d, _ = _frames(source, zeros, n_frames, float(t))
-        y, _ = _frames(source, pattern, n_frames, float(t))
-        dmean[i] = d.mean(axis=0)
-        dvar[i] = d.var(axis=0, ddof=1)
-        ys = y - dmean[i]
-        m_raw = ys.mean(axis=0)
-        var_raw[i] = ys.var(axis=0, ddof=1)
-        norm_mask = (m_raw > 0) & (m_raw < 0.5 * range_dn)
-        ys = _laser_normalised(ys, norm_mask)
-        mu[i] = ys.mean(axis=0)
-        var[i] = ys.var(axis=0, ddof=1)
-        tick(progress, "photon transfer sweep", i + 1, n_e + 1)
-
-    hot = hot_pixel_mask(dmean[-1], floor_dn=max(2.0, 5.0 * float(np.sqrt(np.median(dvar[-1])))))
-    responsive = mu[-1] > 0.02 * np.median(mu[-1])
-    good = ~hot & responsive
-    if good.sum() < 64:
-        raise CalibrationError(
-            f"only {int(good.sum())} responsive pixels for photon transfer; enlarge the ROI or "
-            "check the light"
-        )
-    dark_var = np.array([np.mean(dv[~hot]) for dv in dvar])  # per exposure, DN^2
+    good, hot = _usable_pixels(sw)
+    dark_var = np.array([np.mean(dv[~hot]) for dv in sw.dvar])  # per exposure, DN^2
     dark_noise_dn = float(math.sqrt(dark_var[0]))
-
-    # first gain estimate from the low part of the curve, to find saturated pixels
-    m_all = mu[:, good].ravel()
-    v_all = (var[:, good] - dark_var[:, None]).ravel()
-    vr_all = var_raw[:, good].ravel()
-    low = (m_all > 0) & (m_all < 0.3 * range_dn)
-    xb, yb, cb = _binned(m_all[low], v_all[low], 0.3 * range_dn, n_bins)
-    if xb.size < 4:
-        raise CalibrationError("photon transfer: too few signal levels below 30 % of the range")
-    k0, _, _ = _weighted_line(xb, yb, cb / np.maximum(yb, 1e-6) ** 2)
-    if not k0 > 0:
-        raise CalibrationError(
-            f"photon transfer: the variance does not grow with the signal (slope {k0:.3g}); "
-            "the frames show no shot noise: check the camera gain and the light"
-        )
+    m_all = sw.mu[:, good].ravel()
+    v_all = (sw.var[:, good] - dark_var[:, None]).ravel()
     dark_all = np.repeat(dark_var, good.sum())
-    sat_pts = (m_all > 0.3 * range_dn) & (vr_all < dark_all + 0.1 * k0 * m_all)
-    if sat_pts.sum() < 16:
-        raise CalibrationError(
-            "photon transfer did not reach saturation within the camera's exposure range "
-            f"(longest exposure {hi} us): more light is needed to measure the full well"
-        )
-    sat_dn = float(np.median(m_all[sat_pts]))
+    sat_dn = _saturation_plateau(m_all, v_all, sw.var_raw[:, good].ravel(), dark_all, plateau,
+                                 n_bins, source.exposure_range_us[1])
     tick(progress, "photon transfer sweep", n_e, n_e + 1)
-
-    fit = (m_all > 0) & (m_all < _FIT_MAX_SAT * sat_dn)
-    xb, yb, cb = _binned(m_all[fit], v_all[fit], _FIT_MAX_SAT * sat_dn, n_bins)
-    # variance of a bin's mean variance: 2 var^2 / (count (n_frames - 1))
-    w = cb * (n_frames - 1) / (2.0 * np.maximum(yb + dark_var[0], 1e-6) ** 2)
-    k, offset, k_err = _weighted_line(xb, yb, w)
-    noise_e2 = dark_var[0] - (_QUANT_VAR if quantised else 0.0)
-    read_noise_e = math.sqrt(max(noise_e2, 0.0)) / k
-
-    # DSNU from an averaged dark frame at the middle of the sweep
-    t_mid = float(exposures[n_e // 2])
-    dd, _ = _frames(source, zeros, n_dark_frames, t_mid)
-    dm = dd.mean(axis=0)[~hot]
-    dt = dd.var(axis=0, ddof=1)[~hot]
-    dsnu2 = float(dm.var(ddof=1) - dt.mean() / n_dark_frames)
-    dsnu_dn = math.sqrt(max(dsnu2, 0.0))
+    k, offset, k_err, (xb, yb, cb) = _fit_gain(_smoothed_mean(sw, good, sat_dn), v_all,
+                                                sat_dn, n_bins, n_frames, dark_var[0])
+    read_noise_e, read_method = _read_noise_e(dark_var[0], offset, k, quantised)
+    dsnu_dn = _dsnu_dn(source, np.zeros_like(pattern), n_dark_frames,
+                       float(exposures[n_e // 2]), hot)
     tick(progress, "photon transfer sweep", n_e + 1, n_e + 1)
-
-    # linearity: a band of pixels lit like the median one
-    i_ref = int(np.searchsorted(np.median(mu[:, good], axis=1), 0.3 * sat_dn))
-    i_ref = min(max(i_ref, 1), n_e - 1)
-    ref = mu[i_ref]
-    band = good & (np.abs(ref / np.median(ref[good]) - 1.0) < 0.15)
-    lin_mean = mu[:, band].mean(axis=1)
-    sel = (lin_mean > _LIN_RANGE[0] * sat_dn) & (lin_mean < _LIN_RANGE[1] * sat_dn)
-    if sel.sum() >= 3:
-        a, b = np.polyfit(exposures[sel], lin_mean[sel], 1)
-        pred = a * exposures[sel] + b
-        dev = (lin_mean[sel] - pred) / pred * 100.0
-        lin_err = float((dev.max() - dev.min()) / 2.0)
-    else:
-        a, b, lin_err = float("nan"), float("nan"), float("nan")
+    lin_err, lin_fit, lin_mean = _linearity(sw, good, sat_dn)
 
     sat_e = sat_dn / k
     read_e = max(read_noise_e, 1e-9)
@@ -332,9 +416,10 @@ def measure_photon_transfer(
         curve_count=cb,
         lin_exposure_us=exposures.astype(np.float64),
         lin_mean_dn=lin_mean,
-        lin_fit=(float(a), float(b)),
+        lin_fit=lin_fit,
         dark_var_offset_dn2=float(offset),
         pixels_used=int(good.sum()),
         frames=int(n_e * 2 * n_frames + n_dark_frames),
-        extra={"quantised": bool(quantised), "hot_pixels_excluded": int(hot.sum())},
+        extra={"quantised": bool(quantised), "hot_pixels_excluded": int(hot.sum()),
+               "read_noise_method": read_method},
     )

@@ -7,8 +7,8 @@ runs use GaussianProjector.from_opu(dev), the simulated OPU's own noise-free G):
 
     backprop           true gradients everywhere
     dfa-exact          DFA, float error, exact projector
-    dfa-exact-ternary  DFA, the default ternarisation (Ternarizer(): unbiased stochastic
-                       rounding), exact projector
+    dfa-exact-ternary  DFA, the default error encoding (Ternarizer(): unbiased stochastic
+                       rounding per sign), exact projector
     dfa-optical        DFA, the defaults, opu.OPU(device="sim", n_in=10, n_out=512,
                        noise=True) in linear mode
 
@@ -84,7 +84,7 @@ def train(run: str, data, seed: int, epochs: int, batch: int = 64, lr: float = 2
         proj = dev if run == "dfa-optical" else GaussianProjector.from_opu(dev)
         tern = Ternarizer(rule="off") if run == "dfa-exact" else Ternarizer()
         dfa = DFA(model, MARKS, proj, ternarizer=tern, rounding_seed=seed)
-        _ = dev.calibration  # calibrated now, so the wall time below is training only
+        dev.ensure_calibrated()  # calibrated now, so the wall time below is training only
     net = dfa if dfa is not None else model
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)

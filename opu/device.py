@@ -17,9 +17,11 @@ I(r) correlates less than ANCHOR_DRIFT_WARN_CORRELATION with the calibrated one
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +30,17 @@ import numpy as np
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
 from calibration.store import RecordStore
-from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
+from firmware_iface.frames import FrameSource
 
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
+from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
-from .sources import open_source
+from .sources import DeviceSpec, default_profile, open_source, parse_device, simulator_of
 
 MODES = ("linear", "intensity")
-_USABLE_MARGIN = 0.85
 _MAX_FRAMES_PER_CALL = 16384
 ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
@@ -46,27 +49,37 @@ MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would excee
 class OPU:
     """An optical processing unit computing random projections.
 
-    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices) or a
-    hardware config. n_in: input width (DMD elements); n_out: output width (camera pixels).
-    seed: medium seed (simulated devices). noise: False gives the exact noise-free model.
-    profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
-    (default: chosen by calibration). anchor_on: anchor size in elements (default
-    sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix may keep.
-    expected_on_fraction: fraction of data elements ON in the inputs you will send (per frame:
-    e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON elements, the
-    shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised errors) get a
-    better signal-to-noise ratio with a small value.
+    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices), a
+    hardware config, or any open frame source (firmware_iface.frames.FrameSource: an
+    opu_sim.OpticalBench, an OPUHardware, ...; its layout must hold n_in data + n_in anchor
+    elements and its ROI room for n_out outputs, see `plan_geometry`). A source passed in is
+    the caller's: close() leaves it open. n_in: input width (DMD elements); n_out: output
+    width (camera pixels). seed: medium seed (simulated devices). noise: False gives the exact
+    noise-free model. profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed
+    camera exposure (default: chosen by calibration). anchor_on: anchor size in elements
+    (default sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix
+    may keep. expected_on_fraction: fraction of data elements ON in the inputs you will send
+    (per frame: e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON
+    elements, the shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised
+    errors) get a better signal-to-noise ratio with a small value.
 
-    calibration: None (default): on first use, load this device's record from `record_dir` if
-    one is given and exists (refused with CalibrationError if it is for another geometry; a
-    warning if it is stale), otherwise calibrate now and save the record to `record_dir`.
-    "fresh": calibrate now whatever is stored (and save). A Calibration or a record path: use
-    exactly that (refused if it is another device's or geometry's).
+    calibration: None (default): on first use (`project()`, or `ensure_calibrated()`), load
+    this device's record from `record_dir` if one is given and exists (refused with
+    CalibrationError if it is for another geometry; a warning if it is stale), otherwise
+    calibrate then and save the record to `record_dir`. "fresh": calibrate on first use
+    whatever is stored (and save). A Calibration or a record path: use exactly that (refused
+    if it is another device's or geometry's). `calibrate()` calibrates now, explicitly;
+    `calibration` is the record in use (CalibrationError before there is one).
+
+    sharded: split a simulated device over the ranks of a torch.distributed job (torchrun):
+    each rank generates only its block of output pixels (`output_slice`), inputs are
+    broadcast from rank 0, and results are bit-identical to sharded=False (opu/sharded.py,
+    docs/scaleout.md). Every rank must make the same calls.
     """
 
     def __init__(
         self,
-        device: str = "sim",
+        device: str | FrameSource = "sim",
         n_in: int = 1000,
         n_out: int = 1000,
         seed: int = 0,
@@ -78,42 +91,10 @@ class OPU:
         cache_budget_bytes: int = 512 << 20,
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
+        sharded: bool = False,
     ) -> None:
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
-        if not isinstance(device, str):
-            raise ConfigurationError(
-                f"device must be a string ('sim', 'emu' or a hardware config), got "
-                f"{type(device).__name__}"
-            )
-        self.device = device
+        self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
-        if profile is None and (device == "sim" or device.startswith("emu")):
-            from opu_sim.profile import DeviceProfile
-
-            profile = DeviceProfile.default() if noise else DeviceProfile.ideal()
-        self.profile = profile
-        dmd_w, dmd_h = (profile.dmd.width, profile.dmd.height) if profile else (1920, 1080)
-        cam_w, cam_h = (
-            (profile.camera.sensor_width, profile.camera.sensor_height) if profile else (1920, 1200)
-        )
-        if self.n_in * 2 > dmd_w * dmd_h:
-            raise ConfigurationError(
-                f"n_in={self.n_in} needs {2 * self.n_in} DMD elements (data + anchor region) but "
-                f"the {dmd_w}x{dmd_h} DMD has {dmd_w * dmd_h} mirrors; reduce n_in"
-            )
-        n_roi = math.ceil(self.n_out / _USABLE_MARGIN) + 16
-        if n_roi > cam_w * cam_h:
-            raise ConfigurationError(
-                f"n_out={self.n_out} needs a camera ROI of about {n_roi} pixels (outputs plus the "
-                f"pixels excluded for a dark anchor) but the camera has {cam_w * cam_h}; "
-                "reduce n_out"
-            )
-        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h, max_macro_pixel=None)
-        self.roi = CameraRoi.centred(n_roi, cam_w, cam_h)
         if not (isinstance(expected_on_fraction, (int, float)) and 0 < expected_on_fraction <= 1):
             raise ConfigurationError(
                 f"expected_on_fraction must be in (0, 1], got {expected_on_fraction!r}"
@@ -121,30 +102,61 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        self._source, self._bench = open_source(
-            device, self.layout, self.roi, seed, profile, cache_budget_bytes
-        )
+        if isinstance(device, (str, DeviceSpec)):
+            spec = parse_device(device)
+            self.device = spec.text
+            self.profile = default_profile(profile, spec, noise)
+            self.layout, self.roi = plan_geometry(
+                self.n_in, self.n_out, *device_sizes(self.profile)
+            )
+            self._source = open_source(
+                spec, self.layout, self.roi, seed, self.profile, cache_budget_bytes
+            )
+            self._owns_source = True
+        else:
+            self._adopt_source(device, profile)
+        self._bench = simulator_of(self._source)
+        self._shard = None
+        self._cols = slice(0, self.n_out)
+        if sharded:
+            from .sharded import shard_source
+
+            try:
+                self._shard, self._source = shard_source(self._source, self.device)
+            except BaseException:
+                if self._owns_source:
+                    self._source.close()
+                raise
+            self._cols = slice(*self._shard.bounds(self.n_out))
         self._lock = threading.Lock()
+        self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
         self._cal: Calibration | None = None
         self._store = RecordStore(record_dir) if record_dir is not None else None
         self._fresh = isinstance(calibration, str) and calibration == "fresh"
         if calibration is not None and not self._fresh:
             try:
-                cal = (
-                    Calibration.load(calibration)
-                    if isinstance(calibration, (str, Path))
-                    else calibration
-                )
-                if not isinstance(cal, Calibration):
-                    raise ConfigurationError(
-                        "calibration must be None, 'fresh', a Calibration or a record path, "
-                        f"got {type(calibration).__name__}"
-                    )
-                self.use_calibration(cal)
+                self.use_calibration(_load_calibration(calibration))
             except BaseException:
-                self._source.close()
+                self.close()
                 raise
+
+    def _adopt_source(self, source: object, profile: Any) -> None:
+        """Use an open frame source; its geometry must fit n_in and n_out."""
+        if not isinstance(source, FrameSource):
+            raise ConfigurationError(
+                "device must be a string ('sim', 'emu' or a hardware config) or a frame source "
+                f"(with layout, roi, acquire, ...), got {type(source).__name__}"
+            )
+        check_source_geometry(source.layout, source.roi, self.n_in, self.n_out)
+        self.device = type(source).__name__
+        bench = simulator_of(source)
+        self.profile = profile if profile is not None else getattr(bench, "profile", None)
+        self.layout, self.roi, self._source, self._owns_source = (
+            source.layout, source.roi, source, False
+        )
+
+    plan_geometry = staticmethod(plan_geometry)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> OPU:
@@ -154,15 +166,27 @@ class OPU:
         self.close()
 
     def close(self) -> None:
-        """Release the device (idempotent)."""
+        """Release the device (idempotent); a frame source passed in stays open."""
         if not self._closed:
             self._closed = True
-            self._source.close()
+            if self._owns_source:
+                self._source.close()
 
     @property
     def source(self) -> Any:
         """The level-0 frame source (OpticalBench or OPUHardware)."""
         return self._source
+
+    @property
+    def output_slice(self) -> slice:
+        """The output columns this process computes: all of them, or this rank's contiguous
+        block on a sharded device (what project(x, gather=False) returns)."""
+        return self._cols
+
+    @property
+    def simulator(self) -> Any | None:
+        """The OpticalBench behind the device (simulator truth), or None on hardware."""
+        return self._bench
 
     @property
     def geometry(self) -> dict:
@@ -186,10 +210,30 @@ class OPU:
     # ---- calibration --------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
-        """The calibration in use: loaded from the record store or measured now (see class)."""
+        """The calibration in use. Raises CalibrationError before there is one: project()
+        calibrates on first use, or call ensure_calibrated() / calibrate()."""
+        if self._cal is None:
+            raise CalibrationError(
+                "this OPU is not calibrated yet: call ensure_calibrated() (load the stored "
+                "record or calibrate), calibrate() (measure now), or project() (calibrates on "
+                "first use)"
+            )
+        return self._cal
+
+    @property
+    def is_calibrated(self) -> bool:
+        """True once a calibration is in use."""
+        return self._cal is not None
+
+    def ensure_calibrated(self) -> Calibration:
+        """The calibration in use, established now if there is none: the record from
+        `record_dir` if one exists (and calibration was not "fresh"), else calibrate()."""
         if self._cal is None:
             dev_id = self._source.device_id
-            if self._store is not None and not self._fresh and self._store.exists(dev_id):
+            stored = self._store is not None and not self._fresh and self._store.exists(dev_id)
+            if self._shard is not None:  # every rank must take the same branch (collectives)
+                stored = self._shard.broadcast_object(stored)
+            if stored:
                 self.use_calibration(self._store.load_for(dev_id, self.geometry))
             else:
                 self.calibrate()
@@ -210,7 +254,7 @@ class OPU:
             on_fraction=self._on_fraction,
         )
         self.use_calibration(cal)
-        if self._store is not None:
+        if self._store is not None and (self._shard is None or self._shard.rank == 0):
             self._store.save(cal)
         return cal
 
@@ -220,25 +264,75 @@ class OPU:
         self._source.set_output_pixels(cal.output_pixels)
         self._cal = cal
         roi_ids = self.roi.pixel_ids()
-        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)
+        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)[self._cols]
         # floor for a freshly measured I(r): an anchor speckle that faded with drift must not
         # divide by ~0 (1 % of the calibrated median; such pixels are noisy until recalibration)
         self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
-        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)
+        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)  # all n_out, also when sharded
         self._anchor_drift_warned = False
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
     # ---- projection ---------------------------------------------------------------------
     def project(
-        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+        self,
+        x: Any,
+        mode: str = "linear",
+        encoding: str = "auto",
+        precision: int = 8,
+        gather: bool = True,
+        progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
 
         mode 'linear': G x (see module docstring); inputs binary, ternary, or float (bit-plane
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
-        Returns the same kind as x (numpy, or torch on x's device).
+        progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
+        all); a callable is called with (frames_done, frames_total) after each acquisition.
+        Returns the same kind as x (numpy, or torch on x's device). Sharded device: x is
+        rank 0's (broadcast); gather=False returns only this rank's columns `output_slice`.
         """
         self._check_open()
+        check_progress(progress)
+        # sharded: rank 0's input on every rank (validated after, so all ranks agree on errors)
+        xin = x if self._shard is None else self._shard.broadcast_array(np.asarray(to_numpy(x)))
+        xn, was_1d, kind = self._check_input(xin, mode, encoding, precision)
+        b = xn.shape[0]
+        y = np.empty((b, self._n_cols), dtype=np.float32)
+        total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
+        local = self._source.local() if self._shard is not None else contextlib.nullcontext()
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+            self.ensure_calibrated()
+            self._advance = advance
+            try:
+                with local:
+                    for s, part in self._chunks(xn, mode, kind, precision):
+                        if mode == "intensity":
+                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                        elif kind == "binary":
+                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                        elif kind == "ternary":
+                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                        else:
+                            y[s : s + len(part)] = self._linear_float(part, precision)
+            finally:
+                self._advance = None
+        if self._shard is not None and gather:
+            y = self._shard.gather_columns(y, self.n_out)
+        return like_input(y, x, was_1d)
+
+    def frames_for(
+        self, x: Any, mode: str = "linear", encoding: str = "auto", precision: int = 8
+    ) -> int:
+        """Camera frames `project(x, mode, encoding, precision)` will take, anchor-only
+        reference frames included (not a first-use calibration). Times `frame_period_us`,
+        that is the device time of the call. Validates x as project() does."""
+        xn, _, kind = self._check_input(x, mode, encoding, precision)
+        return sum(self._acquisition_frames(xn, mode, kind, precision))
+
+    def _check_input(
+        self, x: Any, mode: str, encoding: str, precision: int
+    ) -> tuple[np.ndarray, bool, str]:
+        """Validated (2-D numpy batch, was_1d, kind) for project()/frames_for()."""
         if mode not in MODES:
             raise InputError(f"mode must be one of {MODES}, got {mode!r}")
         xn, was_1d = check_batch(to_numpy(x), self.n_in)
@@ -257,22 +351,37 @@ class OPU:
                 f"{b * self.n_out * 4 / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB): "
                 "project the batch in parts"
             )
-        frames_per_row = self.frames_per_input(mode, kind, precision)
-        rows = max(1, _MAX_FRAMES_PER_CALL // frames_per_row)
-        y = np.empty((b, self.n_out), dtype=np.float32)
-        with self._lock:
-            _ = self.calibration
-            for s in range(0, b, rows):
-                part = xn[s : s + rows]
-                if mode == "intensity":
-                    y[s : s + rows] = self._intensity(part.astype(np.uint8))
-                elif kind == "binary":
-                    y[s : s + rows] = self._linear_binary(part.astype(np.uint8))
-                elif kind == "ternary":
-                    y[s : s + rows] = self._linear_ternary(part.astype(np.int8))
-                else:
-                    y[s : s + rows] = self._linear_float(part, precision)
-        return like_input(y, x, was_1d)
+        return xn, was_1d, kind
+
+    def _chunks(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) of each chunk of at most _MAX_FRAMES_PER_CALL data frames."""
+        rows = max(1, _MAX_FRAMES_PER_CALL // self.frames_per_input(mode, kind, precision))
+        for s in range(0, xn.shape[0], rows):
+            yield s, xn[s : s + rows]
+
+    def _acquisition_frames(
+        self, xn: np.ndarray, mode: str, kind: str, precision: int
+    ) -> list[int]:
+        """Frames of each acquisition project() will make for xn, in order."""
+        if mode == "intensity":
+            return [len(part) for _, part in self._chunks(xn, mode, kind, precision)]
+        if kind in ("binary", "ternary"):
+            group = self.frames_per_input(mode, kind)
+            data = [len(part) * group for _, part in self._chunks(xn, mode, kind, precision)]
+        else:  # one ternary acquisition per bit plane with a non-zero row
+            data = [
+                4 * int(n)
+                for _, part in self._chunks(xn, mode, kind, precision)
+                for n in float_planes(part, precision).planes.any(axis=2).sum(axis=1)
+                if n
+            ]
+        return [d + self.reference_frames(d) for d in data]
+
+    @property
+    def _n_cols(self) -> int:
+        return self._cols.stop - self._cols.start
 
     def _patterns(
         self, n_inputs: int, group: int, lead: int = 0
@@ -320,7 +429,9 @@ class OPU:
         frames = self._acquire(flat)
         ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
         np.maximum(ir, self._anchor_floor_dn, out=ir)
-        self.last_anchor_dn = ir
+        self.last_anchor_dn = (
+            ir if self._shard is None else self._shard.gather_columns(ir[None], self.n_out)[0]
+        )
         if not self._anchor_drift_warned:
             corr = self.anchor_correlation
             if corr < ANCHOR_DRIFT_WARN_CORRELATION:
@@ -337,12 +448,15 @@ class OPU:
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
-        return self._source.acquire(patterns, self._cal.exposure_us).frames
+        frames = self._source.acquire(patterns, self._cal.exposure_us).frames
+        if self._advance is not None:
+            self._advance(patterns.shape[0])
+        return frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)
         v[:, 0, : self.n_in] = x
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
@@ -352,7 +466,7 @@ class OPU:
         v[:, 0, :n] = x
         v[:, 1, :n] = x
         v[:, 0, n:] = self._cal.anchor
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
@@ -366,14 +480,14 @@ class OPU:
         v[:, 3, :n] = v[:, 2, :n]
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
-        out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((e.shape[0], self._n_cols), dtype=np.float32)
         frames, _, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
         fp = float_planes(x, precision)
-        y = np.zeros((x.shape[0], self.n_out), dtype=np.float64)
+        y = np.zeros((x.shape[0], self._n_cols), dtype=np.float64)
         for w, plane in zip(fp.weights, fp.planes, strict=True):
             rows = np.flatnonzero(plane.any(axis=1))
             if rows.size:
@@ -392,7 +506,7 @@ class OPU:
         """Complex (n_out, n_in) T_s such that intensity mode returns |T_s x|^2 without noise
         (simulator only; includes the calibrated scale and each pixel's gain)."""
         bench = self._require_bench()
-        cal = self.calibration
+        cal = self.ensure_calibrated()
         t = bench.transmission(0, self.n_in, pixel_ids=cal.output_pixels)
         g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=cal.output_pixels) / cal.scale_dn)
         return (t * g[:, None]).astype(np.complex64)
@@ -401,7 +515,7 @@ class OPU:
         """Real (n_out, n_in) float32 G that linear mode recovers (simulator only):
         G_ij = sqrt(2) Re(e^{-i phi_i} T_ij) sqrt(c_i / scale), phi_i the anchor field's phase."""
         bench = self._require_bench()
-        cal = self.calibration
+        cal = self.ensure_calibrated()
         ids = cal.output_pixels
         t = bench.transmission(0, self.n_in, pixel_ids=ids)
         ta = bench.transmission(self.n_in, self.layout.n_elements, pixel_ids=ids)
@@ -416,3 +530,13 @@ class OPU:
 
     def __repr__(self) -> str:
         return f"OPU(device={self.device!r}, n_in={self.n_in}, n_out={self.n_out})"
+
+
+def _load_calibration(calibration: Calibration | str | Path) -> Calibration:
+    cal = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
+    if not isinstance(cal, Calibration):
+        raise ConfigurationError(
+            "calibration must be None, 'fresh', a Calibration or a record path, "
+            f"got {type(calibration).__name__}"
+        )
+    return cal

@@ -38,10 +38,10 @@ class LaserProfile:
 
 @dataclass(frozen=True)
 class MediumProfile:
-    """Scattering medium: decorrelation time constant (None: static) and drift time grid."""
+    """Scattering medium: decorrelation time constant tau, seconds (None: static). The drift is
+    continuous in time with correlation exp(-|dt| / tau) (opu_sim.drift_model)."""
 
     drift_time_s: float | None = 3600.0
-    drift_step_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,41 @@ class CameraProfile:
     def max_dn(self) -> int:
         """Largest ADC output, DN."""
         return (1 << self.bit_depth) - 1
+
+
+def camera_inconsistency(c: CameraProfile) -> str:
+    """What makes a camera profile physically inconsistent ('' when nothing): a real camera is
+    set up so the dark level sits clear of 0, the full well spans a usable part of the ADC
+    range, and exposures, fractions and efficiencies are in their ranges."""
+    range_dn = c.max_dn - c.black_offset_dn
+    dark_sigma_dn = c.gain_dn_per_e * c.read_noise_e
+    sat_e = min(c.full_well_e, range_dn / c.gain_dn_per_e) if c.gain_dn_per_e > 0 else 0.0
+    checks = [
+        (c.read_noise_e >= 0 and c.dark_current_e_per_s >= 0 and c.dsnu_e >= 0,
+         "read_noise_e, dark_current_e_per_s and dsnu_e must be >= 0"),
+        (0 < c.quantum_efficiency <= 1, f"quantum_efficiency={c.quantum_efficiency} is not in "
+         "(0, 1]"),
+        (0 <= c.prnu_rel < 0.5, f"prnu_rel={c.prnu_rel} is not in [0, 0.5)"),
+        (0 <= c.hot_pixel_fraction < 0.1 and 0 <= c.dead_pixel_fraction < 0.1,
+         "hot_pixel_fraction and dead_pixel_fraction must be in [0, 0.1)"),
+        (0 < c.min_exposure_us < c.max_exposure_us,
+         f"exposure range [{c.min_exposure_us}, {c.max_exposure_us}] us is empty"),
+        (0 <= c.black_offset_dn < 0.5 * c.max_dn,
+         f"black_offset_dn={c.black_offset_dn} is not in [0, {0.5 * c.max_dn:g}) DN "
+         f"(half the {c.bit_depth}-bit range)"),
+        (c.black_offset_dn >= 3.0 * dark_sigma_dn,
+         f"black_offset_dn={c.black_offset_dn} DN is within 3 read-noise sigmas "
+         f"({dark_sigma_dn:.3g} DN each) of 0, so the ADC clips the dark noise; raise it to "
+         f">= {3.0 * dark_sigma_dn:.3g} DN"),
+        (c.full_well_e * c.gain_dn_per_e >= 0.05 * range_dn,
+         f"the full well ({c.full_well_e:g} e- x {c.gain_dn_per_e:g} DN/e- = "
+         f"{c.full_well_e * c.gain_dn_per_e:.4g} DN) fills less than 5 % of the ADC range "
+         f"({range_dn:g} DN above the black level); raise gain_dn_per_e"),
+        (sat_e >= 30.0 * max(c.read_noise_e, 1.0),
+         f"the saturation ({sat_e:.4g} e-: full well or ADC top, whichever comes first) is "
+         f"below 30x the read noise ({c.read_noise_e:g} e-): a dynamic range under 30 dB"),
+    ]
+    return next((msg for ok, msg in checks if not ok), "")
 
 
 @dataclass(frozen=True)
@@ -130,6 +165,9 @@ class DeviceProfile:
         for name, value in positive.items():
             if not value > 0:
                 raise ConfigurationError(f"{name} must be > 0, got {value!r}")
+        problem = camera_inconsistency(c)
+        if problem:
+            raise ConfigurationError(f"inconsistent camera profile: {problem}")
         if self.frame_period_us < 1e6 / self.dmd.max_pattern_rate_hz:
             raise ConfigurationError(
                 f"frame_period_us={self.frame_period_us} is faster than the DMD's "

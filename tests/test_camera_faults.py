@@ -12,6 +12,7 @@ from firmware_iface.camera import (
     CameraStreamTimeout,
     FrameStatus,
     Status,
+    control,
 )
 from firmware_iface.errors import (
     DeviceDisconnectedError,
@@ -151,7 +152,7 @@ def test_control_timeouts_are_retried(cam: Camera, emu: CameraEmulator) -> None:
 
 def test_write_retried_after_lost_ack_executes_once(cam: Camera, emu: CameraEmulator) -> None:
     sends, executions = [], []
-    handle, execute, bulk_in = emu.handle_command, emu._execute, emu.bulk_in
+    handle, execute, bulk_read = emu.handle_command, emu._execute, emu.bulk_read
 
     def spy_handle(data: bytes) -> bytes:
         sends.append(data)
@@ -161,15 +162,19 @@ def test_write_retried_after_lost_ack_executes_once(cam: Camera, emu: CameraEmul
         executions.append(cmd)
         return execute(cmd)
 
-    def lose_first_ack(ep, buff, timeout_ms):  # noqa: ANN001, ANN202
+    def lose_first_ack(ep, size, timeout_ms):  # noqa: ANN001, ANN202
         if ep == 0x81 and len(sends) == 1:
             emu.faults = CameraFaults(usb_timeouts=1)  # this acknowledge read times out
-        return bulk_in(ep, buff, timeout_ms)
+        return bulk_read(ep, size, timeout_ms)
 
-    emu.handle_command, emu._execute, emu.bulk_in = spy_handle, spy_execute, lose_first_ack
+    emu.handle_command, emu._execute, emu.bulk_read = spy_handle, spy_execute, lose_first_ack
     cam["ExposureTime"] = 5.0
-    # the command went out twice with the same request id and the device executed it once
-    assert len(sends) == 2 and sends[0] == sends[1]
+    # the command went out twice with the same request id, the second time with the resend
+    # flag (bit 15 of the flags), and the device executed it once
+    first, again = (control.decode_command(s) for s in sends)
+    assert len(sends) == 2 and first.request_id == again.request_id != 0
+    assert (first.resend, again.resend) == (False, True)
+    assert first.data == again.data and sends[0][6:] == sends[1][6:]
     assert len(executions) == 1 and emu.exposure_us == 5.0
     # the extra acknowledge left queued is skipped by request id in the next transaction
     assert cam["ExposureTime"] == 5.0

@@ -302,7 +302,7 @@ def test_split_signs_one_call_with_binary_rows():
 
 def test_default_feedback_is_stochastic_and_older_states_still_load():
     a = DFA(tiny_mlp(), ["1", "3"], GaussianProjector(4, 7, seed=11))
-    assert a.ternarizer == Ternarizer(rule="stochastic")
+    assert a.ternarizer == Ternarizer(rule="stochastic", split_signs=True)
     state = a.state_dict()
     old = dict(state["_extra_state"], format=2, ternarizer=(0.25, "stochastic", True))
     b = DFA(tiny_mlp(), ["1", "3"], GaussianProjector(4, 7, seed=11))

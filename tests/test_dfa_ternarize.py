@@ -45,15 +45,18 @@ def test_alpha_is_least_squares_scale():
                                 dict(threshold=-0.1, rule="std"),
                                 dict(threshold=float("nan"), rule="max"),
                                 dict(threshold=float("inf"), rule="std"),
-                                dict(threshold="0.1", rule="max")])
+                                dict(threshold="0.1", rule="max"), dict(split_signs=1)])
 def test_bad_settings_raise(kw):
     with pytest.raises(DFAConfigurationError):
         Ternarizer(**kw)
 
 
 def test_default_is_unbiased_stochastic_rounding_and_thresholds_are_explicit():
-    assert Ternarizer() == Ternarizer(rule="stochastic")
-    assert Ternarizer().threshold is None and not Ternarizer().split_signs
+    assert Ternarizer() == Ternarizer(rule="stochastic", split_signs=True)
+    assert Ternarizer().threshold is None and Ternarizer(rule="stochastic").split_signs
+    assert not Ternarizer(rule="stochastic", split_signs=False).split_signs
+    for rule in ("max", "std", "off"):  # the other rules keep one row per error row
+        assert Ternarizer(rule=rule).split_signs is False
     assert Ternarizer(rule="max").threshold == 0.25 == Ternarizer(rule="std").threshold
     for rule in ("stochastic", "off"):  # a threshold there would be silently ignored: refused
         with pytest.raises(DFAConfigurationError, match="rule='max'"):
@@ -121,7 +124,7 @@ def test_stochastic_rule_is_unbiased(split):
 
 def test_stochastic_rule_is_reproducible_from_its_generator():
     e = torch.randn(20, 9, generator=torch.Generator().manual_seed(0))
-    tz = Ternarizer(rule="stochastic")
+    tz = Ternarizer(rule="stochastic", split_signs=False)
     t1, _ = tz(e, torch.Generator().manual_seed(5))
     t2, _ = tz(e, torch.Generator().manual_seed(5))
     t3, _ = tz(e, torch.Generator().manual_seed(6))

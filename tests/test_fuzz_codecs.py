@@ -41,7 +41,9 @@ def test_every_codec_family_is_fuzzed():
     for family in ("dlpc900.request", "dlpc900.reply", "dlpc900.command_payload", "dlpc900.erle",
                    "dlpc900.rle", "dlpc900.image", "fpga.cobs", "fpga.frame", "fpga.message",
                    "camera.command", "camera.ack", "camera.leader", "camera.trailer",
-                   "camera.pixels", "calibration.file", "calibration.header"):
+                   "camera.pixels", "camera.abrm", "camera.sbrm", "camera.manifest",
+                   "camera.genicam_file", "camera.device_info", "calibration.file",
+                   "calibration.header"):
         assert family in names
 
 

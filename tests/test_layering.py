@@ -20,6 +20,12 @@ DRIVERS = (
     "firmware_iface.fpga.driver",
     "firmware_iface.camera.driver",
     "firmware_iface.camera.transport",
+    "firmware_iface.camera.channel",
+    "firmware_iface.camera.readout",
+    "firmware_iface.camera.features",
+    "firmware_iface.camera.common",
+    "firmware_iface.camera.gentl",
+    "firmware_iface.camera.select",
 )
 
 

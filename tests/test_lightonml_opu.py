@@ -254,3 +254,48 @@ def test_emulated_hardware_device():
         # intensity scale: outputs average the number of ON features
         assert np.mean(y) == pytest.approx(x.sum(axis=1).mean(), rel=0.35)
         assert o.linear_transform(x).shape == (6, 16)
+
+
+def test_record_dir_in_the_config_stores_and_reuses_the_calibration(tmp_path):
+    spec = {"record_dir": str(tmp_path), "noise": False, "seed": 9}
+    x = _bin(3, 12)
+    with OPU(n_components=8, opu_device="sim", config_override=spec) as o:
+        y = o.fit_transform1d(x)
+    assert list(tmp_path.iterdir())  # the record was saved
+    with OPU(n_components=8, opu_device="sim", config_override=spec) as o2:
+        np.testing.assert_allclose(o2.fit_transform1d(x), y, rtol=1e-5)
+
+
+def test_progress_bar_parts_give_the_same_projection(exact, monkeypatch):
+    """At verbose level 1 a large batch is projected in parts under a progress bar."""
+    import opu.lightonml as lml
+    from opu.lightonml import opu as compat
+
+    monkeypatch.setattr(compat, "_PBAR_ROWS", 4)
+    exact.fit1d(n_features=N_F)
+    x = _bin(10, N_F)
+    want = exact.transform(x)
+    monkeypatch.setattr(lml, "_verbose_level", 1)
+    stack = exact.device._stack
+    calls = []
+    real = stack.project
+    monkeypatch.setattr(stack, "project", lambda r, mode: calls.append(len(r)) or real(r, mode))
+    np.testing.assert_allclose(exact.transform(x), want, rtol=1e-5)
+    assert calls == [4, 4, 2]
+
+
+def test_deepcopy_leaves_the_original_open_and_decoder_classes_without_params(exact):
+    import copy
+
+    exact.fit1d(n_features=N_F)
+    stack = exact.device._stack
+    twin = copy.deepcopy(exact)
+    assert exact.device._stack is stack and exact._stacks  # the original keeps its device
+    x = _bin(3, N_F)
+    np.testing.assert_allclose(twin.transform(x), exact.transform(x), rtol=1e-4, atol=1e-3)
+    twin.close()
+    from opu.lightonml.encoding.base import NoDecoding
+
+    # an encoder with get_params and a decoder class that takes none: the decoder is made bare
+    y = exact.linear_transform(RNG.normal(size=(2, N_F)), SeparatedBitPlanEncoder, NoDecoding)
+    assert y.shape == (2 * 2 * 6, N_C)

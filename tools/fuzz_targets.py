@@ -171,10 +171,13 @@ def _fpga_targets() -> list[Target]:
 
 # ---- camera ---------------------------------------------------------------------------------
 def _camera_targets() -> list[Target]:
+    from firmware_iface.camera import bootstrap as bs
     from firmware_iface.camera import control as ctl
+    from firmware_iface.camera import manifest as mf
     from firmware_iface.camera import pixel_formats as pf
-    from firmware_iface.camera import registers as regs
     from firmware_iface.camera import stream as st
+    from firmware_iface.camera import usb_layout as ul
+    from opu_sim.emulators import camera_registers as regs
 
     cmds = [
         ctl.encode_read_command(0x0102, 0x10200, 8),
@@ -218,7 +221,44 @@ def _camera_targets() -> list[Target]:
         Target("camera.trailer", st.decode_trailer, trailers, length_fields=((6, 2),)),
         Target("camera.pixels", pixels, pix_seeds, length_fields=((1, 2),)),
         Target("camera.register", register_value, reg_seeds),
+        *_camera_bootstrap_targets(bs, mf, ul),
     ]
+
+
+def _camera_bootstrap_targets(bs, mf, ul) -> list[Target]:  # noqa: ANN001 - modules
+    """ABRM / SBRM blocks, manifest tables, GenICam files and the device info descriptor."""
+    from opu_sim.emulators.camera import CameraEmulator
+
+    emu = CameraEmulator(32, 16, 12)
+    abrm = emu.bootstrap.read(0, 0x210)[1]
+    sbrm = emu.bootstrap.read(0x1000, 0x44)[1]
+    table = emu.bootstrap.read(0x3000, 8 + mf.ENTRY_SIZE)[1]
+    entry = mf.decode_table(table)[0]
+    stored = emu.bootstrap.read(entry.address, entry.size)[1]
+
+    def manifest_xml(data: bytes) -> object:
+        e = mf.device_xml_entry(mf.decode_table(data[: 8 + mf.ENTRY_SIZE]))
+        return mf.genicam_xml(e, data[8 + mf.ENTRY_SIZE :])
+
+    def genicam_file(data: bytes) -> object:
+        unchecked = mf.ManifestEntry(entry.version, 0, 1, (1, 1), 0, len(data), bytes(20))
+        return mf.genicam_xml(unchecked, data)
+
+    return [
+        Target("camera.abrm", lambda d: bs.decode_abrm(bs.split_fields(bs.ABRM, d)), [abrm]),
+        Target("camera.sbrm", lambda d: bs.decode_sbrm(bs.split_fields(bs.SBRM, d)), [sbrm]),
+        Target("camera.manifest", manifest_xml, [table + stored], length_fields=((0, 8),)),
+        Target("camera.genicam_file", genicam_file, [stored]),
+        Target("camera.device_info", ul.find_device_info,
+               [ul.encode_iad(0, 2) + ul.encode_device_info(emu_device_info())]),
+    ]
+
+
+def emu_device_info():  # noqa: ANN201
+    """The emulated camera's USB3 Vision device info descriptor."""
+    from opu_sim.emulators.camera import DEVICE_INFO
+
+    return DEVICE_INFO
 
 
 # ---- calibration records --------------------------------------------------------------------

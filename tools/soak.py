@@ -181,7 +181,7 @@ class Soak:
             self._fired = lambda: rig.dmd.faults.usb_timeouts == 0
         elif kind == "camera_usb_timeout":
             rig.camera.faults = CameraFaults(usb_timeouts=1)
-            self._fired = lambda: rig.camera._timeouts_left == 0
+            self._fired = lambda: rig.camera.faults.fired_count("usb_timeouts") >= 1
         elif kind == "dmd_nack":
             rig.dmd.faults = DLPC900Faults(nack_uploads=1)
             self._fired = lambda: rig.dmd.faults.nack_uploads == 0

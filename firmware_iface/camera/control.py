@@ -6,10 +6,14 @@ Command (host -> device, control bulk OUT):
 
     offset size field
     0      4    prefix      0x43563355 ("U3VC" in memory)
-    4      2    flags       bit 14 (0x4000): acknowledge requested (always set by this host)
+    4      2    flags       bit 14 (0x4000): acknowledge requested (always set by this host);
+                            bit 15 (0x8000): resend, the command repeats one whose
+                            acknowledge did not arrive
     6      2    command_id  0x0800 READMEM_CMD, 0x0802 WRITEMEM_CMD
     8      2    length      bytes of the command-specific data (SCD) that follow
-    10     2    request_id  chosen by the host, echoed in the acknowledge
+    10     2    request_id  1..65535, chosen by the host, echoed in the acknowledge; 0 is never
+                            used (Aravis arv_uvcp_next_packet_id: "packet_id == 0 is an error
+                            value"), so the id after 65535 is 1
     12     ..   SCD         READMEM: address u64, reserved u16 (0), count u16   (length 12)
                             WRITEMEM: address u64, data[length - 8]
 
@@ -37,14 +41,17 @@ from .status import Status
 
 CONTROL_PREFIX = 0x43563355
 FLAG_REQUEST_ACK = 0x4000
+FLAG_RESEND = 0x8000
 HEADER = struct.Struct("<IHHHH")
 HEADER_SIZE = HEADER.size  # 12 bytes
 READ_SCD = struct.Struct("<QHH")
 WRITE_ACK_SCD = struct.Struct("<HH")
 PENDING_SCD = struct.Struct("<HH")
-#: largest command or acknowledge this camera sends or accepts, bytes
-MAX_TRANSFER_SIZE = 1024
-MAX_DATA = MAX_TRANSFER_SIZE - HEADER_SIZE - 8
+#: largest READMEM count / WRITEMEM data the 16-bit length fields can carry, bytes; a device's
+#: own limits (SBRM maximum command / acknowledge transfer length) are usually smaller
+MAX_READ_COUNT = 0xFFFF - 0  # count field is u16
+MAX_WRITE_DATA = 0xFFFF - 8  # SCD = address u64 + data, length field u16
+MAX_ACK_DATA = 0xFFFF
 
 
 class CommandId(enum.IntEnum):
@@ -59,20 +66,27 @@ class CommandId(enum.IntEnum):
 
 @dataclass(frozen=True)
 class ReadCommand:
-    """Read `count` bytes at register `address`."""
+    """Read `count` bytes at register `address` (`resend`: the host's retry flag was set)."""
 
     request_id: int
     address: int
     count: int
+    resend: bool = False
 
 
 @dataclass(frozen=True)
 class WriteCommand:
-    """Write `data` at register `address`."""
+    """Write `data` at register `address` (`resend`: the host's retry flag was set)."""
 
     request_id: int
     address: int
     data: bytes
+    resend: bool = False
+
+
+def next_request_id(request_id: int) -> int:
+    """The request id after `request_id`: 1..65535 cyclically, never 0."""
+    return 1 if request_id >= 0xFFFF else request_id + 1
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,17 @@ class Ack:
         return PENDING_SCD.unpack(self.data)[1]
 
 
+def _check_request_id(value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 0xFFFF:
+        raise InputError(
+            f"request_id must be an integer in 1..65535 (0 is reserved), got {value!r}"
+        )
+
+
+def _flags(resend: bool) -> int:
+    return FLAG_REQUEST_ACK | (FLAG_RESEND if resend else 0)
+
+
 def _check_u16(name: str, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
         raise InputError(f"{name} must be an integer in 0..65535, got {value!r}")
@@ -114,29 +139,30 @@ def _check_address(address: int) -> None:
         raise InputError(f"register address must be an integer in 0..2**64-1, got {address!r}")
 
 
-def encode_read_command(request_id: int, address: int, count: int) -> bytes:
-    """READMEM_CMD bytes asking for `count` (1..MAX_DATA) bytes at `address`."""
-    _check_u16("request_id", request_id)
+def encode_read_command(request_id: int, address: int, count: int, resend: bool = False) -> bytes:
+    """READMEM_CMD bytes asking for `count` (1..65535) bytes at `address`; `resend` marks a
+    retry of a command whose acknowledge did not arrive."""
+    _check_request_id(request_id)
     _check_address(address)
-    if not isinstance(count, int) or not 1 <= count <= MAX_DATA:
-        raise InputError(f"read count must be 1..{MAX_DATA} bytes, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_READ_COUNT:
+        raise InputError(f"read count must be 1..{MAX_READ_COUNT} bytes, got {count!r}")
     scd = READ_SCD.pack(address, 0, count)
     return (
-        HEADER.pack(CONTROL_PREFIX, FLAG_REQUEST_ACK, CommandId.READMEM_CMD, len(scd), request_id)
+        HEADER.pack(CONTROL_PREFIX, _flags(resend), CommandId.READMEM_CMD, len(scd), request_id)
         + scd
     )
 
 
-def encode_write_command(request_id: int, address: int, data: bytes) -> bytes:
-    """WRITEMEM_CMD bytes writing `data` (1..MAX_DATA bytes) at `address`."""
-    _check_u16("request_id", request_id)
+def encode_write_command(request_id: int, address: int, data: bytes, resend: bool = False) -> bytes:
+    """WRITEMEM_CMD bytes writing `data` (1..65527 bytes) at `address`; `resend` as for reads."""
+    _check_request_id(request_id)
     _check_address(address)
     data = bytes(data)
-    if not 1 <= len(data) <= MAX_DATA:
-        raise InputError(f"write data must be 1..{MAX_DATA} bytes, got {len(data)}")
+    if not 1 <= len(data) <= MAX_WRITE_DATA:
+        raise InputError(f"write data must be 1..{MAX_WRITE_DATA} bytes, got {len(data)}")
     scd = struct.pack("<Q", address) + data
     return (
-        HEADER.pack(CONTROL_PREFIX, FLAG_REQUEST_ACK, CommandId.WRITEMEM_CMD, len(scd), request_id)
+        HEADER.pack(CONTROL_PREFIX, _flags(resend), CommandId.WRITEMEM_CMD, len(scd), request_id)
         + scd
     )
 
@@ -154,6 +180,7 @@ def decode_command(data: bytes) -> ReadCommand | WriteCommand:
         raise ControlCodecError(
             f"command prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}", Status.INVALID_HEADER
         )
+    resend = bool(flags & FLAG_RESEND)
     if len(data) != HEADER_SIZE + length:
         raise ControlCodecError(
             f"command length field says {length} bytes of data, "
@@ -170,13 +197,11 @@ def decode_command(data: bytes) -> ReadCommand | WriteCommand:
                 request_id,
             )
         address, _reserved, count = READ_SCD.unpack(scd)
-        if not 1 <= count <= MAX_DATA:
+        if count < 1:
             raise ControlCodecError(
-                f"READMEM_CMD count {count} is outside 1..{MAX_DATA}",
-                Status.INVALID_PARAMETER,
-                request_id,
+                "READMEM_CMD asks for 0 bytes", Status.INVALID_PARAMETER, request_id
             )
-        return ReadCommand(request_id, address, count)
+        return ReadCommand(request_id, address, count, resend)
     if command_id == CommandId.WRITEMEM_CMD:
         if length < 9:
             raise ControlCodecError(
@@ -185,7 +210,7 @@ def decode_command(data: bytes) -> ReadCommand | WriteCommand:
                 request_id,
             )
         (address,) = struct.unpack_from("<Q", scd)
-        return WriteCommand(request_id, address, scd[8:])
+        return WriteCommand(request_id, address, scd[8:], resend)
     raise ControlCodecError(
         f"unknown command id {command_id:#06x}", Status.NOT_IMPLEMENTED, request_id
     )
@@ -199,10 +224,8 @@ def encode_ack(status: int, command_id: int, request_id: int, data: bytes = b"")
     data = bytes(data)
     if status != Status.SUCCESS and data:
         raise InputError("an acknowledge with an error status carries no data")
-    if len(data) > MAX_TRANSFER_SIZE - HEADER_SIZE:
-        raise InputError(
-            f"acknowledge data of {len(data)} bytes exceeds {MAX_TRANSFER_SIZE - HEADER_SIZE}"
-        )
+    if len(data) > MAX_ACK_DATA:
+        raise InputError(f"acknowledge data of {len(data)} bytes exceeds {MAX_ACK_DATA}")
     return HEADER.pack(CONTROL_PREFIX, int(status), int(command_id), len(data), request_id) + data
 
 

@@ -11,7 +11,7 @@ Image leader (52 bytes):
     6      2    leader_size    52
     8      8    block_id       frame id: 0 for the first frame after AcquisitionStart, +1 per frame
     16     2    reserved       0
-    18     2    payload_type   0x0001 (image)
+    18     2    payload_type   0x0001 image, 0x4001 image extended chunk (image then chunk data)
     20     8    timestamp      device clock at exposure start, nanoseconds
     28     4    pixel_format   PFNC code (see pixel_formats)
     32     4    size_x         width, pixels
@@ -22,7 +22,9 @@ Image leader (52 bytes):
     50     2    reserved       0
 
 Payload: the image, row-major, in the pixel format (pixel_formats.pack), exactly
-payload_size(pixel_format, size_x * size_y) bytes.
+payload_size(pixel_format, size_x * size_y) bytes; with payload type 0x4001 chunk data follows
+the image (the trailer's valid payload size counts both). The host reads it in the transfers it
+configured in the SIRM (bootstrap.plan_stream).
 
 Image trailer (32 bytes):
 
@@ -34,6 +36,9 @@ Image trailer (32 bytes):
     18     2    reserved            0
     20     8    valid_payload_size  bytes of the payload that are valid
     28     4    size_y              lines actually delivered
+    32     4    chunk_layout_id     only in the 36-byte trailer of payload type 0x4001
+
+Layouts as in the AIA's Wireshark dissector (packet-u3v.c) and Aravis.
 """
 
 from __future__ import annotations
@@ -47,10 +52,13 @@ from .pixel_formats import PixelFormat, payload_size, pixel_format
 LEADER_MAGIC = 0x4C563355
 TRAILER_MAGIC = 0x54563355
 PAYLOAD_TYPE_IMAGE = 0x0001
+PAYLOAD_TYPE_IMAGE_CHUNK = 0x4001
+PAYLOAD_TYPES = (PAYLOAD_TYPE_IMAGE, PAYLOAD_TYPE_IMAGE_CHUNK)
 LEADER = struct.Struct("<IHHQHHQIIIIIHH")
 TRAILER = struct.Struct("<IHHQHHQI")
 LEADER_SIZE = LEADER.size  # 52
 TRAILER_SIZE = TRAILER.size  # 32
+CHUNK_TRAILER_SIZE = TRAILER_SIZE + 4  # 36: + chunk_layout_id
 #: buffer the host offers for a leader or trailer transfer, bytes (larger than either block)
 MAX_LEADER_SIZE = 256
 MAX_TRAILER_SIZE = 256
@@ -68,6 +76,7 @@ class Leader:
     offset_x: int
     offset_y: int
     padding_x: int = 0
+    payload_type: int = PAYLOAD_TYPE_IMAGE
 
     @property
     def payload_size(self) -> int:
@@ -85,6 +94,7 @@ class Trailer:
     status: int
     valid_payload_size: int
     height: int
+    chunk_layout_id: int | None = None  # set only in the 36-byte chunk-mode trailer
 
 
 def _check_uint(name: str, value: int, bits: int) -> None:
@@ -105,13 +115,17 @@ def encode_leader(leader: Leader) -> bytes:
     ):
         _check_uint(name, getattr(leader, name), bits)
     fmt = pixel_format(leader.pixel_format)
+    if leader.payload_type not in PAYLOAD_TYPES:
+        raise InputError(
+            f"payload_type must be one of {PAYLOAD_TYPES}, got {leader.payload_type!r}"
+        )
     return LEADER.pack(
         LEADER_MAGIC,
         0,
         LEADER_SIZE,
         leader.block_id,
         0,
-        PAYLOAD_TYPE_IMAGE,
+        leader.payload_type,
         leader.timestamp_ns,
         int(fmt),
         leader.width,
@@ -133,19 +147,22 @@ def decode_leader(data: bytes) -> Leader:
     (_m, _r0, size, block_id, _r1, ptype, ts, fmt, w, h, ox, oy, pad, _r2) = LEADER.unpack(data)
     if size != LEADER_SIZE:
         raise CodecError(f"leader_size field says {size}, expected {LEADER_SIZE}")
-    if ptype != PAYLOAD_TYPE_IMAGE:
-        raise CodecError(f"leader payload type {ptype:#06x} is not image (0x0001)")
+    if ptype not in PAYLOAD_TYPES:
+        raise CodecError(
+            f"leader payload type {ptype:#06x} is neither image (0x0001) nor image extended "
+            "chunk (0x4001); set the camera to send images"
+        )
     try:
         pf = PixelFormat(fmt)
     except ValueError:
         raise CodecError(f"leader carries unsupported pixel format {fmt:#010x}") from None
     if w < 1 or h < 1:
         raise CodecError(f"leader announces an empty image {w}x{h}")
-    return Leader(block_id, ts, pf, w, h, ox, oy, pad)
+    return Leader(block_id, ts, pf, w, h, ox, oy, pad, ptype)
 
 
 def encode_trailer(trailer: Trailer) -> bytes:
-    """The 32 trailer bytes. InputError when a field does not fit its width."""
+    """The 32 trailer bytes (36 with a chunk_layout_id). InputError when a field does not fit."""
     for name, bits in (
         ("block_id", 64),
         ("status", 16),
@@ -153,29 +170,39 @@ def encode_trailer(trailer: Trailer) -> bytes:
         ("height", 32),
     ):
         _check_uint(name, int(getattr(trailer, name)), bits)
-    return TRAILER.pack(
+    chunk = trailer.chunk_layout_id
+    if chunk is not None:
+        _check_uint("chunk_layout_id", chunk, 32)
+    size = TRAILER_SIZE if chunk is None else CHUNK_TRAILER_SIZE
+    body = TRAILER.pack(
         TRAILER_MAGIC,
         0,
-        TRAILER_SIZE,
+        size,
         trailer.block_id,
         int(trailer.status),
         0,
         trailer.valid_payload_size,
         trailer.height,
     )
+    return body if chunk is None else body + struct.pack("<I", chunk)
 
 
 def decode_trailer(data: bytes) -> Trailer:
-    """Parse a trailer. CodecError for a wrong size or magic."""
+    """Parse a 32-byte trailer or a 36-byte chunk-mode trailer. CodecError for a wrong size or
+    magic, or a trailer_size field that differs from the transfer's length."""
     data = bytes(data)
     if len(data) < 8 or struct.unpack_from("<I", data)[0] != TRAILER_MAGIC:
         raise CodecError(f"not a trailer: {len(data)} bytes starting {data[:4].hex() or 'empty'}")
-    if len(data) != TRAILER_SIZE:
-        raise CodecError(f"trailer must be {TRAILER_SIZE} bytes, got {len(data)}")
-    (_m, _r0, size, block_id, status, _r1, valid, h) = TRAILER.unpack(data)
-    if size != TRAILER_SIZE:
-        raise CodecError(f"trailer_size field says {size}, expected {TRAILER_SIZE}")
-    return Trailer(block_id, status, valid, h)
+    if len(data) not in (TRAILER_SIZE, CHUNK_TRAILER_SIZE):
+        raise CodecError(
+            f"trailer must be {TRAILER_SIZE} (or {CHUNK_TRAILER_SIZE} in chunk mode) bytes, "
+            f"got {len(data)}"
+        )
+    (_m, _r0, size, block_id, status, _r1, valid, h) = TRAILER.unpack_from(data)
+    if size != len(data):
+        raise CodecError(f"trailer_size field says {size}, the transfer has {len(data)} bytes")
+    chunk = struct.unpack_from("<I", data, TRAILER_SIZE)[0] if size == CHUNK_TRAILER_SIZE else None
+    return Trailer(block_id, status, valid, h, chunk)
 
 
 def is_leader(data: bytes) -> bool:

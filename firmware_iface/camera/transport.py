@@ -13,6 +13,7 @@ import usb.core
 import usb.util
 
 from ..errors import (  # noqa: F401 - UsbTransferError: its old import path
+    CodecError,
     DeviceDisconnectedError,
     DeviceNotFoundError,
     DeviceTimeoutError,
@@ -31,7 +32,8 @@ def _check_timeout(timeout_ms: int) -> int:
 
 
 class UsbCameraTransport:
-    """Open USB3 Vision-style camera: control OUT/IN and stream IN bulk endpoints.
+    """Open USB3 Vision camera: control OUT/IN and stream IN bulk endpoints. `device_info` is
+    its USB3 Vision device info descriptor (usb_layout.DeviceInfoDescriptor; None if absent).
 
     Raises DeviceNotFoundError when no device has these ids (or no USB backend exists).
     """
@@ -64,29 +66,34 @@ class UsbCameraTransport:
                 except NotImplementedError:
                     pass  # backends without kernel drivers (Windows, emulators)
             dev.set_configuration(L.CONFIGURATION_VALUE)
-            cfg = dev.get_active_configuration()
-            control = stream = None
-            for intf in cfg:
-                if (intf.bInterfaceClass, intf.bInterfaceSubClass) != (
-                    L.U3V_INTERFACE_CLASS,
-                    L.U3V_INTERFACE_SUBCLASS,
-                ):
-                    continue
-                if intf.bInterfaceProtocol == L.PROTOCOL_CONTROL:
-                    control = intf
-                elif intf.bInterfaceProtocol == L.PROTOCOL_STREAM:
-                    stream = intf
+            control, stream = self._u3v_interfaces(dev.get_active_configuration())
             if control is None or stream is None:
                 raise DeviceNotFoundError(
                     f"USB device {vendor_id:04x}:{product_id:04x} has no USB3 Vision control and "
                     "stream interfaces; is it the camera?"
                 )
+            try:
+                self.device_info = L.find_device_info(bytes(control.extra_descriptors or b""))
+            except CodecError:
+                self.device_info = None  # a damaged class descriptor: the bootstrap still works
             self._ep_out = self._endpoint(control, usb.util.ENDPOINT_OUT)
             self._ep_in = self._endpoint(control, usb.util.ENDPOINT_IN)
             self._ep_stream = self._endpoint(stream, usb.util.ENDPOINT_IN)
             for intf in (control, stream):
                 usb.util.claim_interface(dev, intf.bInterfaceNumber)
                 self._claimed.append(intf.bInterfaceNumber)
+
+    @staticmethod
+    def _u3v_interfaces(cfg: object) -> tuple[object | None, object | None]:
+        """(control, stream) USB3 Vision interfaces of a configuration (None when missing)."""
+        found: dict[int, object] = {}
+        for intf in cfg:
+            if (intf.bInterfaceClass, intf.bInterfaceSubClass) == (
+                L.U3V_INTERFACE_CLASS,
+                L.U3V_INTERFACE_SUBCLASS,
+            ):
+                found.setdefault(intf.bInterfaceProtocol, intf)
+        return found.get(L.PROTOCOL_CONTROL), found.get(L.PROTOCOL_STREAM)
 
     @staticmethod
     def _endpoint(intf: object, direction: int) -> int:

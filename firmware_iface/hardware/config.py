@@ -48,10 +48,14 @@ class FpgaConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """Camera: USB ids, control timeout (ms) and retries, pixel format (None: the packed
-    format of the sensor's bit depth), trigger input line, and the exposure range the camera
-    supports (us; the register map has no min/max registers, so it comes from here)."""
+    """Camera: backend ("u3v": USB3 Vision over pyusb, found by its USB ids; "gentl": through
+    the vendor's GenTL producer, the .cti path `gentl_producer` and the camera's serial
+    `gentl_serial`), control timeout (ms) and retries, pixel format (None: the packed format of
+    the sensor's bit depth), trigger input line, and the exposure range to use (us)."""
 
+    backend: str = "u3v"
+    gentl_producer: str | None = None
+    gentl_serial: str | None = None
     usb_vendor_id: int = 0x1209
     usb_product_id: int = 0x0001
     timeout_ms: int = 1000
@@ -260,6 +264,14 @@ def _validate(c: HardwareConfig) -> None:
         raise ConfigurationError(
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
             f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
+        )
+    if c.camera.backend not in ("u3v", "gentl"):
+        raise ConfigurationError(
+            f"{c.source}: camera.backend must be 'u3v' or 'gentl', got {c.camera.backend!r}"
+        )
+    if c.camera.backend == "gentl" and not c.camera.gentl_producer:
+        raise ConfigurationError(
+            f"{c.source}: camera.backend 'gentl' needs camera.gentl_producer (the vendor's .cti)"
         )
     if c.acquisition.camera_clock not in ("shared", "relative"):
         raise ConfigurationError(

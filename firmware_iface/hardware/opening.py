@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..camera.driver import Camera
 from ..camera.pixel_formats import SIGNIFICANT_BITS, pixel_format
+from ..camera.select import open_camera
 from ..dlpc900.driver import DLPC900
 from ..dlpc900.transport import HidTransport
 from ..errors import ConfigurationError, InputError
@@ -67,12 +68,15 @@ def open_devices(
     devices.firmware = str(dmd.firmware_version())
     dmd.set_pattern_on_the_fly_mode()
     devices.fpga = FPGATimingBoard(c.fpga.url, c.fpga.timeout_s, c.fpga.retries, c.fpga.baudrate)
-    cam = devices.camera = Camera(
-        camera_backend,
-        c.camera.usb_vendor_id,
-        c.camera.usb_product_id,
-        c.camera.timeout_ms,
-        c.camera.retries,
+    cam = devices.camera = open_camera(
+        c.camera.backend,
+        usb_backend=camera_backend,
+        vendor_id=c.camera.usb_vendor_id,
+        product_id=c.camera.usb_product_id,
+        timeout_ms=c.camera.timeout_ms,
+        retries=c.camera.retries,
+        producer=c.camera.gentl_producer,
+        serial=c.camera.gentl_serial,
     )
     if (roi.sensor_width, roi.sensor_height) != (cam.sensor_width, cam.sensor_height):
         raise ConfigurationError(

@@ -1,7 +1,8 @@
 """Ternarisation of the output error before it is sent to the OPU.
 
-The default, ``Ternarizer()``, is unbiased stochastic rounding (rule="stochastic"), per error
-row e of width V (per sample, or per token for sequence models)::
+The default, ``Ternarizer()``, is unbiased stochastic rounding (rule="stochastic") taken per
+sign (split_signs=True, below). Stochastic rounding of an error row e of width V (per sample,
+or per token for sequence models)::
 
     m     = max_j |e_j|
     t_j   = sign(e_j) with probability |e_j| / m, else 0     (independent per entry)
@@ -9,7 +10,9 @@ row e of width V (per sample, or per token for sequence models)::
 
 so E[alpha * t] = e exactly, with Var(alpha t_j) = |e_j| (m - |e_j|): the error's small
 entries are kept on average instead of being cut. It is the default because it trains best
-across data sets (docs/dfa.md, "Choice of the default").
+across data sets (docs/dfa.md, "Choice of the default"); per sign, m+ = max_j e_j+ is closer
+to the small positive entries of a softmax error than the target's |e|, so the variance is
+lower.
 
 Threshold rules (biased; kept for comparison and for devices that need a fixed sparsity)::
 
@@ -59,6 +62,8 @@ class Ternarizer:
     (float error). threshold: dimensionless fraction of the row's max |e| (rule="max", in
     [0, 1)) or of its std (rule="std", >= 0); None means 0.25. Only threshold rules take
     one: a threshold with rule "stochastic" or "off" is refused rather than ignored.
+    split_signs: per-sign binary rows (module docstring); None means the rule's default:
+    True for "stochastic" (it trains better), False for "max", "std" and "off".
     The stochastic rule draws from the ``generator`` passed to the call (the DFA layer passes
     its own, whose state is in its ``state_dict``), else from torch's global generator;
     numbers are drawn on the CPU, so a seed gives the same t on every device.
@@ -66,12 +71,18 @@ class Ternarizer:
 
     threshold: float | None = None
     rule: Rule = "stochastic"
-    split_signs: bool = False
+    split_signs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise DFAConfigurationError(
                 f"unknown ternarisation rule {self.rule!r}; use one of {', '.join(RULES)}"
+            )
+        if self.split_signs is None:
+            object.__setattr__(self, "split_signs", self.rule == "stochastic")
+        if not isinstance(self.split_signs, bool):
+            raise DFAConfigurationError(
+                f"split_signs must be True, False or None, got {self.split_signs!r}"
             )
         if self.split_signs and self.rule == "off":
             raise DFAConfigurationError(

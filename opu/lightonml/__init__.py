@@ -24,4 +24,31 @@ def get_verbose_level() -> int:
     return _verbose_level
 
 
-__all__ = ["OPU", "__version__", "get_verbose_level", "set_verbose_level"]
+def _blank(*args: object, **kwargs: object) -> None:
+    """A logging function that logs nothing."""
+
+
+def get_print_fn():
+    """print at verbose level 1 and above, else a no-op (lightonml's helper)."""
+    return print if _verbose_level >= 1 else _blank
+
+
+def get_debug_fn():
+    """print at verbose level 2 and above, else a no-op."""
+    return print if _verbose_level >= 2 else _blank
+
+
+def get_trace_fn():
+    """print at verbose level 3 and above, else a no-op."""
+    return print if _verbose_level >= 3 else _blank
+
+
+__all__ = [
+    "OPU",
+    "__version__",
+    "get_debug_fn",
+    "get_print_fn",
+    "get_trace_fn",
+    "get_verbose_level",
+    "set_verbose_level",
+]

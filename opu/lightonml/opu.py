@@ -11,6 +11,7 @@ E[y_i] = number of ON features (E|R_ij|^2 = 1), linear_transform R x with R_ij ~
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 import math
@@ -25,12 +26,18 @@ from ..arrays import is_torch
 from .context import Context, ContextArray
 from .encoding.core import NoDecoding, NoEncoding
 from .inputs import InputTraits, numpy_of, rows_of, traits_of
+from .internal.shared import (
+    ROI_MARGIN,
+    SIM_CALIBRATIONS,
+    accepts,
+    dmd_and_camera,
+    on_level,
+    shared_key,
+)
 from .internal.simulated_device import STACK_KEYS, SimulatedOpuDevice, resolve_device
 from .types import FeaturesFormat, InputRoiStrategy, OutputRescaling
 
-_DMD_DEFAULT = (1920, 1080)
-_CAMERA_DEFAULT = (1920, 1200)
-_ROI_MARGIN = 0.85  # opu.OPU reads about n_out / 0.85 + 16 camera pixels for n_out outputs
+_PBAR_ROWS = 1024  # vectors per part when a progress bar is shown
 
 
 class NotFittedError(InputError, AssertionError):
@@ -40,18 +47,6 @@ class NotFittedError(InputError, AssertionError):
 
 class NotOpenError(ConfigurationError, AssertionError):
     """transform on a closed OPU (open() or `with opu:` first)."""
-
-
-def _stack_shapes(spec: dict) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(DMD (width, height), camera (width, height)) of the device the spec opens."""
-    prof = spec.get("profile")
-    if prof is None and (spec["device"] == "sim" or spec["device"].startswith("emu")):
-        from opu_sim.profile import DeviceProfile
-
-        prof = DeviceProfile.default()
-    if prof is None:
-        return _DMD_DEFAULT, _CAMERA_DEFAULT
-    return (prof.dmd.width, prof.dmd.height), (prof.camera.sensor_width, prof.camera.sensor_height)
 
 
 def _positive_int(name: str, v: Any) -> int:
@@ -86,7 +81,7 @@ class OPU:
         rescale: OutputRescaling | str = OutputRescaling.variance,
     ) -> None:
         self._spec, self._sim = resolve_device(opu_device, simulated, config_file, config_override)
-        self._dmd, self._camera = _stack_shapes(self._spec)
+        self._dmd, self._camera = dmd_and_camera(self._spec)
         capacity = self._dmd[0] * self._dmd[1] // 2  # data + anchor regions share the DMD
         self._max_n_features = (
             _positive_int("max_n_features", max_n_features) if self.simulated else capacity
@@ -102,6 +97,10 @@ class OPU:
         self.n_components = n_components
         self.input_roi_strategy = input_roi_strategy
         self.rescale = rescale
+        if verbose_level != -1:  # deprecated in lightonml for set_verbose_level; still honoured
+            from . import set_verbose_level
+
+            set_verbose_level(verbose_level)
         self.verbose_level = verbose_level
         self.disable_pbar = disable_pbar
         if open_at_init is None or open_at_init:
@@ -110,8 +109,9 @@ class OPU:
     # ---- properties ---------------------------------------------------------------------
     @property
     def simulated(self) -> bool:
-        """True when the device is this stack's simulator."""
-        return self._spec["device"] == "sim"
+        """True for simulated=True or a SimulatedOpuDevice (a config naming 'sim' plays the
+        machine's OPU, as lightonml's config named the hardware)."""
+        return self._sim is not None
 
     @property
     def config(self) -> dict:
@@ -145,7 +145,7 @@ class OPU:
     @property
     def max_n_components(self) -> int:
         """The most outputs the camera gives."""
-        return int((self._camera[0] * self._camera[1] - 16) * _ROI_MARGIN)
+        return int((self._camera[0] * self._camera[1] - 16) * ROI_MARGIN)
 
     @property
     def max_n_features(self) -> int:
@@ -212,14 +212,23 @@ class OPU:
             self.close()
 
     def _close_stacks(self) -> None:
-        for n_in, s in self._stacks.items():
-            self._calibrations[(n_in, s.n_out)] = s.calibration
+        for s in self._stacks.values():
             s.close()
         self._stacks.clear()
 
     def __getstate__(self) -> dict:
         self._close_stacks()
         return {k: v for k, v in self.__dict__.items() if k != "_stacks"}
+
+    def __deepcopy__(self, memo: dict) -> OPU:
+        """A copy that opens its own device when used; self stays open (sklearn's clone)."""
+        new = OPU.__new__(OPU)
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k != "_stacks":
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        new._stacks = {}
+        return new
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -297,18 +306,24 @@ class OPU:
 
     def _new_stack(self, n_in: int, on_fraction: float | None) -> Any:
         kwargs = {k: self._spec[k] for k in STACK_KEYS if k in self._spec}
-        cal = self._calibrations.get((n_in, self._n_components))
+        if on_fraction is not None and "expected_on_fraction" not in kwargs:
+            kwargs["expected_on_fraction"] = on_level(on_fraction)
+        shared = shared_key(self._spec, n_in, self._n_components, kwargs)
+        cal = self._calibrations.get((n_in, self._n_components)) or SIM_CALIBRATIONS.get(shared)
         if cal is not None:
             kwargs["calibration"] = cal
-        if on_fraction is not None and "expected_on_fraction" not in kwargs:
-            kwargs["expected_on_fraction"] = min(1.0, max(0.02, on_fraction))
         s = stack_api.OPU(self._spec["device"], n_in=n_in, n_out=self._n_components, **kwargs)
         try:
-            if "calibration" not in kwargs and "record_dir" not in kwargs:
-                s.calibrate()
+            if "calibration" in kwargs or "record_dir" in kwargs:
+                cal = s.calibration  # the given or stored record, or one measured and saved now
+            else:
+                cal = s.calibrate()
+                if shared is not None:
+                    SIM_CALIBRATIONS[shared] = cal
         except BaseException:
             s.close()
             raise
+        self._calibrations[(n_in, self._n_components)] = cal
         self._stacks[n_in] = s
         return s
 
@@ -349,13 +364,14 @@ class OPU:
         if rows.shape[1] < stack.n_in:
             rows = np.pad(rows, ((0, 0), (0, stack.n_in - rows.shape[1])))
         start = dt.datetime.now()
-        y = stack.project(rows, mode="linear" if linear else "intensity")
+        y = self._project(stack, rows, "linear" if linear else "intensity")
         ctx = self._context(stack, rows, start, dt.datetime.now())
         y = y.reshape(*batch, self._n_components)
         decoder = decoder_cls
         params = encoder.get_params() if hasattr(encoder, "get_params") else None
         if inspect.isclass(decoder_cls):
-            decoder = decoder_cls(**params) if params is not None else decoder_cls()
+            takes = params is not None and accepts(decoder_cls, params)
+            decoder = decoder_cls(**params) if takes else decoder_cls()
         elif params is not None and hasattr(decoder, "for_encoding"):
             decoder = decoder.for_encoding(params)
         out = np.asarray(decoder.transform(y), dtype=np.float32)
@@ -367,6 +383,24 @@ class OPU:
             dev = x_enc.device if torch_in else X.device
             return torch.from_numpy(np.ascontiguousarray(out)).to(dev)
         return ContextArray(out, ctx)
+
+    def _project(self, stack: Any, rows: np.ndarray, mode: str) -> np.ndarray:
+        """stack.project(rows), in parts under a progress bar at verbose level >= 1 (unless
+        disable_pbar) for batches of more than _PBAR_ROWS vectors."""
+        from . import get_verbose_level
+
+        n = rows.shape[0]
+        if get_verbose_level() < 1 or self.disable_pbar or n <= _PBAR_ROWS:
+            return stack.project(rows, mode=mode)
+        from rich.progress import Progress
+
+        out = np.empty((n, stack.n_out), dtype=np.float32)
+        with Progress(transient=True) as bar:
+            task = bar.add_task(f"OPU: {mode} projections", total=n)
+            for i in range(0, n, _PBAR_ROWS):
+                out[i : i + _PBAR_ROWS] = stack.project(rows[i : i + _PBAR_ROWS], mode=mode)
+                bar.advance(task, min(_PBAR_ROWS, n - i))
+        return out
 
     def _rescale_factor(self) -> float:
         if self._rescale is OutputRescaling.variance:
@@ -383,7 +417,7 @@ class OPU:
         x0, y0 = lay.origin
         return Context(
             frametime=stack.frame_period_us,
-            exposure=float(stack.calibration.exposure_us),
+            exposure=float(self._calibrations[(stack.n_in, stack.n_out)].exposure_us),
             output_roi=((roi.offset_x, roi.offset_y), (roi.width, roi.height)),
             start=start,
             end=end,

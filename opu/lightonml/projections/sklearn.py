@@ -59,7 +59,17 @@ class OPUMap(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.allow_nan = False
+        tags.non_deterministic = self._noisy()
         return tags
+
+    def _noisy(self) -> bool:
+        """Whether two projections of one input differ (camera noise): every device except a
+        noise-free simulator."""
+        if self.opu is not None:
+            return bool(self.opu.config.get("noise", True))
+        if isinstance(self.opu_device, SimulatedOpuDevice):
+            return self.opu_device.noise
+        return True
 
     @property
     def fitted(self) -> bool:

@@ -1,7 +1,9 @@
-"""The camera's register map: GenICam SFNC feature names -> address, type, access, unit, range.
+"""The emulated camera's private register map: SFNC feature names -> address, type, access,
+unit, range (device side only).
 
-Shared by the host driver (to encode requests) and the device emulator (to answer them). A read
-or write must cover exactly one register: start at its address and have its size.
+The host never reads this table: it learns the registers from the GenICam XML the device serves
+(camera.xml, described feature by feature; tests check the two agree). A read or write must
+cover exactly one register: start at its address and have its size.
 
 | address | feature              | type     | access | unit / values                          |
 |---------|----------------------|----------|--------|----------------------------------------|
@@ -39,8 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CodecError, InputError
-from .pixel_formats import PixelFormat
+from firmware_iface.camera.pixel_formats import PixelFormat
+from firmware_iface.errors import CodecError, InputError
 
 
 class Kind(enum.Enum):
@@ -195,42 +197,38 @@ def _as_int(reg: Register, value: object) -> int:
     return v
 
 
-def encode_value(reg: Register, value: object) -> bytes:
-    """Wire bytes of `value` for `reg`, checked against its type (InputError when it does not fit).
+def _encode_f64(reg: Register, value: object) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{reg.name} takes a number ({reg.unit}), got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise InputError(f"{reg.name} must be finite, got {v}")
+    if reg.strictly_positive and v <= 0:
+        raise InputError(f"{reg.name} must be > 0 {reg.unit}, got {v}")
+    return struct.pack("<d", v)
 
-    Enumerations take a symbolic name ("Mono12p", "On") or its integer code; commands take 1;
-    floats must be finite (and > 0 for strictly positive features such as ExposureTime).
-    """
-    if reg.kind in (Kind.U32, Kind.U64):
-        return _as_int(reg, value).to_bytes(reg.size, "little")
-    if reg.kind == Kind.F64:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise InputError(f"{reg.name} takes a number ({reg.unit}), got {value!r}")
-        v = float(value)
-        if not math.isfinite(v):
-            raise InputError(f"{reg.name} must be finite, got {v}")
-        if reg.strictly_positive and v <= 0:
-            raise InputError(f"{reg.name} must be > 0 {reg.unit}, got {v}")
-        return struct.pack("<d", v)
-    if reg.kind == Kind.ENUM:
-        if isinstance(value, str):
-            if value not in reg.entries:
-                raise InputError(
-                    f"{reg.name} has no entry {value!r}; use one of {list(reg.entries)}"
-                )
-            code = reg.entries[value]
-        else:
-            code = _as_int(reg, value)
-            if code not in reg.entries.values():
-                raise InputError(
-                    f"{reg.name} has no entry with code {code:#x}; use one of {list(reg.entries)}"
-                )
-        return code.to_bytes(reg.size, "little")
-    if reg.kind == Kind.COMMAND:
-        if isinstance(value, bool) or value != 1:
-            raise InputError(f"{reg.name} is a command: write 1 to execute it, got {value!r}")
-        return (1).to_bytes(reg.size, "little")
-    # STRING
+
+def _encode_enum(reg: Register, value: object) -> bytes:
+    if isinstance(value, str):
+        if value not in reg.entries:
+            raise InputError(f"{reg.name} has no entry {value!r}; use one of {list(reg.entries)}")
+        code = reg.entries[value]
+    else:
+        code = _as_int(reg, value)
+        if code not in reg.entries.values():
+            raise InputError(
+                f"{reg.name} has no entry with code {code:#x}; use one of {list(reg.entries)}"
+            )
+    return code.to_bytes(reg.size, "little")
+
+
+def _encode_command(reg: Register, value: object) -> bytes:
+    if isinstance(value, bool) or value != 1:
+        raise InputError(f"{reg.name} is a command: write 1 to execute it, got {value!r}")
+    return (1).to_bytes(reg.size, "little")
+
+
+def _encode_string(reg: Register, value: object) -> bytes:
     if not isinstance(value, str):
         raise InputError(f"{reg.name} takes a string, got {value!r}")
     raw = value.encode("ascii", errors="strict") if value.isascii() else None
@@ -239,6 +237,23 @@ def encode_value(reg: Register, value: object) -> bytes:
             f"{reg.name} must be ASCII without NUL, at most {reg.size} bytes, got {value!r}"
         )
     return raw.ljust(reg.size, b"\0")
+
+
+def encode_value(reg: Register, value: object) -> bytes:
+    """Wire bytes of `value` for `reg`, checked against its type (InputError when it does not fit).
+
+    Enumerations take a symbolic name ("Mono12p", "On") or its integer code; commands take 1;
+    floats must be finite (and > 0 for strictly positive features such as ExposureTime).
+    """
+    if reg.kind in (Kind.U32, Kind.U64):
+        return _as_int(reg, value).to_bytes(reg.size, "little")
+    encode = {
+        Kind.F64: _encode_f64,
+        Kind.ENUM: _encode_enum,
+        Kind.COMMAND: _encode_command,
+        Kind.STRING: _encode_string,
+    }[reg.kind]
+    return encode(reg, value)
 
 
 def decode_raw(reg: Register, data: bytes) -> int | float | str:

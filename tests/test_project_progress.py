@@ -1,0 +1,83 @@
+"""Long project() calls: the frame count is known before the call, and progress is reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from firmware_iface.errors import InputError
+from opu import OPU
+
+
+@pytest.fixture(scope="module")
+def small_opu():
+    with OPU(n_in=16, n_out=32, seed=2, noise=False) as dev:
+        dev.calibration  # noqa: B018
+        yield dev
+
+
+def taken(dev: OPU, fn) -> int:
+    before = dev.source.frames_taken
+    fn()
+    return dev.source.frames_taken - before
+
+
+@pytest.mark.parametrize(
+    "make, mode, per_row",
+    [
+        (lambda r, b: (r.random((b, 16)) < 0.5).astype(np.uint8), "linear", 2),
+        (lambda r, b: r.integers(-1, 2, (b, 16)), "linear", 4),
+        (lambda r, b: (r.random((b, 16)) < 0.5), "intensity", 1),
+    ],
+    ids=["binary", "ternary", "intensity"],
+)
+@pytest.mark.parametrize("b", [1, 7, 4100])  # 4100 ternary rows: two acquisitions
+def test_frames_for_is_what_the_call_takes(small_opu, rng, make, mode, per_row, b):
+    x = make(rng, b)
+    n = small_opu.frames_for(x, mode=mode)
+    assert n == taken(small_opu, lambda: small_opu.project(x, mode=mode))
+    if mode == "linear":  # data frames plus each acquisition's anchor-only frames
+        chunks = -(-b * per_row // 16384)
+        assert b * per_row + chunks * 2 <= n <= b * per_row + chunks * 16
+    else:
+        assert n == b
+
+
+def test_frames_for_float_counts_only_non_zero_bit_planes(small_opu, rng):
+    x = rng.standard_normal((5, 16))
+    x[2] = 0.0  # an all-zero row costs nothing
+    x[3] = 0.0
+    x[3, 0] = 1.0  # 255 = 0b11111111: all 8 planes, one ON element
+    n = small_opu.frames_for(x, precision=8)
+    assert n == taken(small_opu, lambda: small_opu.project(x, precision=8))
+    assert 8 * 4 * 4 < n <= 8 * (4 * 4 + 2)  # 8 planes of at most 4 rows (+ anchor frames)
+    one = np.zeros((1, 16))
+    one[0, :2] = 0.5, 0.25  # q = 15, 8 at 4 bits: every plane has an ON element
+    assert small_opu.frames_for(one, precision=4) == 4 * (4 + small_opu.reference_frames(4))
+    assert small_opu.frames_for(one > 0) == 2 + small_opu.reference_frames(2)  # binary
+
+
+def test_progress_callback_counts_up_to_the_total(small_opu, rng):
+    x = rng.standard_normal((600, 16))  # float: several acquisitions
+    seen = []
+    y = small_opu.project(x, progress=lambda done, total: seen.append((done, total)))
+    total = small_opu.frames_for(x)
+    assert len(seen) > 2 and all(t == total for _, t in seen)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[-1][0] == total
+    np.testing.assert_array_equal(y, small_opu.project(x))  # progress changes nothing
+
+
+def test_progress_bar_goes_to_stderr(small_opu, rng, capsys):
+    small_opu.project(rng.integers(-1, 2, (9, 16)), progress=True)
+    out = capsys.readouterr()
+    assert out.out == "" and "frames" in out.err and "project 9 x ternary" in out.err
+
+
+def test_bad_progress_and_input_are_refused_before_any_frame(small_opu, rng):
+    x = rng.integers(-1, 2, (3, 16))
+    with pytest.raises(InputError, match="progress"):
+        taken(small_opu, lambda: small_opu.project(x, progress="yes"))
+    with pytest.raises(InputError, match="n_in=16"):
+        small_opu.frames_for(np.zeros((2, 15)))
+    with pytest.raises(InputError, match="intensity"):
+        small_opu.frames_for(x, mode="intensity")
