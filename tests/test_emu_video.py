@@ -123,3 +123,17 @@ def test_project_on_the_video_path_equals_the_simulator():
         assert emu.source.pattern_path == "video"
         assert np.array_equal(emu.project(x), sim.project(x))
         assert np.array_equal(emu.project(x, mode="intensity"), sim.project(x, mode="intensity"))
+
+
+def test_the_timing_board_counts_vsync_edges(env):
+    from firmware_iface.fpga.messages import TriggerFlags
+
+    rig, hw = env["rig"], env["hw"]
+    hw.acquire(env["patterns"][:24], EXPOSURE_US)  # one video frame + the spare VSYNC
+    log = hw.fpga.read_trigger_log(0, 8) + hw.fpga.read_trigger_log(24, 1)
+    assert [bool(e.flags & TriggerFlags.VSYNC) for e in log] == [True] + [False] * 7 + [True]
+    rig.video.faults = VideoLinkFaults(lost_vsyncs={1})
+    b = hw.acquire(env["patterns"][:24], EXPOSURE_US)
+    assert not hw.fpga.read_trigger_log(24, 1)[0].flags & TriggerFlags.VSYNC
+    assert any(": lost_vsync:" in p for p in b.info.problems)
+    assert np.array_equal(b.frames, env["ref"][:24])

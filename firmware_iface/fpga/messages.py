@@ -114,6 +114,7 @@ class TriggerFlags(IntFlag):
     CAMERA_MISSING = 0x01  # this frame's camera trigger did not fire
     CAMERA_EXTRA = 0x02  # a spurious extra camera trigger fired after this frame's
     CAMERA_LAGGED = 0x04  # this frame's camera trigger fired one frame period late
+    VSYNC = 0x08  # not an anomaly: the VSYNC input saw an edge at this frame (video-pattern runs)
 
 
 # Protocol limits beyond the timing ones (timing.py), the board refuses others.
@@ -389,7 +390,7 @@ class TriggerEvent:
     @classmethod
     def _from_record(cls, run_id: int, rec: bytes) -> TriggerEvent:
         idx, dcount, ccount, dtime, ctime, flags = _RECORD.unpack(rec)
-        if flags & ~int(TriggerFlags(0x07)):
+        if flags & ~int(TriggerFlags(0x0F)):
             raise PayloadValueError(f"trigger flags 0x{flags:02X} set undefined bits")
         return cls(
             run_id,

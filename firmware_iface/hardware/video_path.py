@@ -14,9 +14,9 @@ One chunk (at most MAX_FRAMES_PER_RUN video frames):
    FrameIntegrityError is raised. No exposure is used unless its attribution is certain.
 
 The video output is duck-typed: `open()`, `present(frame)`, `close()` and `take_run()`
-returning flip_times_us, vsync_times_us and trigger_times_us of the last run on the board's
-clock (the emulated link, opu_sim.emulators.dlpc900_video; on a bench: the window plus the
-timing board's VSYNC and trigger counters).
+returning the flip times of the last run's frames (flip_times_us, board clock; the emulated
+link, opu_sim.emulators.dlpc900_video). VSYNC edges and pattern triggers come from the timing
+board: one event per trigger, flagged VSYNC where its VSYNC input saw an edge.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ..dlpc900.timing import PathTiming
 from ..dlpc900.video import PATTERNS_PER_FRAME, pack_frame_elements
 from ..dlpc900.video_sync import VsyncCount, attribute
 from ..errors import FPGARunAbortedError, FrameIntegrityError, InputError
+from ..fpga.messages import TriggerFlags
 from .chunks import ChunkResult, ChunkRunner, _Attempt
 from .integrity import Problem, check_run
 from .timing import FrameTiming, plan_timing
@@ -71,6 +72,15 @@ def video_timing(exposure_us: float, refresh_hz: float, dmd_delay_us: int,
 def path_timing(refresh_hz: float) -> PathTiming:
     """The video path's time model (PathTiming) at refresh_hz."""
     return PathTiming.video(refresh_hz)
+
+
+def board_count(events: list) -> VsyncCount:
+    """VSYNC edges and pattern triggers of a run as the timing board reported them: every
+    frame event is one pattern trigger (its DMD trigger time), those flagged VSYNC also a VSYNC
+    edge."""
+    trig = np.array([e.dmd_time_us for e in events], np.float64)
+    vs = np.array([e.dmd_time_us for e in events if e.flags & TriggerFlags.VSYNC], np.float64)
+    return VsyncCount(vs, trig)
 
 
 def run_video_chunk(
@@ -126,8 +136,7 @@ def run_video_chunk(
             continue
         runner.next_id = first + n_trig
         with stats.timed("integrity"):
-            att = attribute(record.flip_times_us,
-                            VsyncCount(record.vsync_times_us, record.trigger_times_us),
+            att = attribute(record.flip_times_us, board_count(events),
                             PATTERNS_PER_FRAME * timing.frame_period_us)
         notes = [Problem(kind, detail) for kind, detail in att.problems]
         if notes:

@@ -2,6 +2,10 @@
 for the full-screen window, firmware_iface.dlpc900.window) to the controller, and the VSYNC and
 pattern-trigger lines the timing board counts.
 
+The timing board's VSYNC input is wired to the link: after each video run the FPGA emulator
+marks the events of the frames where an edge was counted (TriggerFlags.VSYNC), so the host
+reads VSYNC edges and pattern triggers from the board, as on a bench.
+
 Model (docs/dlpc900.md, "Video-pattern mode"): the host flips frames; at each VSYNC the
 controller latches the newest flipped frame and shows its 24 bit planes, one per pattern
 trigger, pattern period = VSYNC period / 24. The timing board starts a run on a VSYNC edge and
@@ -45,22 +49,19 @@ class VideoLinkFaults:
 @dataclass
 class VideoRun:
     """One run as the link played it: per VSYNC the RGB888 frame shown (None: nothing shown
-    yet; a repeated frame is the same object), the host's flip times, and what the counter
-    saw (board clock, us)."""
+    yet; a repeated frame is the same object) and the host's flip times (board clock, us)."""
 
     start_us: int
     vsync_period_us: int
     shown: list[np.ndarray | None]
     flip_times_us: np.ndarray
-    vsync_times_us: np.ndarray
-    trigger_times_us: np.ndarray
 
 
 class EmulatedVideoLink:
     """Host video output -> DLPC900 video input, plus the VSYNC/trigger counter lines.
 
     Host side: open() (source present, sync locked), present(frame) (queue a flip), close(),
-    take_run() (flip times and counts of the last run). Rig side: play(...) at each run.
+    take_run() (flip times of the last run). Rig side: play(...) at each run.
     """
 
     def __init__(self, width: int, height: int) -> None:
@@ -71,6 +72,7 @@ class EmulatedVideoLink:
         self._queue: list[np.ndarray] = []
         self._on_screen: np.ndarray | None = None  # the frame the controller holds
         self._last: VideoRun | None = None
+        self.counted_vsync_frames: list[int] = []  # last run: frames with a VSYNC edge seen
 
     # ---- host side ------------------------------------------------------------------------
     def open(self) -> None:
@@ -101,10 +103,10 @@ class EmulatedVideoLink:
         return run
 
     # ---- rig side -------------------------------------------------------------------------
-    def play(self, start_us: int, n_triggers: int, pattern_period_us: int,
-             trigger_times_us: np.ndarray) -> VideoRun:
+    def play(self, start_us: int, n_triggers: int, pattern_period_us: int) -> VideoRun:
         """Latch the queued frames on the run's VSYNC grid (faults applied) and record what
-        the host and the counter see. Consumes the queue and the faults."""
+        the host sees (flip times) and the frames whose VSYNC edge the board's input counts
+        (`counted_vsync_frames`). Consumes the queue and the faults."""
         period = PATTERNS_PER_FRAME * pattern_period_us
         n_vsync = -(-n_triggers // PATTERNS_PER_FRAME)
         t = start_us + period * np.arange(n_vsync + 1, dtype=np.int64)
@@ -133,8 +135,8 @@ class EmulatedVideoLink:
             prev = shown[k]
         self._on_screen = prev
         keep = [k for k in range(n_vsync) if k not in f.lost_vsyncs]
-        run = VideoRun(start_us, period, shown, np.array(flips, np.float64),
-                       t[keep].astype(np.float64), np.asarray(trigger_times_us, np.float64))
+        self.counted_vsync_frames = [PATTERNS_PER_FRAME * k for k in keep]
+        run = VideoRun(start_us, period, shown, np.array(flips, np.float64))
         self._queue.clear()
         f.clear()
         self._last = run

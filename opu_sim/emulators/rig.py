@@ -98,6 +98,7 @@ class EmulatedRig:
             cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
         )
         self.fpga = FPGAEmulator(on_run=self._on_run)
+        self.fpga.vsync_input = self._vsync_frames  # the board's VSYNC input: the video link
         self.name = name or f"rig-{uuid.uuid4().hex[:12]}"
         self.url = f"fpgaemu://{self.name}"
         self.stats = RigStats()
@@ -145,8 +146,7 @@ class EmulatedRig:
         """Video-pattern mode: the link latches the host's frames on the run's VSYNC grid; each
         camera pulse sees bit plane k of the frame shown at its VSYNC interval (the LUT's k-th
         bit position), sampled into element amplitudes once per distinct frame."""
-        run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us,
-                              req.dmd_trigger_times_us)
+        run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us)
         cam_t = req.camera_trigger_times_us
         lay = self.layout
         out = np.zeros((cam_t.size, lay.n_elements), dtype=np.float32)
@@ -172,6 +172,13 @@ class EmulatedRig:
                 sampled[id(frame)] = amp
             out[j] = amp[k[j], : lay.n_elements]
         return out
+
+    def _vsync_frames(self, req: RunRequest) -> list[int]:
+        """Frames of the run at which the board's VSYNC input counted an edge (video-pattern
+        runs only; nothing is wired in pattern-on-the-fly mode)."""
+        if self.dmd.display_mode != DisplayMode.VIDEO_PATTERN:
+            return []
+        return [i for i in self.video.counted_vsync_frames if i < req.n_frames]
 
     def _shown_patterns(self, req: RunRequest) -> np.ndarray:
         """Element amplitudes (n_camera_pulses, n_elements) on the DMD at each camera pulse."""
