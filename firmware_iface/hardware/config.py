@@ -23,7 +23,8 @@ class DmdConfig:
     """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries, and
     the pattern path: "auto" (video-pattern mode when a video output is connected, the fastest
     path for new patterns; else on-the-fly upload), "video" or "usb"; the video refresh rate
-    (Hz, <= 120) and the SDL display index of the controller's video input."""
+    (Hz, <= 120) and the SDL display index of the controller's video input; the HID link's
+    64-byte reports per second per direction (USB 1.1 full speed: 1000) for the time model."""
 
     usb_vendor_id: int = 0x0451
     usb_product_id: int = 0xC900
@@ -33,6 +34,7 @@ class DmdConfig:
     pattern_path: str = "auto"
     video_refresh_hz: float = 120.0
     video_display: int = 0
+    usb_reports_per_s: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ def _validate(c: HardwareConfig) -> None:
             f"got {c.dmd.video_refresh_hz!r}"
         )
     at_least("dmd.video_display", c.dmd.video_display, 0)
+    positive("dmd.usb_reports_per_s", c.dmd.usb_reports_per_s)
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:

@@ -32,7 +32,7 @@ from ..camera.driver import Camera
 from ..camera.pixel_formats import output_dtype
 from ..dlpc900.commands import MAX_LUT_ENTRIES
 from ..dlpc900.driver import DLPC900
-from ..dlpc900.timing import PathTiming
+from ..dlpc900.timing import PathTiming, UsbLink
 from ..driver_base import DeviceDriver
 from ..errors import (
     ConcurrencyError,
@@ -194,7 +194,7 @@ class OPUHardware(DeviceDriver):
         """The time model of this OPU's pattern path: frame_period_us and call_s(n_frames)."""
         if self.pattern_path == "video":
             return PathTiming.video(self.config.dmd.video_refresh_hz)
-        return PathTiming.usb(self.frame_period_us)
+        return PathTiming.usb(self.frame_period_us, UsbLink(self.config.dmd.usb_reports_per_s))
 
     def path_for(self, exposure_us: float) -> str:
         """The pattern path a call at exposure_us takes: video when this OPU has a video
