@@ -4,7 +4,10 @@
 command buffer, 504-byte image chunks, out-of-order commands NACKed with the DLPU018 error code
 (description readable with 0x0101); what host code that loads real boards sends (the TI GUI's
 header bytes, Pycrafter6500's reply bit and header size) is accepted. Uploads are decoded into
-a pattern store; with external triggers each `trigger()` advances the LUT. `DLPC900Backend` is
+a pattern store; with external triggers each `trigger()` advances the LUT. Video-pattern mode
+(display mode 2) is entered from video mode with a locked source on the video input
+(`attach_video`, an EmulatedVideoLink from dlpc900_video.py); its LUT selects bit planes of
+the video frames. `DLPC900Backend` is
 a pyusb backend object, so the unchanged driver reaches the emulator through
 usb.core.find(backend=).
 
