@@ -158,6 +158,8 @@ class ShardedSource:
         self.set_output_pixels(None)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_bench":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self._bench, name)
 
     @property

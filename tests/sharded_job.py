@@ -28,7 +28,7 @@ def _inputs() -> dict[str, np.ndarray]:
 
 
 def _record(dev: OPU, prefix: str, out: dict) -> None:
-    cal = dev.calibration
+    cal = dev.ensure_calibrated()
     out[f"{prefix}cal_exposure"] = np.array(cal.exposure_us)
     out[f"{prefix}cal_scale"] = np.array(cal.scale_dn)
     for name in ("dark_dn", "hot_pixels", "output_pixels", "anchor", "anchor_dn"):

@@ -237,7 +237,7 @@ def test_projection_decorrelates_on_device():
     rng = np.random.default_rng(0)
     x = (rng.random((4, 300)) < 0.5).astype(np.uint8)
     with OPU(n_in=300, n_out=600, seed=2, profile=prof) as dev:
-        _ = dev.calibration
+        dev.ensure_calibrated()
         t0 = dev.source.clock_us * 1e-6  # intensity mode: one acquisition, taken at its start
         y0 = dev.project(x, mode="intensity")
         for wait in (2.5, 5.0):

@@ -218,6 +218,14 @@ def _section(kind: type, data: Any, where: str) -> Any:
 
 
 def _validate(c: HardwareConfig) -> None:
+    """ConfigurationError naming the first invalid setting of a whole config."""
+    _validate_numbers(c)
+    _validate_consistency(c)
+
+
+def _validate_numbers(c: HardwareConfig) -> None:
+    """USB ids, positive timeouts/rates/periods, non-negative counts."""
+
     def positive(name: str, v: float) -> None:
         if not v > 0:
             raise ConfigurationError(f"{c.source}: {name} must be > 0, got {v!r}")
@@ -243,11 +251,6 @@ def _validate(c: HardwareConfig) -> None:
                     ("acquisition.max_reacquire", c.acquisition.max_reacquire),
                     ("timing.dmd_delay_us", c.timing.dmd_delay_us)):
         at_least(name, v, 0)
-    if c.dmd.pattern_path not in ("auto", "usb", "video"):
-        raise ConfigurationError(
-            f"{c.source}: dmd.pattern_path must be 'auto', 'usb' or 'video', got "
-            f"{c.dmd.pattern_path!r}"
-        )
     if not 0 < c.dmd.video_refresh_hz <= 120:
         raise ConfigurationError(
             f"{c.source}: dmd.video_refresh_hz must be in (0, 120] (the DLPC900's video input), "
@@ -255,6 +258,15 @@ def _validate(c: HardwareConfig) -> None:
         )
     at_least("dmd.video_display", c.dmd.video_display, 0)
     positive("dmd.usb_reports_per_s", c.dmd.usb_reports_per_s)
+
+
+def _validate_consistency(c: HardwareConfig) -> None:
+    """Settings that must agree with each other, and the choices among named options."""
+    if c.dmd.pattern_path not in ("auto", "usb", "video"):
+        raise ConfigurationError(
+            f"{c.source}: dmd.pattern_path must be 'auto', 'usb' or 'video', got "
+            f"{c.dmd.pattern_path!r}"
+        )
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:
@@ -268,6 +280,17 @@ def _validate(c: HardwareConfig) -> None:
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
             f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
         )
+    _validate_camera_backend(c)
+    if c.acquisition.camera_clock not in ("shared", "relative"):
+        raise ConfigurationError(
+            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
+            f"{c.acquisition.camera_clock!r}"
+        )
+    if not c.acquisition.timestamp_tolerance_us >= 0:
+        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")
+
+
+def _validate_camera_backend(c: HardwareConfig) -> None:
     if c.camera.backend not in ("u3v", "gentl"):
         raise ConfigurationError(
             f"{c.source}: camera.backend must be 'u3v' or 'gentl', got {c.camera.backend!r}"
@@ -276,10 +299,3 @@ def _validate(c: HardwareConfig) -> None:
         raise ConfigurationError(
             f"{c.source}: camera.backend 'gentl' needs camera.gentl_producer (the vendor's .cti)"
         )
-    if c.acquisition.camera_clock not in ("shared", "relative"):
-        raise ConfigurationError(
-            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
-            f"{c.acquisition.camera_clock!r}"
-        )
-    if not c.acquisition.timestamp_tolerance_us >= 0:
-        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")

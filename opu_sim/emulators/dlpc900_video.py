@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 
-from firmware_iface.dlpc900.video import PATTERNS_PER_FRAME
+from firmware_iface.dlpc900.video import BIT_PLANE_CHANNEL, PATTERNS_PER_FRAME
 from firmware_iface.errors import ConfigurationError, InputError
+from firmware_iface.geometry import DmdLayout
 
 
 @dataclass
@@ -141,3 +143,33 @@ class EmulatedVideoLink:
         f.clear()
         self._last = run
         return run
+
+
+def plane_fractions(frame: np.ndarray, bit_positions: list[int], layout: DmdLayout) -> np.ndarray:
+    """(len(bit_positions), layout.n_elements) float32: the fraction of ON mirrors of each
+    element for the bit planes at these LUT bit positions of an RGB888 frame (the numbers
+    DmdLayout.sample gives for each rendered plane, without unpacking the frame)."""
+    chan = np.array([BIT_PLANE_CHANNEL[b // 8] for b in bit_positions], np.int64)
+    bit = np.array([b % 8 for b in bit_positions], np.int64)
+    x0, y0 = layout.origin
+    out = np.empty((chan.size, layout.grid_rows * layout.grid_cols), np.float32)
+    _plane_fractions(frame, chan, bit, y0, x0, layout.grid_rows, layout.grid_cols,
+                     layout.macro_pixel, out)
+    return out[:, : layout.n_elements]
+
+
+@nb.njit(cache=True)
+def _plane_fractions(frame, chan, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, ANN202
+    n = chan.size
+    counts = np.zeros(n, np.int64)
+    for r in range(rows):
+        for c in range(cols):
+            counts[:] = 0
+            for dy in range(mp):
+                row = frame[y0 + r * mp + dy]
+                for dx in range(mp):
+                    px = row[x0 + c * mp + dx]
+                    for p in range(n):
+                        counts[p] += (px[chan[p]] >> bit[p]) & 1
+            for p in range(n):
+                out[p, r * cols + c] = counts[p] / (mp * mp)

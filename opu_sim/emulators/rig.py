@@ -9,8 +9,8 @@ LUT entry until the DMD's content changes), renders all frames of the run in one
 call (bench clock at the run's first camera pulse; exposure and ROI from the camera emulator's
 registers) and delivers them to the camera emulator with the FPGA's camera trigger times as
 timestamps. Every emulator's fault settings apply on the way. The camera delivers integer DN,
-so an emulated device always quantises (float frames of a noise-free profile are rounded and
-clipped to the ADC range).
+so an emulated device always quantises (the bench renders with the camera model's ADC rule
+even for a noise-free profile).
 
 The host side (an OPUHardware opened on a rig's transports) is composed in `opu.emulated`:
 opu_sim never imports a driver.
@@ -19,24 +19,22 @@ opu_sim never imports a driver.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import numba as nb
 import numpy as np
 
 from firmware_iface.dlpc900.commands import DisplayMode
-from firmware_iface.dlpc900.video import BIT_PLANE_CHANNEL
-from firmware_iface.errors import ConfigurationError, InputError
+from firmware_iface.errors import ConfigurationError
+from firmware_iface.frames import check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from ..bench import OpticalBench
 from ..profile import DeviceProfile
 from .camera import CameraEmulator
 from .dlpc900 import DLPC900Emulator
-from .dlpc900_video import EmulatedVideoLink
+from .dlpc900_video import EmulatedVideoLink, plane_fractions
 from .fpga import FPGAEmulator, RunRequest
 
 
@@ -69,8 +67,9 @@ class EmulatedRig:
     profile: the simulated device; seed: medium seed; layout: element placement on the DMD (the
     rig samples mirrors back into elements with it); cache_budget_bytes: the bench's
     transmission-matrix memory; name: the fpgaemu:// name (default: unique).
-    Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video input,
-    EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI), stats (RigStats).
+    Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video
+    input, EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI),
+    stats (RigStats).
     """
 
     def __init__(
@@ -90,7 +89,12 @@ class EmulatedRig:
                          cam.sensor_height)
         self.profile = profile
         self.layout = layout
-        self.bench = OpticalBench(profile, seed, layout, full, cache_budget_bytes)
+        # a camera sends integers: the emulated sensor always quantises, with the camera
+        # model's one ADC rule (round half up, clip to 0..max_dn), even for a noise-free profile
+        sensor = profile if profile.noise.quantization else replace(
+            profile, noise=replace(profile.noise, quantization=True)
+        )
+        self.bench = OpticalBench(sensor, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
         self.video = EmulatedVideoLink(profile.dmd.width, profile.dmd.height)
         self.dmd.attach_video(self.video)
@@ -112,8 +116,7 @@ class EmulatedRig:
 
     def wait_s(self, seconds: float) -> None:
         """Let `seconds` of simulated time pass on the rig's clock (the FPGA board's)."""
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
-            raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds!r}")
+        seconds = check_wait_s(seconds)
         self.fpga.advance_clock_us(seconds * 1e6)
 
     @property
@@ -131,14 +134,9 @@ class EmulatedRig:
         a = self._amplitudes.get(lut_index)
         if a is None:
             entry = self.dmd.lut[lut_index]
-            lay = self.layout
-            x0, y0 = lay.origin
-            a = np.empty(lay.grid_rows * lay.grid_cols, dtype=np.float32)
-            _block_fractions(
-                self.dmd.images[entry.image_index], np.uint32(entry.bit_position), y0, x0,
-                lay.grid_rows, lay.grid_cols, lay.macro_pixel, a,
+            a = self.layout.sample_bitplane(
+                self.dmd.images[entry.image_index], entry.bit_position
             )
-            a = a[: lay.n_elements]
             self._amplitudes[lut_index] = a
         return a
 
@@ -148,17 +146,14 @@ class EmulatedRig:
         bit position), sampled into element amplitudes once per distinct frame."""
         run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us)
         cam_t = req.camera_trigger_times_us
-        lay = self.layout
-        out = np.zeros((cam_t.size, lay.n_elements), dtype=np.float32)
+        out = np.zeros((cam_t.size, self.layout.n_elements), dtype=np.float32)
         lut = self.dmd.lut if self.dmd.running and not self.dmd.paused else None
         if not lut:
             return out  # sequencer stopped: mirrors OFF
         rel = cam_t - req.start_time_us
         v = rel // run.vsync_period_us
         k = (rel % run.vsync_period_us) // req.frame_period_us
-        x0, y0 = lay.origin
-        chan = np.array([BIT_PLANE_CHANNEL[e.bit_position // 8] for e in lut], np.int64)
-        bit = np.array([e.bit_position % 8 for e in lut], np.int64)
+        bits = [e.bit_position for e in lut]
         sampled: dict[int, np.ndarray] = {}
         for j in range(cam_t.size):
             if not 0 <= v[j] < len(run.shown) or k[j] >= len(lut) or run.shown[v[j]] is None:
@@ -166,11 +161,8 @@ class EmulatedRig:
             frame = run.shown[v[j]]
             amp = sampled.get(id(frame))
             if amp is None:
-                amp = np.empty((len(lut), lay.grid_rows * lay.grid_cols), np.float32)
-                _plane_fractions(frame, chan, bit, y0, x0, lay.grid_rows, lay.grid_cols,
-                                 lay.macro_pixel, amp)
-                sampled[id(frame)] = amp
-            out[j] = amp[k[j], : lay.n_elements]
+                amp = sampled[id(frame)] = plane_fractions(frame, bits, self.layout)
+            out[j] = amp[k[j]]
         return out
 
     def _vsync_frames(self, req: RunRequest) -> list[int]:
@@ -223,47 +215,9 @@ class EmulatedRig:
             patterns = amplitudes.astype(np.uint8) if binary else amplitudes
             self.bench.clock_us = float(stamps[0])
             batch = self.bench.acquire(patterns, cam.exposure_us)
-            frames = batch.frames
-            if frames.dtype.kind == "f":  # noise-free profile: the ADC still rounds and clips
-                frames = np.clip(np.rint(frames), 0, self.profile.camera.max_dn).astype(np.uint16)
-            frames = frames.reshape(m, roi.height, roi.width)
+            frames = batch.frames.reshape(m, roi.height, roi.width)
             self.stats.frames += m
         t2 = time.perf_counter()
         self.stats.seconds["physics"] += t2 - t1
         cam.deliver(frames, stamps)
         self.stats.seconds["camera_deliver"] += time.perf_counter() - t2
-
-
-@nb.njit(cache=True)
-def _block_fractions(words, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, ANN202
-    """out[r * cols + c] = fraction of ON mirrors (bit `bit` of `words`) in macro-pixel
-    (r, c) of the grid whose top-left mirror is (x0, y0); the same numbers as
-    DmdLayout.sample, without decoding the whole image."""
-    one = np.uint32(1)
-    for r in range(rows):
-        for c in range(cols):
-            s = 0
-            for dy in range(mp):
-                row = words[y0 + r * mp + dy]
-                for dx in range(mp):
-                    s += (row[x0 + c * mp + dx] >> bit) & one
-            out[r * cols + c] = s / (mp * mp)
-
-
-@nb.njit(cache=True)
-def _plane_fractions(frame, chan, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, ANN202
-    """out[p, r * cols + c] = fraction of ON mirrors of bit plane p (bit bit[p] of channel
-    chan[p] of the RGB888 frame) in macro-pixel (r, c) of the grid at (x0, y0)."""
-    n = chan.size
-    counts = np.zeros(n, np.int64)
-    for r in range(rows):
-        for c in range(cols):
-            counts[:] = 0
-            for dy in range(mp):
-                row = frame[y0 + r * mp + dy]
-                for dx in range(mp):
-                    px = row[x0 + c * mp + dx]
-                    for p in range(n):
-                        counts[p] += (px[chan[p]] >> bit[p]) & 1
-            for p in range(n):
-                out[p, r * cols + c] = counts[p] / (mp * mp)
