@@ -299,3 +299,16 @@ def test_deepcopy_leaves_the_original_open_and_decoder_classes_without_params(ex
     # an encoder with get_params and a decoder class that takes none: the decoder is made bare
     y = exact.linear_transform(RNG.normal(size=(2, N_F)), SeparatedBitPlanEncoder, NoDecoding)
     assert y.shape == (2 * 2 * 6, N_C)
+
+
+def test_open_at_init_false_defers_the_device_to_open():
+    o = OPU(n_components=8, opu_device=SimulatedOpuDevice(noise=False), max_n_features=30,
+            open_at_init=False)
+    x = _bin(3, 12)
+    o.fit1d(x)  # allowed while closed, as lightonml
+    assert o.device.random_matrix is None  # no device opened yet
+    with pytest.raises(AssertionError, match="open"):
+        o.transform(x)
+    with o:
+        assert o.transform(x).shape == (3, 8)
+    assert not o._active

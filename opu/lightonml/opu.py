@@ -286,8 +286,9 @@ class OPU:
         if x is not None and x.size:
             rows, _ = rows_of(x, traits)
             on_fraction = float(np.count_nonzero(rows)) / rows.size
-        self._check_active()
-        self._stack_for(traits, on_fraction)
+        self._on_fraction = on_fraction
+        if self._active:  # else the device is set up by the first transform after open()
+            self._stack_for(traits, on_fraction)
 
     def _n_in(self, traits: InputTraits | None = None) -> int:
         t = traits or self._traits
@@ -360,7 +361,7 @@ class OPU:
                 "The input array should be binary - contain only 0s and 1s: use an encoder "
                 "(opu.lightonml.encoding.base) or linear_transform for real values"
             )
-        stack = self._stack_for(self._traits)
+        stack = self._stack_for(self._traits, getattr(self, "_on_fraction", None))
         if rows.shape[1] < stack.n_in:
             rows = np.pad(rows, ((0, 0), (0, stack.n_in - rows.shape[1])))
         start = dt.datetime.now()
