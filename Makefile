@@ -18,9 +18,13 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/opu demo
 
+# The suite runs on the machine's own OpenBLAS kernel (OPENBLAS_CORETYPE unset), then the
+# `numerics` tests (float-order sensitive, see tests/conftest.py) again on the AVX2 (Haswell)
+# kernel, which every x86-64 machine can run: results must not depend on the kernel.
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	env -u OPENBLAS_CORETYPE $(PY) -m pytest
+	OPENBLAS_CORETYPE=Haswell $(PY) -m pytest -m numerics -q
 
 bench: $(VENV)/.installed
 	for f in benchmarks/bench_*.py; do $(PY) $$f || exit 1; done

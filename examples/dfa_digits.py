@@ -84,7 +84,7 @@ def train(run: str, data, seed: int, epochs: int, batch: int = 64, lr: float = 2
         proj = dev if run == "dfa-optical" else GaussianProjector.from_opu(dev)
         tern = Ternarizer(rule="off") if run == "dfa-exact" else Ternarizer()
         dfa = DFA(model, MARKS, proj, ternarizer=tern, rounding_seed=seed)
-        _ = dev.calibration  # calibrated now, so the wall time below is training only
+        dev.ensure_calibrated()  # calibrated now, so the wall time below is training only
     net = dfa if dfa is not None else model
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)

@@ -17,6 +17,7 @@ I(r) correlates less than ANCHOR_DRIFT_WARN_CORRELATION with the calibrated one
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import warnings
@@ -29,17 +30,20 @@ import numpy as np
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
 from calibration.store import RecordStore
-from firmware_iface.errors import ConfigurationError, InputError
-from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
+from firmware_iface.frames import FrameSource
+from firmware_iface.threads import check_threads, default_threads, numba_threads
 
+from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
+from .kernel_threads import threads_for
+from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
-from .sources import open_source
+from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
-_USABLE_MARGIN = 0.85
 _MAX_FRAMES_PER_CALL = 16384
 ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
@@ -48,27 +52,40 @@ MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would excee
 class OPU:
     """An optical processing unit computing random projections.
 
-    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices) or a
-    hardware config. n_in: input width (DMD elements); n_out: output width (camera pixels).
-    seed: medium seed (simulated devices). noise: False gives the exact noise-free model.
-    profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed camera exposure
-    (default: chosen by calibration). anchor_on: anchor size in elements (default
-    sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix may keep.
-    expected_on_fraction: fraction of data elements ON in the inputs you will send (per frame:
-    e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON elements, the
-    shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised errors) get a
-    better signal-to-noise ratio with a small value.
+    device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices), a
+    hardware config, or any open frame source (firmware_iface.frames.FrameSource: an
+    opu_sim.OpticalBench, an OPUHardware, ...; its layout must hold n_in data + n_in anchor
+    elements and its ROI room for n_out outputs, see `plan_geometry`). A source passed in is
+    the caller's: close() leaves it open. n_in: input width (DMD elements); n_out: output
+    width (camera pixels). seed: medium seed (simulated devices). noise: False gives the exact
+    noise-free model. profile: an opu_sim.DeviceProfile (simulated devices). exposure_us: fixed
+    camera exposure (default: chosen by calibration). anchor_on: anchor size in elements
+    (default sqrt(2) * n_in / 2). cache_budget_bytes: memory the simulated transmission matrix
+    may keep. expected_on_fraction: fraction of data elements ON in the inputs you will send
+    (per frame: e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON
+    elements, the shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised
+    errors) get a better signal-to-noise ratio with a small value. threads: threads of the
+    stack's own kernels (simulator physics, recovery) during this OPU's calls; None (default):
+    torch's intra-op count when torch is imported, else the CPUs the process may use. The
+    process's and torch's thread settings are never changed (firmware_iface.threads).
 
-    calibration: None (default): on first use, load this device's record from `record_dir` if
-    one is given and exists (refused with CalibrationError if it is for another geometry; a
-    warning if it is stale), otherwise calibrate now and save the record to `record_dir`.
-    "fresh": calibrate now whatever is stored (and save). A Calibration or a record path: use
-    exactly that (refused if it is another device's or geometry's).
+    calibration: None (default): on first use (`project()`, or `ensure_calibrated()`), load
+    this device's record from `record_dir` if one is given and exists (refused with
+    CalibrationError if it is for another geometry; a warning if it is stale), otherwise
+    calibrate then and save the record to `record_dir`. "fresh": calibrate on first use
+    whatever is stored (and save). A Calibration or a record path: use exactly that (refused
+    if it is another device's or geometry's). `calibrate()` calibrates now, explicitly;
+    `calibration` is the record in use (CalibrationError before there is one).
+
+    sharded: split a simulated device over the ranks of a torch.distributed job (torchrun):
+    each rank generates only its block of output pixels (`output_slice`), inputs are
+    broadcast from rank 0, and results are bit-identical to sharded=False (opu/sharded.py,
+    docs/scaleout.md). Every rank must make the same calls.
     """
 
     def __init__(
         self,
-        device: str = "sim",
+        device: str | FrameSource = "sim",
         n_in: int = 1000,
         n_out: int = 1000,
         seed: int = 0,
@@ -80,42 +97,11 @@ class OPU:
         cache_budget_bytes: int = 512 << 20,
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
+        sharded: bool = False,
+        threads: int | None = None,
     ) -> None:
-        for name, v in (("n_in", n_in), ("n_out", n_out)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigurationError(f"{name} must be a positive integer, got {v!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
-        if not isinstance(device, str):
-            raise ConfigurationError(
-                f"device must be a string ('sim', 'emu' or a hardware config), got "
-                f"{type(device).__name__}"
-            )
-        self.device = device
+        self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
-        if profile is None and (device == "sim" or device.startswith("emu")):
-            from opu_sim.profile import DeviceProfile
-
-            profile = DeviceProfile.default() if noise else DeviceProfile.ideal()
-        self.profile = profile
-        dmd_w, dmd_h = (profile.dmd.width, profile.dmd.height) if profile else (1920, 1080)
-        cam_w, cam_h = (
-            (profile.camera.sensor_width, profile.camera.sensor_height) if profile else (1920, 1200)
-        )
-        if self.n_in * 2 > dmd_w * dmd_h:
-            raise ConfigurationError(
-                f"n_in={self.n_in} needs {2 * self.n_in} DMD elements (data + anchor region) but "
-                f"the {dmd_w}x{dmd_h} DMD has {dmd_w * dmd_h} mirrors; reduce n_in"
-            )
-        n_roi = math.ceil(self.n_out / _USABLE_MARGIN) + 16
-        if n_roi > cam_w * cam_h:
-            raise ConfigurationError(
-                f"n_out={self.n_out} needs a camera ROI of about {n_roi} pixels (outputs plus the "
-                f"pixels excluded for a dark anchor) but the camera has {cam_w * cam_h}; "
-                "reduce n_out"
-            )
-        self.layout = DmdLayout.fit(self.n_in, self.n_in, dmd_w, dmd_h, max_macro_pixel=None)
-        self.roi = CameraRoi.centred(n_roi, cam_w, cam_h)
         if not (isinstance(expected_on_fraction, (int, float)) and 0 < expected_on_fraction <= 1):
             raise ConfigurationError(
                 f"expected_on_fraction must be in (0, 1], got {expected_on_fraction!r}"
@@ -123,9 +109,26 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        self._source, self._bench = open_source(
-            device, self.layout, self.roi, seed, profile, cache_budget_bytes
-        )
+        self._threads = check_threads(threads)
+        with numba_threads(self._threads):
+            used = use_device(
+                device, self.n_in, self.n_out, seed, noise, profile, cache_budget_bytes
+            )
+        self.device, self.profile, self.layout, self.roi = used.name, used.profile, *used.geometry
+        self._source, self._owns_source = used.source, used.owned
+        self._bench = simulator_of(self._source)
+        self._shard = None
+        self._cols = slice(0, self.n_out)
+        if sharded:
+            from .sharded import shard_source
+
+            try:
+                self._shard, self._source = shard_source(self._source, self.device)
+            except BaseException:
+                if self._owns_source:
+                    self._source.close()
+                raise
+            self._cols = slice(*self._shard.bounds(self.n_out))
         self._lock = threading.Lock()
         self._advance: Callable[[int], None] | None = None  # progress of the running call
         self._closed = False
@@ -134,20 +137,12 @@ class OPU:
         self._fresh = isinstance(calibration, str) and calibration == "fresh"
         if calibration is not None and not self._fresh:
             try:
-                cal = (
-                    Calibration.load(calibration)
-                    if isinstance(calibration, (str, Path))
-                    else calibration
-                )
-                if not isinstance(cal, Calibration):
-                    raise ConfigurationError(
-                        "calibration must be None, 'fresh', a Calibration or a record path, "
-                        f"got {type(calibration).__name__}"
-                    )
-                self.use_calibration(cal)
+                self.use_calibration(load_calibration(calibration))
             except BaseException:
-                self._source.close()
+                self.close()
                 raise
+
+    plan_geometry = staticmethod(plan_geometry)
 
     # ---- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> OPU:
@@ -156,16 +151,33 @@ class OPU:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def threads(self) -> int:
+        """Threads the stack's kernels use in this OPU's calls (now, if the setting is None)."""
+        return default_threads() if self._threads is None else self._threads
+
     def close(self) -> None:
-        """Release the device (idempotent)."""
+        """Release the device (idempotent); a frame source passed in stays open."""
         if not self._closed:
             self._closed = True
-            self._source.close()
+            if self._owns_source:
+                self._source.close()
 
     @property
     def source(self) -> Any:
         """The level-0 frame source (OpticalBench or OPUHardware)."""
         return self._source
+
+    @property
+    def output_slice(self) -> slice:
+        """The output columns this process computes: all of them, or this rank's contiguous
+        block on a sharded device (what project(x, gather=False) returns)."""
+        return self._cols
+
+    @property
+    def simulator(self) -> Any | None:
+        """The OpticalBench behind the device (simulator truth), or None on hardware."""
+        return self._bench
 
     @property
     def geometry(self) -> dict:
@@ -189,10 +201,30 @@ class OPU:
     # ---- calibration --------------------------------------------------------------------
     @property
     def calibration(self) -> Calibration:
-        """The calibration in use: loaded from the record store or measured now (see class)."""
+        """The calibration in use. Raises CalibrationError before there is one: project()
+        calibrates on first use, or call ensure_calibrated() / calibrate()."""
+        if self._cal is None:
+            raise CalibrationError(
+                "this OPU is not calibrated yet: call ensure_calibrated() (load the stored "
+                "record or calibrate), calibrate() (measure now), or project() (calibrates on "
+                "first use)"
+            )
+        return self._cal
+
+    @property
+    def is_calibrated(self) -> bool:
+        """True once a calibration is in use."""
+        return self._cal is not None
+
+    def ensure_calibrated(self) -> Calibration:
+        """The calibration in use, established now if there is none: the record from
+        `record_dir` if one exists (and calibration was not "fresh"), else calibrate()."""
         if self._cal is None:
             dev_id = self._source.device_id
-            if self._store is not None and not self._fresh and self._store.exists(dev_id):
+            stored = self._store is not None and not self._fresh and self._store.exists(dev_id)
+            if self._shard is not None:  # every rank must take the same branch (collectives)
+                stored = self._shard.broadcast_object(stored)
+            if stored:
                 self.use_calibration(self._store.load_for(dev_id, self.geometry))
             else:
                 self.calibrate()
@@ -203,17 +235,18 @@ class OPU:
         record is saved to `record_dir` when one was given."""
         self._check_open()
         self._source.set_output_pixels(None)
-        cal = calibrate_for_projection(
-            self._source,
-            self.n_in,
-            self.n_out,
-            self.roi,
-            exposure_us=self._exposure_us,
-            anchor_on=self._anchor_on,
-            on_fraction=self._on_fraction,
-        )
-        self.use_calibration(cal)
-        if self._store is not None:
+        with numba_threads(self._threads):
+            cal = calibrate_for_projection(
+                self._source,
+                self.n_in,
+                self.n_out,
+                self.roi,
+                exposure_us=self._exposure_us,
+                anchor_on=self._anchor_on,
+                on_fraction=self._on_fraction,
+            )
+            self.use_calibration(cal)
+        if self._store is not None and (self._shard is None or self._shard.rank == 0):
             self._store.save(cal)
         return cal
 
@@ -223,11 +256,11 @@ class OPU:
         self._source.set_output_pixels(cal.output_pixels)
         self._cal = cal
         roi_ids = self.roi.pixel_ids()
-        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)
+        self._dark_out = cal.dark_at(roi_ids, cal.output_pixels).astype(np.float32)[self._cols]
         # floor for a freshly measured I(r): an anchor speckle that faded with drift must not
         # divide by ~0 (1 % of the calibrated median; such pixels are noisy until recalibration)
         self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
-        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)
+        self.last_anchor_dn = cal.anchor_dn.astype(np.float32)  # all n_out, also when sharded
         self._anchor_drift_warned = False
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
@@ -238,6 +271,7 @@ class OPU:
         mode: str = "linear",
         encoding: str = "auto",
         precision: int = 8,
+        gather: bool = True,
         progress: Progress = False,
     ) -> Any:
         """Project x ((n_in,) or (B, n_in), numpy or torch) to (n_out,) or (B, n_out) float32.
@@ -246,29 +280,42 @@ class OPU:
         encoded with `precision` magnitude bits). mode 'intensity': |T x|^2 for binary x.
         progress: True draws a progress bar on stderr (in camera frames, `frames_for(x)` in
         all); a callable is called with (frames_done, frames_total) after each acquisition.
-        Returns the same kind as x (numpy, or torch on x's device).
+        Returns the same kind as x (numpy, or torch on x's device). Sharded device: x is
+        rank 0's (broadcast); gather=False returns only this rank's columns `output_slice`.
         """
         self._check_open()
         check_progress(progress)
-        xn, was_1d, kind = self._check_input(x, mode, encoding, precision)
+        # sharded: rank 0's input on every rank (validated after, so all ranks agree on errors)
+        xin = x if self._shard is None else self._shard.broadcast_array(np.asarray(to_numpy(x)))
+        xn, was_1d, kind = self._check_input(xin, mode, encoding, precision)
         b = xn.shape[0]
-        y = np.empty((b, self.n_out), dtype=np.float32)
+        y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
-        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
-            _ = self.calibration
+        local = self._source.local() if self._shard is not None else contextlib.nullcontext()
+        with (
+            self._lock,
+            numba_threads(self._threads),
+            frame_progress(progress, total, f"project {b} x {kind}") as advance,
+        ):
+            self.ensure_calibrated()
             self._advance = advance
+            work = b * self.frames_per_input(mode, kind, precision) * self._n_cols
             try:
-                for s, part in self._chunks(xn, mode, kind, precision):
-                    if mode == "intensity":
-                        y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
-                    elif kind == "binary":
-                        y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
-                    elif kind == "ternary":
-                        y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
-                    else:
-                        y[s : s + len(part)] = self._linear_float(part, precision)
+                with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
+                    for s, part in self._chunks(xn, mode, kind, precision):
+                        rows = slice(s, s + len(part))
+                        if mode == "intensity":
+                            y[rows] = self._intensity(part.astype(np.uint8))
+                        elif kind == "binary":
+                            y[rows] = self._linear_binary(part.astype(np.uint8))
+                        elif kind == "ternary":
+                            y[rows] = self._linear_ternary(part.astype(np.int8))
+                        else:
+                            y[rows] = self._linear_float(part, precision)
             finally:
                 self._advance = None
+        if self._shard is not None and gather:
+            y = self._shard.gather_columns(y, self.n_out)
         return like_input(y, x, was_1d)
 
     def frames_for(
@@ -330,6 +377,10 @@ class OPU:
             ]
         return [d + self.reference_frames(d) for d in data]
 
+    @property
+    def _n_cols(self) -> int:
+        return self._cols.stop - self._cols.start
+
     def _patterns(
         self, n_inputs: int, group: int, lead: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -376,7 +427,9 @@ class OPU:
         frames = self._acquire(flat)
         ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
         np.maximum(ir, self._anchor_floor_dn, out=ir)
-        self.last_anchor_dn = ir
+        self.last_anchor_dn = (
+            ir if self._shard is None else self._shard.gather_columns(ir[None], self.n_out)[0]
+        )
         if not self._anchor_drift_warned:
             corr = self.anchor_correlation
             if corr < ANCHOR_DRIFT_WARN_CORRELATION:
@@ -401,7 +454,7 @@ class OPU:
     def _intensity(self, x: np.ndarray) -> np.ndarray:
         flat, v = self._patterns(x.shape[0], 1)
         v[:, 0, : self.n_in] = x
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
@@ -411,7 +464,7 @@ class OPU:
         v[:, 0, :n] = x
         v[:, 1, :n] = x
         v[:, 0, n:] = self._cal.anchor
-        out = np.empty((x.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
@@ -425,49 +478,31 @@ class OPU:
         v[:, 3, :n] = v[:, 2, :n]
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
-        out = np.empty((e.shape[0], self.n_out), dtype=np.float32)
+        out = np.empty((e.shape[0], self._n_cols), dtype=np.float32)
         frames, _, inv_2sqrt_ir = self._acquire_linear(flat, v)
         combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:
         fp = float_planes(x, precision)
-        y = np.zeros((x.shape[0], self.n_out), dtype=np.float64)
+        y = np.zeros((x.shape[0], self._n_cols), dtype=np.float64)
         for w, plane in zip(fp.weights, fp.planes, strict=True):
             rows = np.flatnonzero(plane.any(axis=1))
             if rows.size:
                 y[rows] += w * self._linear_ternary(plane[rows])
         return (y * fp.scale[:, None]).astype(np.float32)
 
-    # ---- simulator truth ----------------------------------------------------------------
-    def _require_bench(self) -> Any:
-        if self._bench is None:
-            raise ConfigurationError(
-                "the exact matrix is known only for simulated devices (device='sim' or 'emu')"
-            )
-        return self._bench
-
+    # ---- simulator truth (opu/truth.py) -----------------------------------------------
     def exact_transmission_matrix(self) -> np.ndarray:
-        """Complex (n_out, n_in) T_s such that intensity mode returns |T_s x|^2 without noise
-        (simulator only; includes the calibrated scale and each pixel's gain)."""
-        bench = self._require_bench()
-        cal = self.calibration
-        t = bench.transmission(0, self.n_in, pixel_ids=cal.output_pixels)
-        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=cal.output_pixels) / cal.scale_dn)
-        return (t * g[:, None]).astype(np.complex64)
+        """Complex (n_out, n_in) T_s with intensity mode = |T_s x|^2 without noise
+        (simulator only; calibrated scale and pixel gains included)."""
+        return truth.transmission_matrix(self._bench, self.ensure_calibrated(), self.n_in)
 
     def exact_linear_matrix(self) -> np.ndarray:
-        """Real (n_out, n_in) float32 G that linear mode recovers (simulator only):
-        G_ij = sqrt(2) Re(e^{-i phi_i} T_ij) sqrt(c_i / scale), phi_i the anchor field's phase."""
-        bench = self._require_bench()
-        cal = self.calibration
-        ids = cal.output_pixels
-        t = bench.transmission(0, self.n_in, pixel_ids=ids)
-        ta = bench.transmission(self.n_in, self.layout.n_elements, pixel_ids=ids)
-        a = ta.astype(np.complex128) @ cal.anchor.astype(np.float64)
-        phase = np.conj(a) / np.abs(a)
-        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=ids) / cal.scale_dn)
-        return (math.sqrt(2.0) * (phase[:, None] * t).real * g[:, None]).astype(np.float32)
+        """Real (n_out, n_in) float32 G that linear mode recovers (simulator only)."""
+        return truth.linear_matrix(
+            self._bench, self.ensure_calibrated(), self.n_in, self.layout.n_elements
+        )
 
     def _check_open(self) -> None:
         if self._closed:

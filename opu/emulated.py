@@ -7,7 +7,6 @@ and firmware_iface never imports opu_sim.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from firmware_iface.errors import ConfigurationError
@@ -27,7 +26,29 @@ from opu_sim.emulators.fpga import register_emulator, unregister_emulator
 from opu_sim.emulators.rig import EmulatedRig
 from opu_sim.profile import DeviceProfile
 
-_RIGS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+from .sources import DeviceSpec, parse_device
+
+
+class EmulatedHardware(OPUHardware):
+    """An OPUHardware opened on an EmulatedRig's transports: the real driver stack, with the
+    rig (`rig`) and its physics (`simulator`, the rig's OpticalBench) at hand for tests and
+    simulator truth."""
+
+    def __init__(self, rig: EmulatedRig, roi: CameraRoi, config: HardwareConfig) -> None:
+        self.rig = rig
+        super().__init__(
+            rig.layout,
+            roi,
+            config,
+            dmd_backend=DLPC900Backend(rig.dmd),
+            camera_backend=CameraBackend(rig.camera),
+            sleep=rig.wait_s,
+        )
+
+    @property
+    def simulator(self) -> OpticalBench:
+        """The rig's OpticalBench (the physics behind the emulated devices)."""
+        return self.rig.bench
 
 
 def hardware_config(rig: EmulatedRig) -> HardwareConfig:
@@ -48,55 +69,45 @@ def hardware_config(rig: EmulatedRig) -> HardwareConfig:
     )
 
 
-def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None) -> OPUHardware:
+def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None) -> EmulatedHardware:
     """An OPUHardware on this rig (the real driver stack through the emulators' transports),
     with wait_s on the rig's clock. The FPGA emulator is registered under rig.url only while
     the hardware opens its port."""
     register_emulator(rig.name, rig.fpga)
     try:
-        hw = OPUHardware(
-            rig.layout,
-            roi,
-            config if config is not None else hardware_config(rig),
-            dmd_backend=DLPC900Backend(rig.dmd),
-            camera_backend=CameraBackend(rig.camera),
-            sleep=rig.wait_s,
-        )
+        return EmulatedHardware(rig, roi, config if config is not None else hardware_config(rig))
     finally:
         # the name is only looked up when the port opens; the open link stays
         unregister_emulator(rig.name)
-    _RIGS[hw] = rig
-    return hw
 
 
 def rig_of(source: Any) -> EmulatedRig:
-    """The EmulatedRig behind an OPUHardware opened by open_emulated_hardware/open_hardware."""
-    try:
-        return _RIGS[source]
-    except (KeyError, TypeError):
+    """The EmulatedRig behind an emulated OPUHardware (its `rig`)."""
+    if not isinstance(source, EmulatedHardware):
         raise ConfigurationError(
             f"{type(source).__name__} is not an emulated OPUHardware (use device='emu')"
-        ) from None
+        )
+    return source.rig
 
 
 def open_emulated_hardware(
-    device: str,
+    device: str | DeviceSpec,
     layout: DmdLayout,
     roi: CameraRoi,
     seed: int,
     profile: DeviceProfile | None,
     cache_budget_bytes: int,
-) -> tuple[OPUHardware, OpticalBench]:
-    """(OPUHardware on a new EmulatedRig, the rig's OpticalBench) for device 'emu' or
-    'emu:<name>' (<name>: the fpgaemu:// name to register; default unique)."""
-    if device != "emu" and not device.startswith("emu:"):
-        raise ConfigurationError(f"not an emulated device string: {device!r} (use 'emu')")
-    name = device[4:] or None
+) -> EmulatedHardware:
+    """An OPUHardware on a new EmulatedRig for device 'emu' or 'emu:<name>' (<name>: the
+    fpgaemu:// name to register; default unique). Its `simulator` is the rig's OpticalBench."""
+    spec = parse_device(device)
+    if spec.kind != "emu":
+        raise ConfigurationError(f"not an emulated device string: {spec.text!r} (use 'emu')")
     rig = EmulatedRig(
         profile if profile is not None else DeviceProfile.default(),
         seed,
         layout,
         cache_budget_bytes,
-        name=name,
+        name=spec.name or None,
     )
-    return open_hardware(rig, roi), rig.bench
+    return open_hardware(rig, roi)

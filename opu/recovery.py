@@ -6,6 +6,9 @@ Frames come in groups per input row, in the order the encoder sent them:
               z = ((I(e+ u r) - I(e+)) - (I(e- u r) - I(e-))) / (2 sqrt(I(r)))
 The dark level cancels in both differences, so raw counts are used directly.
 Outputs are multiplied by `gain` = sqrt(2 / scale_dn) to give unit-variance G (opu.device).
+The kernels are plain IEEE arithmetic (no fastmath): with reassociation the vector body and the
+scalar remainder rounded differently, so a pixel's output depended on its column position, and
+a sharded device (opu/sharded.py) must give each pixel the same bits in any block.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import numba as nb
 import numpy as np
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(parallel=True, cache=True)
 def combine_binary(
     frames: np.ndarray, anchor_dn: np.ndarray, inv_2sqrt_ir: np.ndarray, gain: float,
     out: np.ndarray,
@@ -29,7 +32,7 @@ def combine_binary(
             out[b, p] = d * inv_2sqrt_ir[p] * g
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(parallel=True, cache=True)
 def combine_ternary(
     frames: np.ndarray, inv_2sqrt_ir: np.ndarray, gain: float, out: np.ndarray
 ) -> None:
@@ -45,7 +48,7 @@ def combine_ternary(
             out[b, p] = d * inv_2sqrt_ir[p] * g
 
 
-@nb.njit(parallel=True, cache=True, fastmath=True)
+@nb.njit(parallel=True, cache=True)
 def normalise_intensity(
     frames: np.ndarray, dark_dn: np.ndarray, inv_scale: float, out: np.ndarray
 ) -> None:

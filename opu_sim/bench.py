@@ -2,14 +2,12 @@
 
 Fields are linear in the pattern: the bench splits each pattern into its data region and its
 anchor region (firmware_iface.geometry.DmdLayout), computes the field of each distinct region
-content once (two real GEMMs on the stacked [Re T; Im T], dense or tile by tile) and adds them
-per frame inside the camera kernel. That is exact physics, and it makes the anchor scheme's
-repeated sub-patterns cost nothing extra.
+content once (batch-invariant products with the stacked [Re T; Im T], dense or tile by tile:
+opu_sim.field_kernels) and adds them per frame inside the camera kernel. That is exact physics,
+and it makes the anchor scheme's repeated sub-patterns cost nothing extra.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numba as nb
 import numpy as np
@@ -20,6 +18,7 @@ from firmware_iface.frames import FrameBatch, check_exposure_us, check_pattern_b
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from .camera_model import render_frames
+from .field_kernels import fields as field_products
 from .pixel_maps import sensor_maps
 from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
@@ -28,11 +27,12 @@ _BLOCK_ROWS = 2048
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def _row_hashes(packed: np.ndarray) -> np.ndarray:
-    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix."""
+    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix (serial: a few bytes per row,
+    cheaper than waking threads)."""
     out = np.empty(packed.shape[0], np.uint64)
-    for i in nb.prange(packed.shape[0]):
+    for i in range(packed.shape[0]):
         h = np.uint64(0xCBF29CE484222325)
         for j in range(packed.shape[1]):
             h = (h ^ np.uint64(packed[i, j])) * np.uint64(0x100000001B3)
@@ -87,16 +87,13 @@ class OpticalBench:
         self.layout = layout
         self.roi = roi
         drift = profile.medium.drift_time_s if profile.noise.drift else None
-        self.medium = TransmissionMatrix(
-            seed, drift, profile.medium.drift_step_s, cache_budget_bytes=cache_budget_bytes
-        )
+        self.medium = TransmissionMatrix(seed, drift, cache_budget_bytes=cache_budget_bytes)
         self.clock_us = 0.0
         self.frames_taken = 0
         self._pixel_ids = roi.pixel_ids()
         self._maps = self._make_maps()
         self._anchor_fields: dict[bytes, np.ndarray] = {}
         self._closed = False
-        self._warned_static = False
 
     # ---- FrameSource --------------------------------------------------------------------
     @property
@@ -125,7 +122,7 @@ class OpticalBench:
             ids = self.roi.pixel_ids()
         else:
             self.roi.columns(pixel_ids)  # validates: integer ids inside the ROI
-            ids = np.asarray(pixel_ids, dtype=np.int64)
+            ids = np.asarray(pixel_ids).astype(np.int64)
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._anchor_fields.clear()
@@ -214,34 +211,24 @@ class OpticalBench:
         return self.medium.coefficients(ids, col0, col1)
 
     def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
-        """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1."""
+        """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1.
+
+        Batch-invariant: opu_sim.field_kernels sums every output in a fixed order, so a row's
+        field is the same bits alone, in any batch, in the dense or the tile-by-tile path, on
+        any thread count and CPU (a BLAS GEMM's is not: see that module)."""
         ids = self._pixel_ids
         npx = ids.size
         out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
         live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field
         if live.size == 0:
             return out
-        if live.size >= 0.9 * rows.shape[0]:  # a few all-OFF rows: cheaper in the GEMM (exact
-            live = np.arange(rows.shape[0])  # zeros) than a gather and a scatter of the rest
-        x = (rows if live.size == rows.shape[0] else rows[live]).astype(np.float32)
+        x = rows if live.size == rows.shape[0] else rows[live]
         dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
         if dense:
-            w = self.medium.stacked(ids, col0, col1)
-            if live.size == rows.shape[0]:
-                np.matmul(x, w.T, out=out)
-            else:
-                out[live] = x @ w.T
+            out[live] = field_products(x, self.medium.stacked(ids, col0, col1))
             return out
-        if self.medium.drift_time_s is not None and not self._warned_static:
-            warnings.warn(
-                f"the transmission matrix ({npx} x {col1 - col0}) exceeds the cache budget, so "
-                "it is generated tile by tile and the medium is simulated static (no drift); "
-                "raise cache_budget_bytes to simulate drift",
-                stacklevel=4,
-            )
-            self._warned_static = True
-        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS, static=True):
-            part = x @ tile.T
+        for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
+            part = field_products(x, tile)
             nb_ = sl.stop - sl.start
             out[live, sl] = part[:, :nb_]
             out[live, npx + sl.start : npx + sl.stop] = part[:, nb_:]
@@ -254,7 +241,7 @@ class OpticalBench:
         if not cache:
             return self._fields(uniq, col0, col1), inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
-        keys = [(self.medium.epoch, row.dtype.str, row.tobytes()) for row in uniq]
+        keys = [(self.medium.time_s, row.dtype.str, row.tobytes()) for row in uniq]
         missing = []
         for i, k in enumerate(keys):
             f = self._anchor_fields.get(k)

@@ -69,6 +69,12 @@ def derive_key(seed: np.uint64, stream: np.uint64, row: np.uint64) -> np.uint64:
 
 
 @nb.njit(inline="always", cache=True)
+def knot_key(row_key: np.uint64, knot: np.uint64) -> np.uint64:
+    """Key of knot `knot` of the stream `row_key` (drift knots of one matrix row)."""
+    return fmix64(row_key ^ fmix64(knot * _M2 + np.uint64(0xD6E8FEB86659FD93)))
+
+
+@nb.njit(inline="always", cache=True)
 def draw(key: np.uint64, counter: np.uint64) -> np.uint64:
     """The counter-th 64-bit output of the stream `key`."""
     return fmix64(key + (counter + np.uint64(1)) * GOLDEN)
@@ -95,11 +101,8 @@ def neg_log_unit(k24: np.uint32) -> np.float32:
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
-def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
-    """(cos, sin) of a uniform angle in [0, 2 pi) given 24 random bits; branch-free float32."""
-    q = k24 >> np.uint32(22)  # quadrant 0..3
-    v = np.float32(k24 & np.uint32(0x3FFFFF)) * np.float32(1.0 / 4194304.0)  # [0, 1)
-    phi = (v - np.float32(0.5)) * _HALF_PI  # [-pi/4, pi/4)
+def _rotated_eighth(phi: np.float32) -> tuple[np.float32, np.float32]:
+    """(cos, sin) of phi + pi/4 for phi in [-pi/4, pi/4]; branch-free float32 polynomials."""
     p2 = phi * phi
     c = np.float32(1.0 / 40320.0)
     c = c * p2 - np.float32(1.0 / 720.0)
@@ -112,10 +115,18 @@ def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
     s = s * p2 - np.float32(1.0 / 6.0)
     s = s * p2 + np.float32(1.0)
     s = s * phi
-    # rotate by pi/4 + q*pi/2: (c, s) -> (c cos a - s sin a, c sin a + s cos a)
+    # rotate by pi/4: (c, s) -> ((c - s) / sqrt 2, (c + s) / sqrt 2)
     r = np.float32(0.7071067811865476)
-    c1 = (c - s) * r
-    s1 = (c + s) * r
+    return (c - s) * r, (c + s) * r
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM)
+def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
+    """(cos, sin) of a uniform angle in [0, 2 pi) given 24 random bits; branch-free float32."""
+    q = k24 >> np.uint32(22)  # quadrant 0..3
+    v = np.float32(k24 & np.uint32(0x3FFFFF)) * np.float32(1.0 / 4194304.0)  # [0, 1)
+    c1, s1 = _rotated_eighth((v - np.float32(0.5)) * _HALF_PI)  # angle in [0, pi/2)
+    # then by q * pi/2
     odd = (q & np.uint32(1)) != np.uint32(0)
     neg = (q & np.uint32(2)) != np.uint32(0)
     cc = -s1 if odd else c1
@@ -124,6 +135,12 @@ def unit_phasor(k24: np.uint32) -> tuple[np.float32, np.float32]:
         cc = -cc
         ss = -ss
     return cc, ss
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM)
+def quarter_phasor(f: np.float32) -> tuple[np.float32, np.float32]:
+    """(cos, sin) of pi f / 2 for f in [0, 1]; branch-free float32 (cos^2 + sin^2 = 1 to 1e-7)."""
+    return _rotated_eighth((f - np.float32(0.5)) * _HALF_PI)
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)

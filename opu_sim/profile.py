@@ -38,10 +38,10 @@ class LaserProfile:
 
 @dataclass(frozen=True)
 class MediumProfile:
-    """Scattering medium: decorrelation time constant (None: static) and drift time grid."""
+    """Scattering medium: decorrelation time constant tau, seconds (None: static). The drift is
+    continuous in time with correlation exp(-|dt| / tau) (opu_sim.drift_model)."""
 
     drift_time_s: float | None = 3600.0
-    drift_step_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def test_emu_source_is_the_hardware_stack(pair):
 
 def test_calibration_is_identical(pair):
     sim, emu = pair
-    cs, ce = sim.calibration, emu.calibration
+    cs, ce = sim.ensure_calibrated(), emu.ensure_calibrated()
     assert ce.exposure_us == cs.exposure_us
     assert np.array_equal(ce.output_pixels, cs.output_pixels)
     assert np.array_equal(ce.dark_dn, cs.dark_dn)

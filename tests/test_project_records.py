@@ -17,14 +17,14 @@ def test_record_saved_then_loaded_without_new_frames(tmp_path):
         path = tmp_path / next(p.name for p in tmp_path.iterdir())
     assert path.is_file()
     with OPU(n_in=40, n_out=50, seed=2, noise=False, record_dir=tmp_path) as b:
-        _ = b.calibration
+        b.ensure_calibrated()
         assert b.source.frames_taken == 0  # loaded, not measured
         np.testing.assert_allclose(b.project(x), ya, rtol=1e-6, atol=1e-5)
 
 
 def test_record_of_other_geometry_refused_then_fresh(tmp_path):
     with OPU(n_in=40, n_out=50, seed=2, noise=False, record_dir=tmp_path) as a:
-        _ = a.calibration
+        a.ensure_calibrated()
     with OPU(n_in=30, n_out=50, seed=2, noise=False, record_dir=tmp_path) as b:
         with pytest.raises(CalibrationError, match="geometry"):
             b.project(np.ones(30))
@@ -36,7 +36,7 @@ def test_record_of_other_geometry_refused_then_fresh(tmp_path):
 
 def test_record_of_other_device_refused(tmp_path):
     with OPU(n_in=40, n_out=50, seed=2, noise=False) as a:
-        path = a.calibration.save(tmp_path / "a.npz")
+        path = a.ensure_calibrated().save(tmp_path / "a.npz")
     with pytest.raises(CalibrationError, match="device"):
         OPU(n_in=40, n_out=50, seed=3, noise=False, calibration=path)
 
@@ -54,7 +54,7 @@ def test_chunked_batches_equal_one_call(monkeypatch):
 def test_output_too_large_refused_before_any_frame(monkeypatch):
     monkeypatch.setattr(device_mod, "MAX_OUTPUT_BYTES", 1000)
     with OPU(n_in=10, n_out=100, seed=4, noise=False) as d:
-        _ = d.calibration
+        d.ensure_calibrated()
         before = d.source.frames_taken
         with pytest.raises(InputError, match="in parts"):
             d.project(np.ones((5, 10)))

@@ -316,7 +316,7 @@ class OPU:
         s = stack_api.OPU(self._spec["device"], n_in=n_in, n_out=self._n_components, **kwargs)
         try:
             if "calibration" in kwargs or "record_dir" in kwargs:
-                cal = s.calibration  # the given or stored record, or one measured and saved now
+                cal = s.ensure_calibrated()  # the given or stored record, or measured now
             else:
                 cal = s.calibrate()
                 if shared is not None:

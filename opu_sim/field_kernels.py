@@ -1,0 +1,143 @@
+"""Batch-invariant field products F = X @ W.T (Numba): every output has one fixed summation order.
+
+A BLAS GEMM's result for a row depends on where the row sits in the call (OpenBLAS's Haswell
+kernel gives rows at different positions of one call, or the same row in calls of different
+sizes or thread counts, different last bits; its AVX-512 kernel happens not to). The simulator
+needs a row's field to be a function of that row alone, so these kernels fix the order:
+
+- binary rows (every value 0 or 1: DMD patterns) use a "four Russians" table: the DMD elements
+  are taken in groups of 4, the 16 subset sums of each group's 4 columns of W are tabulated
+  (subset s = its highest element added to subset s minus that element), and a row's field is
+  the sum over groups, in group order, of the table entry its 4 bits select. Adds only, about a
+  quarter of a GEMM's operations.
+- other rows (mirror fractions in [0, 1]) sum x[k] * W[p, k] over k in order, a product then an
+  add (no fused multiply-add).
+
+Both are plain IEEE float32 arithmetic in a fixed order (no fastmath), so an output depends only
+on its row, its column of W and the number of columns: not on the batch, its order, the block
+sizes, the tile of W it comes in, the thread count, the CPU or the BLAS library.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+PIX_BLOCK = 128  # output columns (rows of W) per parallel work item (chosen by measurement)
+GROUP_BLOCK = 64  # 4-element groups per table (256 DMD elements; 512 KiB table, in L2)
+
+
+@nb.njit(cache=True)
+def _transpose_block(w: np.ndarray, p0: int, pn: int, k0: int, kn: int, wt: np.ndarray) -> None:
+    """wt[kk, j] = W[p0 + j, k0 + kk] for the block, zero outside it (wt is (>= kn, PIX_BLOCK))."""
+    wt[:] = 0.0
+    for j in range(pn):
+        for kk in range(kn):
+            wt[kk, j] = w[p0 + j, k0 + kk]
+
+
+@nb.njit(parallel=True, cache=True)
+def binary_fields(nibbles: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out[r, p] = sum_k x[r, k] W[p, k] for binary rows given as nibbles[r, g] = sum_j
+    x[r, 4g + j] << j (uint8, (R, G), G a multiple of GROUP_BLOCK, zero past the last element);
+    w: (M, K) float32, 4 G >= K; out: (R, M) float32.
+
+    Order of the sum for one output: groups of 8 table entries are added as a balanced tree
+    ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7)), and those octets are added in order."""
+    n_rows, n_groups = nibbles.shape
+    m, k = w.shape
+    n_blocks = (m + PIX_BLOCK - 1) // PIX_BLOCK
+    for blk in nb.prange(n_blocks):
+        p0 = blk * PIX_BLOCK
+        pn = min(PIX_BLOCK, m - p0)
+        wt = np.empty((4 * GROUP_BLOCK, PIX_BLOCK), np.float32)
+        table = np.zeros((GROUP_BLOCK, 16, PIX_BLOCK), np.float32)
+        acc = np.zeros((n_rows, PIX_BLOCK), np.float32)
+        for g0 in range(0, n_groups, GROUP_BLOCK):
+            _transpose_block(w, p0, pn, 4 * g0, max(0, min(4 * GROUP_BLOCK, k - 4 * g0)), wt)
+            for g in range(GROUP_BLOCK):
+                for s in range(1, 16):
+                    hb = 3 if s >= 8 else (2 if s >= 4 else (1 if s >= 2 else 0))
+                    rest = s ^ (1 << hb)
+                    for j in range(PIX_BLOCK):
+                        table[g, s, j] = table[g, rest, j] + wt[4 * g + hb, j]
+            for r in range(n_rows):
+                code = nibbles[r, g0 : g0 + GROUP_BLOCK]
+                for g in range(0, GROUP_BLOCK, 8):
+                    t0 = table[g, code[g]]
+                    t1 = table[g + 1, code[g + 1]]
+                    t2 = table[g + 2, code[g + 2]]
+                    t3 = table[g + 3, code[g + 3]]
+                    t4 = table[g + 4, code[g + 4]]
+                    t5 = table[g + 5, code[g + 5]]
+                    t6 = table[g + 6, code[g + 6]]
+                    t7 = table[g + 7, code[g + 7]]
+                    for j in range(PIX_BLOCK):
+                        acc[r, j] += ((t0[j] + t1[j]) + (t2[j] + t3[j])) + (
+                            (t4[j] + t5[j]) + (t6[j] + t7[j])
+                        )
+        for r in range(n_rows):
+            for j in range(pn):
+                out[r, p0 + j] = acc[r, j]
+
+
+@nb.njit(parallel=True, cache=True)
+def float_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out[r, p] = sum_k x[r, k] W[p, k], k in order, product then add; x: (R, K) float32;
+    w: (M, K) float32; out: (R, M) float32."""
+    n_rows, k = x.shape
+    m = w.shape[0]
+    kb = 4 * GROUP_BLOCK
+    n_blocks = (m + PIX_BLOCK - 1) // PIX_BLOCK
+    for blk in nb.prange(n_blocks):
+        p0 = blk * PIX_BLOCK
+        pn = min(PIX_BLOCK, m - p0)
+        wt = np.empty((kb, PIX_BLOCK), np.float32)
+        acc = np.zeros((n_rows, PIX_BLOCK), np.float32)
+        for k0 in range(0, k, kb):
+            kn = min(kb, k - k0)
+            _transpose_block(w, p0, pn, k0, kn, wt)
+            for r in range(n_rows):
+                for kk in range(kn):
+                    xv = x[r, k0 + kk]
+                    for j in range(PIX_BLOCK):
+                        acc[r, j] += xv * wt[kk, j]
+        for r in range(n_rows):
+            for j in range(pn):
+                out[r, p0 + j] = acc[r, j]
+
+
+def nibbles_of(rows: np.ndarray) -> np.ndarray:
+    """Binary rows (R, K) -> uint8 codes (R, G): code g holds elements 4g..4g+3, element 4g + j
+    in bit j; G = ceil(K/4) rounded up to a multiple of GROUP_BLOCK, the extra codes zero."""
+    packed = np.packbits(rows.astype(bool, copy=False), axis=1, bitorder="little")
+    n_groups = -(-rows.shape[1] // (4 * GROUP_BLOCK)) * GROUP_BLOCK
+    nib = np.zeros((rows.shape[0], n_groups), np.uint8)
+    nib[:, 0 : 2 * packed.shape[1] : 2] = packed & 0x0F
+    nib[:, 1 : 2 * packed.shape[1] : 2] = packed >> 4
+    return nib
+
+
+def fields(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Batch-invariant rows @ w.T, float32 (R, M): rows (R, K) bool/uint8/float in [0, 1], w
+    (M, K) float32. A row whose values are all 0 or 1 takes the binary kernel whatever its
+    dtype, so its result does not depend on the other rows of the batch."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    out = np.empty((rows.shape[0], w.shape[0]), np.float32)
+    if rows.dtype == np.bool_ or rows.dtype == np.uint8:
+        binary = np.ones(rows.shape[0], bool)
+    else:
+        binary = ((rows == 0) | (rows == 1)).all(axis=1)
+    if binary.all():
+        binary_fields(nibbles_of(rows), w, out)
+        return out
+    fr = np.flatnonzero(~binary)
+    part = np.empty((fr.size, w.shape[0]), np.float32)
+    float_fields(np.ascontiguousarray(rows[fr], dtype=np.float32), w, part)
+    out[fr] = part
+    if binary.any():
+        br = np.flatnonzero(binary)
+        part = np.empty((br.size, w.shape[0]), np.float32)
+        binary_fields(nibbles_of(rows[br]), w, part)
+        out[br] = part
+    return out

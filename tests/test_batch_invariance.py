@@ -1,0 +1,130 @@
+"""Batch invariance: with noise off a row's output is the same bits alone, in any batch, in any
+chunking (the OPU's, the DMD LUT's), dense or tile by tile, on any thread count.
+
+These are the `numerics` tests: CI runs them again under OPENBLAS_CORETYPE=Haswell (the AVX2
+kernel, whose GEMM results depend on the call shape; see opu_sim/field_kernels.py).
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import pytest
+
+import firmware_iface.hardware.opu_hardware as hw_mod
+import opu.device as device_mod
+import opu_sim.bench as bench_mod
+from opu import OPU
+from opu_sim.field_kernels import fields
+from opu_sim.profile import DeviceProfile
+
+pytestmark = pytest.mark.numerics
+
+BATCHES = (1, 2, 5, 13, 64, 150)
+
+
+def _with_threads(n: int, f):
+    old = nb.get_num_threads()
+    nb.set_num_threads(n)
+    try:
+        return f()
+    finally:
+        nb.set_num_threads(old)
+
+
+@pytest.mark.parametrize("kind", ["binary", "float"])
+def test_field_of_a_row_is_the_same_bits_in_any_batch_tile_and_thread_count(kind):
+    rng = np.random.default_rng(10)
+    k, m = 301, 130  # neither a multiple of the kernels' blocks
+    w = rng.standard_normal((m, k)).astype(np.float32)
+    x = (rng.random((150, k)) < 0.5).astype(np.uint8)
+    if kind == "float":
+        x = x * rng.random((150, k)).astype(np.float32)
+    row = x[37]
+    alone = fields(row[None], w)[0]
+    for b in BATCHES:
+        batch = x[:b].copy()
+        batch[rng.integers(b)] = row
+        got = fields(batch, w)
+        pos = int(np.flatnonzero((batch == row).all(axis=1))[0])
+        assert np.array_equal(got[pos], alone), b
+    tiles = np.concatenate([fields(row[None], w[a : a + 48]) for a in range(0, m, 48)], axis=1)
+    assert np.array_equal(tiles[0], alone)
+    for t in range(1, nb.config.NUMBA_NUM_THREADS + 1):
+        assert np.array_equal(_with_threads(t, lambda: fields(x[:64], w))[37], alone)
+    truth = row.astype(np.float64) @ w.T.astype(np.float64)
+    np.testing.assert_allclose(alone, truth, rtol=0, atol=2e-5 * np.abs(w).sum(axis=1).max())
+
+
+def test_binary_valued_float_rows_take_the_binary_kernel():
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((70, 90)).astype(np.float32)
+    xb = (rng.random((4, 90)) < 0.5).astype(np.uint8)
+    mixed = np.vstack([xb.astype(np.float32), rng.random((3, 90)).astype(np.float32)])
+    assert np.array_equal(fields(mixed, w)[:4], fields(xb, w))
+    assert np.array_equal(fields(xb.astype(bool), w), fields(xb, w))
+
+
+@pytest.fixture(scope="module")
+def ideal():
+    with OPU(n_in=96, n_out=80, seed=12, noise=False) as dev:
+        dev.ensure_calibrated()
+        yield dev
+
+
+@pytest.mark.parametrize(
+    "mode,values", [("intensity", (0, 2)), ("linear", (0, 2)), ("linear", (-1, 2))]
+)
+def test_project_of_a_row_is_the_same_alone_in_batches_and_chunked(ideal, monkeypatch, mode,
+                                                                   values):
+    rng = np.random.default_rng(13)
+    x = rng.integers(*values, (150, 96)).astype(np.int8)
+    x[:, 0] = values[1] - 1  # the batch's kind is the row's kind (binary or ternary)
+    enc = "binary" if values[0] == 0 else "ternary"
+    row = x[70]
+    alone = ideal.project(row, mode=mode, encoding=enc)
+    for b in BATCHES:
+        batch = x[:b].copy()
+        batch[b // 2] = row
+        assert np.array_equal(ideal.project(batch, mode=mode, encoding=enc)[b // 2], alone), b
+    whole = ideal.project(x, mode=mode, encoding=enc)
+    assert np.array_equal(whole[70], alone)
+    for frames_per_call in (16, 100):  # the OPU's own chunking of a batch
+        monkeypatch.setattr(device_mod, "_MAX_FRAMES_PER_CALL", frames_per_call)
+        assert np.array_equal(ideal.project(x, mode=mode, encoding=enc), whole)
+
+
+def test_matrix_free_tiles_give_the_dense_frames(monkeypatch):
+    prof = DeviceProfile.deterministic()
+    rng = np.random.default_rng(14)
+    with OPU(n_in=64, n_out=100, seed=15, profile=prof) as dense:
+        p = (rng.random((9, dense.layout.n_elements)) < 0.5).astype(np.uint8)
+        ref = dense.source.acquire(p, 150.0).frames
+        ids = dense.source.pixel_ids
+    monkeypatch.setattr(bench_mod, "_BLOCK_ROWS", 24)  # several tiles of output pixels
+    with OPU(n_in=64, n_out=100, seed=15, profile=prof, cache_budget_bytes=0) as tiled:
+        tiled.source.set_output_pixels(ids)
+        got = tiled.source.acquire(p, 150.0).frames
+        assert len(tiled.source.medium._dense) == 0  # really matrix-free
+    assert np.array_equal(got, ref)
+
+
+@pytest.fixture(scope="module")
+def pair():
+    prof = DeviceProfile.deterministic()
+    with OPU(device="sim", n_in=64, n_out=64, seed=16, profile=prof) as sim, OPU(
+        device="emu", n_in=64, n_out=64, seed=16, profile=prof
+    ) as emu:
+        yield sim, emu
+
+
+@pytest.mark.parametrize("lut", [1, 7, 64, 400])
+def test_emulated_stack_equals_simulator_for_any_lut_chunking(pair, monkeypatch, lut):
+    sim, emu = pair
+    monkeypatch.setattr(hw_mod, "MAX_LUT_ENTRIES", lut)  # the host may send shorter sequences
+    rng = np.random.default_rng(17)
+    p = (rng.random((130 if lut > 1 else 9, sim.layout.n_elements)) < 0.5).astype(np.uint8)
+    a = sim.source.acquire(p, 150.0)
+    b = emu.source.acquire(p, 150.0)
+    assert np.array_equal(a.frames, b.frames)
+    assert len(b.info.run_ids) == -(-p.shape[0] // lut)
