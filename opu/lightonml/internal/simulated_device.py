@@ -28,6 +28,7 @@ STACK_KEYS = (
     "expected_on_fraction",
     "cache_budget_bytes",
     "profile",
+    "threads",
 )
 """opu.OPU arguments a config may set (besides "device")."""
 
