@@ -312,3 +312,27 @@ def test_open_at_init_false_defers_the_device_to_open():
     with o:
         assert o.transform(x).shape == (3, 8)
     assert not o._active
+
+
+def test_simulated_device_and_property_setters():
+    with pytest.raises(ValueError, match="frame period"):
+        SimulatedOpuDevice(frametime_us=500)
+    dev = SimulatedOpuDevice(noise=False, linear=True)
+    dev.build_random_matrix(12, 8, seed=11)  # lightonml's call: here it picks the medium
+    assert dev.seed == 11 and dev.random_matrix is None
+    o = OPU(n_components=8, opu_device=dev, max_n_features=30)
+    assert o.device is dev and dev.active
+    x = _bin(2, 12)
+    o.fit1d(x)
+    assert dev.random_matrix.shape == (12, 8)
+    o.n_components = 6  # a new output count: a new device geometry, same fit
+    assert o.transform(x).shape == (2, 6) and dev.random_matrix.shape == (12, 6)
+    o.max_n_features = 40
+    assert o.max_n_features == 40
+    with pytest.raises(ValueError, match="greater than"):
+        o.fit1d(n_features=41)
+    o.close()
+    assert not dev.active
+    real = OPU(n_components=8, opu_device="sim")
+    with pytest.raises(AttributeError, match="real"):
+        real.max_n_features = 10
