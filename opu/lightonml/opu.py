@@ -25,7 +25,8 @@ from firmware_iface.errors import ConfigurationError, InputError
 from ..arrays import is_torch
 from .context import Context, ContextArray
 from .encoding.core import NoDecoding, NoEncoding
-from .inputs import InputTraits, numpy_of, rows_of, traits_of
+from .encoding.core import as_numpy as numpy_of
+from .inputs import InputTraits, rows_of, traits_of
 from .internal.shared import (
     ROI_MARGIN,
     SIM_CALIBRATIONS,
