@@ -254,6 +254,10 @@ def test_emulated_hardware_device():
         # intensity scale: outputs average the number of ON features
         assert np.mean(y) == pytest.approx(x.sum(axis=1).mean(), rel=0.35)
         assert o.linear_transform(x).shape == (6, 16)
+        # the documented variance rescaling holds on this device too: Var(y) = ||x||^2 / n
+        t = RNG.integers(-1, 2, size=(40, 20)).astype(np.int8)
+        want = np.mean(np.sum(t.astype(float) ** 2, axis=1)) / 20
+        assert np.var(o.linear_transform(t)) == pytest.approx(want, rel=0.3)
 
 
 def test_record_dir_in_the_config_stores_and_reuses_the_calibration(tmp_path):
