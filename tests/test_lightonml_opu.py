@@ -122,6 +122,8 @@ def test_torch_input_gives_torch_output(exact):
     np.testing.assert_allclose(y.numpy(), exact.transform(x.numpy()))
     yl = exact.linear_transform(torch.randn(3, N_F))
     assert isinstance(yl, torch.Tensor) and yl.shape == (3, N_C)
+    half = exact.transform(x.to(torch.bfloat16))  # half precision tensors are accepted
+    np.testing.assert_allclose(half.numpy(), y.numpy())
 
 
 def test_context_is_filled_from_the_acquisition(exact):
