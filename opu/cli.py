@@ -33,6 +33,7 @@ from calibration.record import Calibration
 from calibration.steps import RERUNS, STEPS, StepSettings, run_steps
 from calibration.store import RecordStore, default_record_dir, record_validity
 from firmware_iface.errors import ConfigurationError, OPUError
+from opu.sources import parse_device
 
 from .cli_options import build_profile, preflight, save_with_fallback
 
@@ -304,7 +305,7 @@ def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9, opu: A
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
     """Calibrate all, selftest and project in both modes on the simulator, one device
     opened once (DFA training: examples/dfa_digits.py)."""
-    if args.device != "sim" and not args.device.startswith("emu"):
+    if not parse_device(args.device).simulated:
         raise ConfigurationError(
             "`opu demo` runs on simulated devices only (--device sim or emu)"
         )

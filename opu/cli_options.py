@@ -66,7 +66,9 @@ def override(obj: Any, changes: Any, where: str = "") -> Any:
 
 def build_profile(args: argparse.Namespace) -> Any:
     """The simulated device profile: default, then --profile FILE.json, then shortcuts."""
-    if args.device != "sim" and not args.device.startswith("emu"):
+    from opu.sources import parse_device
+
+    if not parse_device(args.device).simulated:
         if args.profile or args.photons_per_mirror_us or args.drift_time_s:
             raise ConfigurationError("--profile and its shortcuts apply to simulated devices only")
         return None
