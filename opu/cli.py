@@ -34,6 +34,7 @@ from calibration.record import Calibration
 from calibration.steps import STEPS, StepSettings, run_steps
 from calibration.store import RecordStore, default_record_dir, max_age_s
 from firmware_iface.errors import ConfigurationError, OPUError
+from opu.sources import parse_device
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -58,7 +59,7 @@ def _override(obj: Any, changes: dict, where: str) -> Any:
 
 def build_profile(args: argparse.Namespace) -> Any:
     """The simulated device profile: default, then --profile FILE.json, then shortcuts."""
-    if args.device != "sim" and not args.device.startswith("emu"):
+    if not parse_device(args.device).simulated:
         if args.profile or args.photons_per_mirror_us or args.drift_time_s:
             raise ConfigurationError("--profile and its shortcuts apply to simulated devices only")
         return None
@@ -316,7 +317,7 @@ def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9, opu: A
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
     """Calibrate all, selftest and project in both modes on the simulator, one device
     opened once (DFA training: examples/dfa_digits.py)."""
-    if args.device != "sim":
+    if parse_device(args.device).kind != "sim":
         raise ConfigurationError("`opu demo` runs on the simulated device only (--device sim)")
     tmp = None
     if not args.record_dir_given:
