@@ -16,7 +16,7 @@ import numpy as np
 from firmware_iface.errors import CalibrationError, InputError
 from firmware_iface.frames import FrameSource
 
-from .dark import DarkResult
+from .dark import DarkFrame, DarkResult
 
 
 @dataclass
@@ -60,7 +60,7 @@ def optimal_anchor_size(expected_on: float, n_anchor: int) -> int:
 
 def calibrate_anchor(
     source: FrameSource,
-    dark: DarkResult,
+    dark: DarkResult | DarkFrame,
     n_out: int,
     anchor_on: int,
     exposure_us: float,

@@ -200,6 +200,15 @@ class OpticalBench:
             * gain.astype(np.float64)
         )
 
+    def photon_count(self, pattern: np.ndarray, exposure_us: float) -> np.ndarray:
+        """Mean photons reaching each current output pixel during one exposure of `pattern`
+        ((n_elements,) of {0, 1}), before quantum efficiency and PRNU (simulator truth: what
+        a calibrated radiometer would give on hardware)."""
+        t = self.transmission(0, self.layout.n_elements)
+        field = t.astype(np.complex128) @ np.asarray(pattern, dtype=np.float64)
+        return (self.profile.laser.photons_per_mirror_us * self.layout.macro_pixel**2
+                * exposure_us * np.abs(field) ** 2)
+
     def dn_per_unit(self, exposure_us: float, pixel_ids: np.ndarray | None = None) -> np.ndarray:
         """Mean DN per unit of |T x|^2 per pixel (the exact intensity scale the camera applies)."""
         return self.profile.camera.gain_dn_per_e * self.electrons_per_unit(exposure_us, pixel_ids)
