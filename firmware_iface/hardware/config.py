@@ -6,14 +6,13 @@ documented in docs/hardware.md. Pure data and parsing, no device access.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..values import strict_float, strict_int
 
 FORMAT = "opu-hardware/1"
 
@@ -169,18 +168,11 @@ def _as_int(value: Any, where: str) -> int:
             return int(value, 0)
         except ValueError:
             raise ConfigurationError(f"{where} must be an integer, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigurationError(f"{where} must be an integer, got {value!r}")
-    return int(value)
+    return strict_int(value, where, ConfigurationError)
 
 
 def _as_float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigurationError(f"{where} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigurationError(f"{where} must be finite, got {value!r}")
-    return v
+    return strict_float(value, where, ConfigurationError)
 
 
 def _section(kind: type, data: Any, where: str) -> Any:
