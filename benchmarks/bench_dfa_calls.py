@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numba as nb
 import numpy as np
+from _timing import paired_best
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -43,17 +43,6 @@ from opu_sim.counter_rng import derive_key, draw, gauss_pair  # noqa: E402
 B = 128
 
 
-def paired_best(target, floor, repeats: int) -> tuple[float, float]:
-    """Fastest wall times (s) of target and floor, run alternately so load hits both alike."""
-    bt = bf = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        floor()
-        bf = min(bf, time.perf_counter() - t)
-        t = time.perf_counter()
-        target()
-        bt = min(bt, time.perf_counter() - t)
-    return bt, bf
 
 
 @nb.njit(parallel=True, cache=True)

@@ -21,23 +21,9 @@ import json
 import resource
 import subprocess
 import sys
-import time
 
 import numpy as np
-
-
-def paired_best(target, ceiling, repeats: int) -> tuple[float, float]:
-    """Fastest wall times (seconds) of target and ceiling, run alternately so that load from
-    other processes hits both alike."""
-    bt = bc = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        ceiling()
-        bc = min(bc, time.perf_counter() - t)
-        t = time.perf_counter()
-        target()
-        bt = min(bt, time.perf_counter() - t)
-    return bt, bc
+from _timing import paired_best
 
 
 def gemm_ceiling(b: int, n_in: int, n_out: int, block_rows: int = 2048):
