@@ -33,3 +33,12 @@ def paired_best(
         target()
         bt = min(bt, time.perf_counter() - t)
     return bt, bc
+
+
+def judge(rows: list[dict], reference: str) -> bool:
+    """Add to each row its `ratio` (row["seconds"] / row[reference], the same-run ceiling or
+    floor) and `ok` (ratio <= row["target"]); True when every row is ok."""
+    for r in rows:
+        r["ratio"] = r["seconds"] / r[reference]
+        r["ok"] = r["ratio"] <= r["target"]
+    return all(r["ok"] for r in rows)
