@@ -44,7 +44,8 @@ class CameraConfig:
     """Camera: backend ("u3v": USB3 Vision over pyusb, found by its USB ids; "gentl": through
     the vendor's GenTL producer, the .cti path `gentl_producer` and the camera's serial
     `gentl_serial`), control timeout (ms) and retries, pixel format (None: the packed format of
-    the sensor's bit depth), trigger input line, and the exposure range to use (us)."""
+    the sensor's bit depth), trigger input line, and limits on the exposure (us) within the
+    range the camera itself reports for ExposureTime (None: the camera's own limit)."""
 
     backend: str = "u3v"
     gentl_producer: str | None = None
@@ -55,8 +56,8 @@ class CameraConfig:
     retries: int = 3
     pixel_format: str | None = None
     trigger_source: str = "Line0"
-    min_exposure_us: float = 10.0
-    max_exposure_us: float = 1.0e6
+    min_exposure_us: float | None = None
+    max_exposure_us: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +193,8 @@ def _section(kind: type, data: Any, where: str) -> Any:
             raise ConfigurationError(f"{key}: no boolean settings exist")  # pragma: no cover
         if isinstance(default, int):
             values[name] = _as_int(value, key)
-        elif isinstance(default, float):
-            values[name] = _as_float(value, key)
+        elif isinstance(default, float) or known[name].type == "float | None":
+            values[name] = None if value is None else _as_float(value, key)
         elif value is not None and not isinstance(value, str):
             raise ConfigurationError(f"{key} must be a string, got {value!r}")
         else:
@@ -247,10 +248,12 @@ def _validate_consistency(c: HardwareConfig) -> None:
             f"timing.dmd_delay_us ({c.timing.dmd_delay_us}): the camera must expose while the "
             "pattern is on the mirrors"
         )
-    if not 0 < c.camera.min_exposure_us <= c.camera.max_exposure_us:
+    lo, hi = c.camera.min_exposure_us, c.camera.max_exposure_us
+    given = [v for v in (lo, hi) if v is not None]
+    if any(not v > 0 for v in given) or (len(given) == 2 and lo > hi):
         raise ConfigurationError(
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
-            f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
+            f"{lo}, {hi}"
         )
     _validate_camera_backend(c)
     if c.acquisition.camera_clock not in ("shared", "relative"):

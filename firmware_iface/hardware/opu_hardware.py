@@ -51,7 +51,7 @@ from .chunks import ChunkResult, ChunkRunner
 from .config import HardwareConfig
 from .opening import Devices, open_devices
 from .stats import HardwareStats
-from .timing import FrameTiming, exposure_limits_us, plan_timing
+from .timing import FrameTiming, camera_exposure_range_us, exposure_limits_us, plan_timing
 
 
 class OPUHardware(DeviceDriver):
@@ -106,6 +106,9 @@ class OPUHardware(DeviceDriver):
         self._devices = Devices()
         try:
             open_devices(self.config, layout, roi, dmd_backend, camera_backend, self._devices)
+            self._camera_range_us = camera_exposure_range_us(
+                self._devices.camera, self.config.camera
+            )
         except BaseException:
             self.close()
             raise
@@ -176,16 +179,12 @@ class OPUHardware(DeviceDriver):
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
-        """(shortest, longest) exposure, microseconds: the camera's range within the FPGA's
-        and the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
+        """(shortest, longest) exposure, microseconds: the camera's ExposureTime range (as
+        the camera reports it, narrowed by the config's camera limits) within the FPGA's and
+        the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
         pattern then stays up longer than the exposure)."""
-        c = self.config
-        return exposure_limits_us(
-            c.camera.min_exposure_us,
-            c.camera.max_exposure_us,
-            c.timing.dmd_delay_us,
-            c.timing.camera_delay_us,
-        )
+        t = self.config.timing
+        return exposure_limits_us(*self._camera_range_us, t.dmd_delay_us, t.camera_delay_us)
 
     @property
     def device_id(self) -> str:
@@ -200,13 +199,12 @@ class OPUHardware(DeviceDriver):
     def timing_for(self, exposure_us: float) -> FrameTiming:
         """The frame timing an acquisition at exposure_us uses (checked like acquire)."""
         lo, hi = self.exposure_range_us
-        cam = self.config.camera
+        cam_lo, cam_hi = self._camera_range_us
         e = check_exposure_us(
             exposure_us,
             lo,
             hi,
-            f"the camera's ([{cam.min_exposure_us:g}, {cam.max_exposure_us:g}] us), the FPGA's "
-            "and the DMD's common",
+            f"the camera's ([{cam_lo:g}, {cam_hi:g}] us), the FPGA's and the DMD's common",
         )
         return self._plan(e)
 

@@ -94,7 +94,11 @@ class EmulatedRig:
         self.bench = OpticalBench(sensor, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
         self.camera = CameraEmulator(
-            cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
+            cam.sensor_width,
+            cam.sensor_height,
+            cam.bit_depth,
+            _camera_serial(profile, seed),
+            exposure_range_us=(cam.min_exposure_us, cam.max_exposure_us),
         )
         self.fpga = FPGAEmulator(on_run=self._on_run)
         self.name = name or f"rig-{uuid.uuid4().hex[:12]}"
