@@ -29,6 +29,7 @@ import numpy as np
 
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
+from calibration.stability import DRIFT_WARN_CORRELATION
 from calibration.store import RecordStore
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
@@ -46,7 +47,7 @@ from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
 _MAX_FRAMES_PER_CALL = 16384
-ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
+ANCHOR_DRIFT_WARN_CORRELATION = DRIFT_WARN_CORRELATION  # also what a record's validity uses
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
 
 
