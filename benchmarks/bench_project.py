@@ -91,8 +91,8 @@ def matrix_free_child(b: int, n: int, repeats: int) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         t, ceiling = paired_best(lambda: dev.project(xb, mode="intensity"),
                                  gemm_ceiling(b, n, n), repeats)
-        dense = len(medium._dense)
-        cached = medium._cached_bytes
+        dense = medium.dense_copies
+        cached = medium.cached_bytes
     print(json.dumps(dict(seconds=t, ceiling=ceiling, peak_bytes=peak, dense_copies=dense,
                           cached_bytes=cached)))
 

@@ -40,15 +40,16 @@ _KEEP_ACROSS_EXPOSURE = ("ptc", "stability", "defects")
 @dataclass
 class StepSettings:
     """What the steps need besides the source. n_in, n_out, roi: the OPU geometry;
-    max_exposure_us: exposure ceiling (None: the frame period); stability_duration_s and
-    stability_first_wait_s: the stability schedule, s; prnu: run the PRNU part of ptc;
+    max_exposure_us: exposure ceiling (None: the frame period); stability_duration_s: the
+    longest stability run, s (it stops as soon as tau is known); stability_first_wait_s: its
+    first wait, s; prnu: run the PRNU part of ptc;
     seed: pattern seed; clip_target: clipped-pixel fraction the exposure allows."""
 
     n_in: int
     n_out: int
     roi: CameraRoi
     max_exposure_us: float | None = None
-    stability_duration_s: float = 600.0
+    stability_duration_s: float = 7200.0
     stability_first_wait_s: float = 1.0
     prnu: bool = True
     seed: int = 0
@@ -166,19 +167,20 @@ def step_anchor(
 def step_stability(
     source: FrameSource, cal: Calibration, s: StepSettings, progress: Progress | None = None
 ) -> Calibration:
-    """Repeat a reference projection over s.stability_duration_s; decorrelation time."""
+    """Decorrelation time on an adaptive schedule (at most s.stability_duration_s)."""
     cal = copy.deepcopy(cal)
     source.set_output_pixels(None)
     st = measure_stability(
         source,
         cal.exposure_us,
-        duration_s=s.stability_duration_s,
+        max_duration_s=s.stability_duration_s,
         first_wait_s=s.stability_first_wait_s,
         seed=s.seed,
         progress=progress,
     )
     cal.results["stability"] = st.summary()
-    cal.extra_arrays.update(stab_times_s=st.times_s, stab_correlation=st.correlation)
+    cal.extra_arrays.update(stab_times_s=st.times_s, stab_correlation=st.correlation,
+                            stab_sigma=st.correlation_sigma)
     return cal
 
 

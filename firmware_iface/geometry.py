@@ -138,12 +138,38 @@ class DmdLayout:
                 f"mirror images must be ({self.dmd_height}, {self.dmd_width}), "
                 f"got {np.shape(mirrors)}"
             )
-        x0, y0 = self.origin
-        mp = self.macro_pixel
-        sub = m[:, y0 : y0 + self.grid_rows * mp, x0 : x0 + self.grid_cols * mp].astype(np.float32)
-        sub = sub.reshape(m.shape[0], self.grid_rows, mp, self.grid_cols, mp).mean(axis=(2, 4))
-        out = sub.reshape(m.shape[0], -1)[:, : self.n_elements]
+        out = self._block_means(m[:, self._grid_rows_slice, self._grid_cols_slice])
         return out[0] if single else out
+
+    def sample_bitplane(self, words: np.ndarray, bit: int) -> np.ndarray:
+        """sample() of bit `bit` of a (dmd_height, dmd_width) integer image (e.g. a DLPC900
+        24-bit pattern image), decoding only the mirrors under the element grid. Returns
+        (n_elements,) float32."""
+        w = np.asarray(words)
+        if w.shape != (self.dmd_height, self.dmd_width) or w.dtype.kind not in "iu":
+            raise InputError(
+                f"a pattern image must be ({self.dmd_height}, {self.dmd_width}) integers, got "
+                f"{w.shape} {w.dtype}"
+            )
+        sub = (w[self._grid_rows_slice, self._grid_cols_slice] >> bit) & 1
+        return self._block_means(sub[None])[0]
+
+    @property
+    def _grid_rows_slice(self) -> slice:
+        y0 = self.origin[1]
+        return slice(y0, y0 + self.grid_rows * self.macro_pixel)
+
+    @property
+    def _grid_cols_slice(self) -> slice:
+        x0 = self.origin[0]
+        return slice(x0, x0 + self.grid_cols * self.macro_pixel)
+
+    def _block_means(self, sub: np.ndarray) -> np.ndarray:
+        """(B, n_elements) fraction of ON mirrors per macro-pixel of (B, grid mirrors) images."""
+        mp = self.macro_pixel
+        b = sub.shape[0]
+        blocks = sub.astype(np.float32).reshape(b, self.grid_rows, mp, self.grid_cols, mp)
+        return blocks.mean(axis=(2, 4)).reshape(b, -1)[:, : self.n_elements]
 
 
 @dataclass(frozen=True)

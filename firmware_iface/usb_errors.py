@@ -11,7 +11,8 @@ same for every device:
 - everything else (EIO included: libusb's LIBUSB_ERROR_IO is a bus-level transfer error such as
   -EPROTO/-EILSEQ on a live device) -> UsbTransferError, a DeviceError the driver may retry.
 
-The `LIBUSB_ERROR_*` constants (libusb.h, `enum libusb_error`) are named here once, and
+The `LIBUSB_ERROR_*` constants (libusb.h, `enum libusb_error`, as pyusb names them) are
+importable from here, and
 `usb_error(code, message)` builds the exception a libusb1 backend would raise for a code (the
 errno pyusb derives from it, USBTimeoutError for a timeout), so emulators raise what real
 backends raise without writing the numbers again.
@@ -24,6 +25,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import usb.core
+from usb.backend import libusb1
+from usb.backend.libusb1 import (
+    LIBUSB_ERROR_ACCESS,
+    LIBUSB_ERROR_BUSY,
+    LIBUSB_ERROR_INTERRUPTED,
+    LIBUSB_ERROR_INVALID_PARAM,
+    LIBUSB_ERROR_IO,
+    LIBUSB_ERROR_NO_DEVICE,
+    LIBUSB_ERROR_NO_MEM,
+    LIBUSB_ERROR_NOT_FOUND,
+    LIBUSB_ERROR_NOT_SUPPORTED,
+    LIBUSB_ERROR_OTHER,
+    LIBUSB_ERROR_OVERFLOW,
+    LIBUSB_ERROR_PIPE,
+    LIBUSB_ERROR_TIMEOUT,
+)
 
 from .errors import DeviceDisconnectedError, DeviceError, DeviceTimeoutError, UsbTransferError
 
@@ -48,43 +65,16 @@ __all__ = [
     "usb_errors",
 ]
 
-# libusb.h, enum libusb_error
-LIBUSB_ERROR_IO = -1
-LIBUSB_ERROR_INVALID_PARAM = -2
-LIBUSB_ERROR_ACCESS = -3
-LIBUSB_ERROR_NO_DEVICE = -4
-LIBUSB_ERROR_NOT_FOUND = -5
-LIBUSB_ERROR_BUSY = -6
-LIBUSB_ERROR_TIMEOUT = -7
-LIBUSB_ERROR_OVERFLOW = -8
-LIBUSB_ERROR_PIPE = -9
-LIBUSB_ERROR_INTERRUPTED = -10
-LIBUSB_ERROR_NO_MEM = -11
-LIBUSB_ERROR_NOT_SUPPORTED = -12
-LIBUSB_ERROR_OTHER = -99
-
-# the errno pyusb's libusb1 backend attaches to each code (usb/backend/libusb1.py)
-_ERRNO = {
-    LIBUSB_ERROR_IO: errno.EIO,
-    LIBUSB_ERROR_INVALID_PARAM: errno.EINVAL,
-    LIBUSB_ERROR_ACCESS: errno.EACCES,
-    LIBUSB_ERROR_NO_DEVICE: errno.ENODEV,
-    LIBUSB_ERROR_NOT_FOUND: errno.ENOENT,
-    LIBUSB_ERROR_BUSY: errno.EBUSY,
-    LIBUSB_ERROR_TIMEOUT: errno.ETIMEDOUT,
-    LIBUSB_ERROR_OVERFLOW: errno.EOVERFLOW,
-    LIBUSB_ERROR_PIPE: errno.EPIPE,
-    LIBUSB_ERROR_INTERRUPTED: errno.EINTR,
-    LIBUSB_ERROR_NO_MEM: errno.ENOMEM,
-    LIBUSB_ERROR_NOT_SUPPORTED: errno.ENOSYS,
-}
+# libusb.h, enum libusb_error, and the errno pyusb attaches to each code: pyusb's libusb1
+# backend defines both (importing it loads no library), so they are named once, there.
+_ERRNO: dict[int, int | None] = dict(libusb1._libusb_errno)
 _GONE_ERRNOS = frozenset({errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN})
 
 
 def usb_error(code: int, message: str) -> usb.core.USBError:
     """The pyusb exception a libusb1 backend raises for libusb error `code` (a LIBUSB_ERROR_*
     constant): USBTimeoutError for LIBUSB_ERROR_TIMEOUT, else USBError, with pyusb's errno."""
-    if code not in _ERRNO and code != LIBUSB_ERROR_OTHER:
+    if code not in _ERRNO:
         raise ValueError(f"{code} is not a libusb error code (LIBUSB_ERROR_*)")
     cls = usb.core.USBTimeoutError if code == LIBUSB_ERROR_TIMEOUT else usb.core.USBError
     return cls(message, code, _ERRNO.get(code))

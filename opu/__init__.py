@@ -3,6 +3,7 @@
 Imports without torch; torch tensors are accepted (and returned) when torch is installed.
 The DFA layer lives in `opu.dfa` (needs torch)."""
 
+from firmware_iface import threads as _threads  # noqa: F401  (starts Numba's pool politely)
 from firmware_iface.errors import (
     CalibrationError,
     ConfigurationError,

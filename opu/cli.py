@@ -378,8 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = common.add_argument_group("calibration settings")
     c.add_argument("--max-exposure-us", type=float, default=None,
                    help="exposure ceiling, us (default: the frame period)")
-    c.add_argument("--stability-duration-s", type=float, default=600.0)
-    c.add_argument("--stability-first-wait-s", type=float, default=1.0)
+    c.add_argument("--stability-duration-s", type=float, default=7200.0,
+                   help="longest stability run, s (default 7200; it stops as soon as tau is "
+                   "known within +-7 %%)")
+    c.add_argument("--stability-first-wait-s", type=float, default=1.0,
+                   help="first stability wait, s (shortened automatically for a fast medium)")
     c.add_argument("--no-prnu", action="store_true", help="skip the PRNU part of ptc")
 
     p = argparse.ArgumentParser(prog="opu", description="Calibrate, test and demo an OPU.")
@@ -402,8 +405,6 @@ def main(argv: list[str] | None = None) -> int:
     args.record_dir_given = args.record_dir is not None
     if args.record_dir is None:
         args.record_dir = str(default_record_dir())
-    if args.command == "demo" and "--stability-duration-s" not in (argv or sys.argv):
-        args.stability_duration_s = 7200.0  # simulated time: free
     ui = Ui(quiet=args.json)
     handlers = {"info": cmd_info, "calibrate": cmd_calibrate, "selftest": cmd_selftest,
                 "demo": cmd_demo}

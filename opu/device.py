@@ -32,13 +32,16 @@ from calibration.record import Calibration
 from calibration.store import RecordStore
 from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
+from firmware_iface.threads import check_threads, default_threads, numba_threads
 
+from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .encoding import float_planes, resolve_kind
-from .layout import check_size, check_source_geometry, device_sizes, plan_geometry
+from .kernel_threads import threads_for
+from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_binary, combine_ternary, normalise_intensity
-from .sources import DeviceSpec, default_profile, open_source, parse_device, simulator_of
+from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
 _MAX_FRAMES_PER_CALL = 16384
@@ -61,7 +64,10 @@ class OPU:
     may keep. expected_on_fraction: fraction of data elements ON in the inputs you will send
     (per frame: e+ or e- of a ternary row); calibration sizes the anchor (sqrt(2) x ON
     elements, the shot-noise optimum) and the exposure for it. Sparse inputs (e.g. ternarised
-    errors) get a better signal-to-noise ratio with a small value.
+    errors) get a better signal-to-noise ratio with a small value. threads: threads of the
+    stack's own kernels (simulator physics, recovery) during this OPU's calls; None (default):
+    torch's intra-op count when torch is imported, else the CPUs the process may use. The
+    process's and torch's thread settings are never changed (firmware_iface.threads).
 
     calibration: None (default): on first use (`project()`, or `ensure_calibrated()`), load
     this device's record from `record_dir` if one is given and exists (refused with
@@ -92,6 +98,7 @@ class OPU:
         record_dir: str | Path | None = None,
         expected_on_fraction: float = 0.5,
         sharded: bool = False,
+        threads: int | None = None,
     ) -> None:
         self.n_in, self.n_out = check_size("n_in", n_in), check_size("n_out", n_out)
         self.seed = seed
@@ -102,19 +109,13 @@ class OPU:
         self._on_fraction = float(expected_on_fraction)
         self._exposure_us = exposure_us
         self._anchor_on = anchor_on
-        if isinstance(device, (str, DeviceSpec)):
-            spec = parse_device(device)
-            self.device = spec.text
-            self.profile = default_profile(profile, spec, noise)
-            self.layout, self.roi = plan_geometry(
-                self.n_in, self.n_out, *device_sizes(self.profile)
+        self._threads = check_threads(threads)
+        with numba_threads(self._threads):
+            used = use_device(
+                device, self.n_in, self.n_out, seed, noise, profile, cache_budget_bytes
             )
-            self._source = open_source(
-                spec, self.layout, self.roi, seed, self.profile, cache_budget_bytes
-            )
-            self._owns_source = True
-        else:
-            self._adopt_source(device, profile)
+        self.device, self.profile, self.layout, self.roi = used.name, used.profile, *used.geometry
+        self._source, self._owns_source = used.source, used.owned
         self._bench = simulator_of(self._source)
         self._shard = None
         self._cols = slice(0, self.n_out)
@@ -136,25 +137,10 @@ class OPU:
         self._fresh = isinstance(calibration, str) and calibration == "fresh"
         if calibration is not None and not self._fresh:
             try:
-                self.use_calibration(_load_calibration(calibration))
+                self.use_calibration(load_calibration(calibration))
             except BaseException:
                 self.close()
                 raise
-
-    def _adopt_source(self, source: object, profile: Any) -> None:
-        """Use an open frame source; its geometry must fit n_in and n_out."""
-        if not isinstance(source, FrameSource):
-            raise ConfigurationError(
-                "device must be a string ('sim', 'emu' or a hardware config) or a frame source "
-                f"(with layout, roi, acquire, ...), got {type(source).__name__}"
-            )
-        check_source_geometry(source.layout, source.roi, self.n_in, self.n_out)
-        self.device = type(source).__name__
-        bench = simulator_of(source)
-        self.profile = profile if profile is not None else getattr(bench, "profile", None)
-        self.layout, self.roi, self._source, self._owns_source = (
-            source.layout, source.roi, source, False
-        )
 
     plan_geometry = staticmethod(plan_geometry)
 
@@ -164,6 +150,11 @@ class OPU:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def threads(self) -> int:
+        """Threads the stack's kernels use in this OPU's calls (now, if the setting is None)."""
+        return default_threads() if self._threads is None else self._threads
 
     def close(self) -> None:
         """Release the device (idempotent); a frame source passed in stays open."""
@@ -244,16 +235,17 @@ class OPU:
         record is saved to `record_dir` when one was given."""
         self._check_open()
         self._source.set_output_pixels(None)
-        cal = calibrate_for_projection(
-            self._source,
-            self.n_in,
-            self.n_out,
-            self.roi,
-            exposure_us=self._exposure_us,
-            anchor_on=self._anchor_on,
-            on_fraction=self._on_fraction,
-        )
-        self.use_calibration(cal)
+        with numba_threads(self._threads):
+            cal = calibrate_for_projection(
+                self._source,
+                self.n_in,
+                self.n_out,
+                self.roi,
+                exposure_us=self._exposure_us,
+                anchor_on=self._anchor_on,
+                on_fraction=self._on_fraction,
+            )
+            self.use_calibration(cal)
         if self._store is not None and (self._shard is None or self._shard.rank == 0):
             self._store.save(cal)
         return cal
@@ -300,20 +292,26 @@ class OPU:
         y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
         local = self._source.local() if self._shard is not None else contextlib.nullcontext()
-        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
+        with (
+            self._lock,
+            numba_threads(self._threads),
+            frame_progress(progress, total, f"project {b} x {kind}") as advance,
+        ):
             self.ensure_calibrated()
             self._advance = advance
+            work = b * self.frames_per_input(mode, kind, precision) * self._n_cols
             try:
-                with local:
+                with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
                     for s, part in self._chunks(xn, mode, kind, precision):
+                        rows = slice(s, s + len(part))
                         if mode == "intensity":
-                            y[s : s + len(part)] = self._intensity(part.astype(np.uint8))
+                            y[rows] = self._intensity(part.astype(np.uint8))
                         elif kind == "binary":
-                            y[s : s + len(part)] = self._linear_binary(part.astype(np.uint8))
+                            y[rows] = self._linear_binary(part.astype(np.uint8))
                         elif kind == "ternary":
-                            y[s : s + len(part)] = self._linear_ternary(part.astype(np.int8))
+                            y[rows] = self._linear_ternary(part.astype(np.int8))
                         else:
-                            y[s : s + len(part)] = self._linear_float(part, precision)
+                            y[rows] = self._linear_float(part, precision)
             finally:
                 self._advance = None
         if self._shard is not None and gather:
@@ -494,35 +492,17 @@ class OPU:
                 y[rows] += w * self._linear_ternary(plane[rows])
         return (y * fp.scale[:, None]).astype(np.float32)
 
-    # ---- simulator truth ----------------------------------------------------------------
-    def _require_bench(self) -> Any:
-        if self._bench is None:
-            raise ConfigurationError(
-                "the exact matrix is known only for simulated devices (device='sim' or 'emu')"
-            )
-        return self._bench
-
+    # ---- simulator truth (opu/truth.py) -----------------------------------------------
     def exact_transmission_matrix(self) -> np.ndarray:
-        """Complex (n_out, n_in) T_s such that intensity mode returns |T_s x|^2 without noise
-        (simulator only; includes the calibrated scale and each pixel's gain)."""
-        bench = self._require_bench()
-        cal = self.ensure_calibrated()
-        t = bench.transmission(0, self.n_in, pixel_ids=cal.output_pixels)
-        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=cal.output_pixels) / cal.scale_dn)
-        return (t * g[:, None]).astype(np.complex64)
+        """Complex (n_out, n_in) T_s with intensity mode = |T_s x|^2 without noise
+        (simulator only; calibrated scale and pixel gains included)."""
+        return truth.transmission_matrix(self._bench, self.ensure_calibrated(), self.n_in)
 
     def exact_linear_matrix(self) -> np.ndarray:
-        """Real (n_out, n_in) float32 G that linear mode recovers (simulator only):
-        G_ij = sqrt(2) Re(e^{-i phi_i} T_ij) sqrt(c_i / scale), phi_i the anchor field's phase."""
-        bench = self._require_bench()
-        cal = self.ensure_calibrated()
-        ids = cal.output_pixels
-        t = bench.transmission(0, self.n_in, pixel_ids=ids)
-        ta = bench.transmission(self.n_in, self.layout.n_elements, pixel_ids=ids)
-        a = ta.astype(np.complex128) @ cal.anchor.astype(np.float64)
-        phase = np.conj(a) / np.abs(a)
-        g = np.sqrt(bench.dn_per_unit(cal.exposure_us, pixel_ids=ids) / cal.scale_dn)
-        return (math.sqrt(2.0) * (phase[:, None] * t).real * g[:, None]).astype(np.float32)
+        """Real (n_out, n_in) float32 G that linear mode recovers (simulator only)."""
+        return truth.linear_matrix(
+            self._bench, self.ensure_calibrated(), self.n_in, self.layout.n_elements
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -530,13 +510,3 @@ class OPU:
 
     def __repr__(self) -> str:
         return f"OPU(device={self.device!r}, n_in={self.n_in}, n_out={self.n_out})"
-
-
-def _load_calibration(calibration: Calibration | str | Path) -> Calibration:
-    cal = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
-    if not isinstance(cal, Calibration):
-        raise ConfigurationError(
-            "calibration must be None, 'fresh', a Calibration or a record path, "
-            f"got {type(calibration).__name__}"
-        )
-    return cal

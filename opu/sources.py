@@ -13,13 +13,23 @@ hardware stack exposes its rig's bench as `simulator`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from firmware_iface.errors import ConfigurationError
 from firmware_iface.frames import FrameSource
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
-__all__ = ["DeviceSpec", "default_profile", "open_source", "parse_device", "simulator_of"]
+__all__ = [
+    "DeviceSpec",
+    "adopt_source",
+    "default_profile",
+    "load_calibration",
+    "open_source",
+    "parse_device",
+    "simulator_of",
+    "use_device",
+]
 
 _HW_PREFIXES = ("hw:", "usb:", "hardware:")
 
@@ -109,3 +119,70 @@ def simulator_of(source: object) -> Any | None:
         return source
     bench = getattr(source, "simulator", None)
     return bench if isinstance(bench, OpticalBench) else None
+
+
+def adopt_source(
+    source: object, n_in: int, n_out: int, profile: Any
+) -> tuple[str, Any, DmdLayout, CameraRoi]:
+    """(name, profile, layout, roi) of an open frame source an OPU of n_in inputs and n_out
+    outputs will use; ConfigurationError if it is no FrameSource or its geometry does not fit.
+    The profile defaults to the simulator's behind the source."""
+    from .layout import check_source_geometry
+
+    if not isinstance(source, FrameSource):
+        raise ConfigurationError(
+            "device must be a string ('sim', 'emu' or a hardware config) or a frame source "
+            f"(with layout, roi, acquire, ...), got {type(source).__name__}"
+        )
+    check_source_geometry(source.layout, source.roi, n_in, n_out)
+    bench = simulator_of(source)
+    prof = profile if profile is not None else getattr(bench, "profile", None)
+    return type(source).__name__, prof, source.layout, source.roi
+
+
+def load_calibration(calibration: object) -> Any:
+    """The Calibration an OPU's `calibration=` argument names: a Calibration or a record path."""
+    from calibration.record import Calibration
+
+    cal = Calibration.load(calibration) if isinstance(calibration, (str, Path)) else calibration
+    if not isinstance(cal, Calibration):
+        raise ConfigurationError(
+            "calibration must be None, 'fresh', a Calibration or a record path, "
+            f"got {type(calibration).__name__}"
+        )
+    return cal
+
+
+@dataclass(frozen=True)
+class UsedDevice:
+    """The source an OPU works on: name, profile, (layout, roi), the source, and whether the
+    OPU opened it (and closes it)."""
+
+    name: str
+    profile: Any
+    geometry: tuple[DmdLayout, CameraRoi]
+    source: FrameSource
+    owned: bool
+
+
+def use_device(
+    device: object,
+    n_in: int,
+    n_out: int,
+    seed: int,
+    noise: bool,
+    profile: Any,
+    cache_budget_bytes: int,
+) -> UsedDevice:
+    """Open the source a device string names for n_in inputs and n_out outputs (geometry from
+    layout.plan_geometry), or adopt an open frame source whose geometry fits."""
+    from .layout import device_sizes, plan_geometry
+
+    if not isinstance(device, (str, DeviceSpec)):
+        name, prof, layout, roi = adopt_source(device, n_in, n_out, profile)
+        return UsedDevice(name, prof, (layout, roi), device, False)  # type: ignore[arg-type]
+    spec = parse_device(device)
+    prof = default_profile(profile, spec, noise)
+    layout, roi = plan_geometry(n_in, n_out, *device_sizes(prof))
+    source = open_source(spec, layout, roi, seed, prof, cache_budget_bytes)
+    return UsedDevice(spec.text, prof, (layout, roi), source, True)

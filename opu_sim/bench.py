@@ -27,11 +27,12 @@ _BLOCK_ROWS = 2048
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
-@nb.njit(parallel=True, cache=True)
+@nb.njit(cache=True)
 def _row_hashes(packed: np.ndarray) -> np.ndarray:
-    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix."""
+    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix (serial: a few bytes per row,
+    cheaper than waking threads)."""
     out = np.empty(packed.shape[0], np.uint64)
-    for i in nb.prange(packed.shape[0]):
+    for i in range(packed.shape[0]):
         h = np.uint64(0xCBF29CE484222325)
         for j in range(packed.shape[1]):
             h = (h ^ np.uint64(packed[i, j])) * np.uint64(0x100000001B3)

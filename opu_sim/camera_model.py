@@ -95,8 +95,8 @@ def render_frames(
     top = np.float32(max_dn)
     for c in nb.prange(n_chunks):
         mu = np.empty(npx, np.float32)
-        z0 = np.empty(npx, np.float32)
-        z1 = np.empty(npx, np.float32)
+        z0 = np.zeros(npx, np.float32)
+        z1 = np.zeros(npx, np.float32)  # stays 0 (no draws) when shot and read noise are off
         for f in range(c * per, min(b, (c + 1) * per)):
             fd = fields_data[idx_data[f]]
             fa = fields_anchor[idx_anchor[f]]
@@ -106,10 +106,11 @@ def render_frames(
                 re = fd[p] + fa[p]
                 im = fd[npx + p] + fa[npx + p]
                 mu[p] = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
-            for p in range(npx):
-                a, bb = gauss_pair(draw(key, np.uint64(pixel_ids[p])))
-                z0[p] = a
-                z1[p] = bb
+            if shot or read:
+                for p in range(npx):
+                    a, bb = gauss_pair(draw(key, np.uint64(pixel_ids[p])))
+                    z0[p] = a
+                    z1[p] = bb
             nsat = 0
             for p in range(npx):
                 m = mu[p]

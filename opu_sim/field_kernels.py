@@ -23,8 +23,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-PIX_BLOCK = 64  # output columns (rows of W) per parallel work item; tuned in bench_project.py
-GROUP_BLOCK = 32  # 4-element groups per table (32 groups = 128 DMD elements, 128 KiB table)
+PIX_BLOCK = 128  # output columns (rows of W) per parallel work item (chosen by measurement)
+GROUP_BLOCK = 64  # 4-element groups per table (256 DMD elements; 512 KiB table, in L2)
 
 
 @nb.njit(cache=True)
@@ -39,7 +39,11 @@ def _transpose_block(w: np.ndarray, p0: int, pn: int, k0: int, kn: int, wt: np.n
 @nb.njit(parallel=True, cache=True)
 def binary_fields(nibbles: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
     """out[r, p] = sum_k x[r, k] W[p, k] for binary rows given as nibbles[r, g] = sum_j
-    x[r, 4g + j] << j (uint8, (R, ceil(K/4))); w: (M, K) float32; out: (R, M) float32."""
+    x[r, 4g + j] << j (uint8, (R, G), G a multiple of GROUP_BLOCK, zero past the last element);
+    w: (M, K) float32, 4 G >= K; out: (R, M) float32.
+
+    Order of the sum for one output: groups of 8 table entries are added as a balanced tree
+    ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7)), and those octets are added in order."""
     n_rows, n_groups = nibbles.shape
     m, k = w.shape
     n_blocks = (m + PIX_BLOCK - 1) // PIX_BLOCK
@@ -50,19 +54,28 @@ def binary_fields(nibbles: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
         table = np.zeros((GROUP_BLOCK, 16, PIX_BLOCK), np.float32)
         acc = np.zeros((n_rows, PIX_BLOCK), np.float32)
         for g0 in range(0, n_groups, GROUP_BLOCK):
-            gn = min(GROUP_BLOCK, n_groups - g0)
-            _transpose_block(w, p0, pn, 4 * g0, min(4 * gn, k - 4 * g0), wt)
-            for g in range(gn):
+            _transpose_block(w, p0, pn, 4 * g0, max(0, min(4 * GROUP_BLOCK, k - 4 * g0)), wt)
+            for g in range(GROUP_BLOCK):
                 for s in range(1, 16):
                     hb = 3 if s >= 8 else (2 if s >= 4 else (1 if s >= 2 else 0))
                     rest = s ^ (1 << hb)
                     for j in range(PIX_BLOCK):
                         table[g, s, j] = table[g, rest, j] + wt[4 * g + hb, j]
             for r in range(n_rows):
-                for g in range(gn):
-                    s = nibbles[r, g0 + g]
+                code = nibbles[r, g0 : g0 + GROUP_BLOCK]
+                for g in range(0, GROUP_BLOCK, 8):
+                    t0 = table[g, code[g]]
+                    t1 = table[g + 1, code[g + 1]]
+                    t2 = table[g + 2, code[g + 2]]
+                    t3 = table[g + 3, code[g + 3]]
+                    t4 = table[g + 4, code[g + 4]]
+                    t5 = table[g + 5, code[g + 5]]
+                    t6 = table[g + 6, code[g + 6]]
+                    t7 = table[g + 7, code[g + 7]]
                     for j in range(PIX_BLOCK):
-                        acc[r, j] += table[g, s, j]
+                        acc[r, j] += ((t0[j] + t1[j]) + (t2[j] + t3[j])) + (
+                            (t4[j] + t5[j]) + (t6[j] + t7[j])
+                        )
         for r in range(n_rows):
             for j in range(pn):
                 out[r, p0 + j] = acc[r, j]
@@ -95,13 +108,14 @@ def float_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
 
 
 def nibbles_of(rows: np.ndarray) -> np.ndarray:
-    """Binary rows (R, K) -> uint8 codes (R, ceil(K/4)): code g holds elements 4g..4g+3, element
-    4g + j in bit j."""
+    """Binary rows (R, K) -> uint8 codes (R, G): code g holds elements 4g..4g+3, element 4g + j
+    in bit j; G = ceil(K/4) rounded up to a multiple of GROUP_BLOCK, the extra codes zero."""
     packed = np.packbits(rows.astype(bool, copy=False), axis=1, bitorder="little")
-    nib = np.empty((rows.shape[0], 2 * packed.shape[1]), np.uint8)
-    nib[:, 0::2] = packed & 0x0F
-    nib[:, 1::2] = packed >> 4
-    return nib[:, : -(-rows.shape[1] // 4)]
+    n_groups = -(-rows.shape[1] // (4 * GROUP_BLOCK)) * GROUP_BLOCK
+    nib = np.zeros((rows.shape[0], n_groups), np.uint8)
+    nib[:, 0 : 2 * packed.shape[1] : 2] = packed & 0x0F
+    nib[:, 1 : 2 * packed.shape[1] : 2] = packed >> 4
+    return nib
 
 
 def fields(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -115,7 +129,7 @@ def fields(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
     else:
         binary = ((rows == 0) | (rows == 1)).all(axis=1)
     if binary.all():
-        binary_fields(np.ascontiguousarray(nibbles_of(rows)), w, out)
+        binary_fields(nibbles_of(rows), w, out)
         return out
     fr = np.flatnonzero(~binary)
     part = np.empty((fr.size, w.shape[0]), np.float32)
@@ -124,6 +138,6 @@ def fields(rows: np.ndarray, w: np.ndarray) -> np.ndarray:
     if binary.any():
         br = np.flatnonzero(binary)
         part = np.empty((br.size, w.shape[0]), np.float32)
-        binary_fields(np.ascontiguousarray(nibbles_of(rows[br])), w, part)
+        binary_fields(nibbles_of(rows[br]), w, part)
         out[br] = part
     return out

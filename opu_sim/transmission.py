@@ -155,6 +155,16 @@ class TransmissionMatrix:
             self._dense[key] = _DenseEntry(self._time_s, out)
         return out
 
+    @property
+    def dense_copies(self) -> int:
+        """Dense copies of blocks of T held in the cache."""
+        return len(self._dense)
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of T cached (dense copies and tiles), at most cache_budget_bytes."""
+        return self._cached_bytes
+
     def fits_dense(self, n_pixels: int, n_cols: int) -> bool:
         """Whether a dense stacked copy of that shape fits the remaining budget."""
         return 8 * n_pixels * n_cols <= self.cache_budget_bytes - self._cached_bytes

@@ -13,7 +13,6 @@ from calibration.linearity import linearity_selftest
 from calibration.prnu import hadamard_patterns, measure_prnu
 from calibration.ptc import measure_photon_transfer
 from calibration.quick import calibrate_for_projection, sample_inputs
-from calibration.stability import measure_stability
 from firmware_iface.errors import CalibrationError
 from firmware_iface.geometry import CameraRoi, DmdLayout
 from opu_sim.bench import OpticalBench
@@ -122,16 +121,4 @@ def test_linearity_selftest_matches_camera_noise_and_is_exact_without_noise():
     r3 = linearity_selftest(ideal, cal_i, gain_dn_per_e=K, dark_noise_dn=DARK_NOISE_DN)
     assert r3.residual_rms < 1e-4 * r3.signal_rms
 
-
-def test_stability_recovers_decorrelation_time():
-    tau = 5.0
-    b = bench(900, medium={"drift_time_s": tau})
-    r = measure_stability(b, 1000.0, duration_s=4 * tau, first_wait_s=0.05, n_repeats=16)
-    assert r.decorrelation_time_s == pytest.approx(tau, rel=0.2)
-    assert r.max_age_s == pytest.approx(-0.5 * tau * np.log(0.95), rel=0.2)
-
-
-def test_stability_static_medium_is_infinite():
-    b = bench(400, medium={"drift_time_s": None})
-    r = measure_stability(b, 1000.0, duration_s=100.0, first_wait_s=1.0, n_repeats=4)
-    assert r.decorrelation_time_s == float("inf")
+# stability: tests/test_calibration_stability.py

@@ -13,6 +13,7 @@ from firmware_iface.camera import (
     FrameStatus,
     Status,
     control,
+    stream,
 )
 from firmware_iface.errors import (
     DeviceDisconnectedError,
@@ -129,9 +130,10 @@ def test_short_payload_is_incomplete(cam: Camera, emu: CameraEmulator) -> None:
 
 def test_lost_payload_and_trailer_resynchronise(cam: Camera, emu: CameraEmulator) -> None:
     frames = deliver(emu, 3)
-    with emu._lock:  # remove frame 1's payload and trailer from the wire
+    with emu._lock:  # remove frame 1's payload and trailer transfers from the wire
         blocks = list(emu._stream)
-        del blocks[4:6]
+        leaders = [k for k, b in enumerate(blocks) if stream.is_leader(b) and len(b) == 52]
+        del blocks[leaders[1] + 1 : leaders[2]]
         emu._stream.clear()
         emu._stream.extend(blocks)
     out = cam.read_frames(3)

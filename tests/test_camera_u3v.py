@@ -215,8 +215,10 @@ def test_device_refuses_inconsistent_sirm_settings() -> None:
         assert write("payload_transfer_count", good.payload_count - 1) == Status.SUCCESS
         assert write("si_control", 1) == Status.SI_REGISTERS_INCONSISTENT  # too small
         assert write("payload_transfer_count", good.payload_count) == Status.SUCCESS
-        assert write("final_transfer2_size", 100) == Status.SUCCESS
+        assert write("final_transfer1_size", 100) == Status.SUCCESS  # followed by final 2
+        assert write("final_transfer2_size", 1024) == Status.SUCCESS
         assert write("si_control", 1) == Status.SI_PAYLOAD_SIZE_NOT_ALIGNED
+        assert write("final_transfer1_size", 0) == Status.SUCCESS
         assert write("final_transfer2_size", 0) == Status.SUCCESS
         assert write("max_trailer_size", 16) == Status.SUCCESS
         assert write("si_control", 1) == Status.SI_REGISTERS_INCONSISTENT  # trailer won't fit
@@ -228,6 +230,22 @@ def test_device_refuses_inconsistent_sirm_settings() -> None:
         with pytest.raises(CameraCommandError) as e:  # image format locked while streaming
             cam["Width"] = 32
         assert e.value.status == Status.ACCESS_DENIED
+
+
+def test_device_accepts_the_stream_settings_aravis_writes() -> None:
+    """Aravis (arvuvstream.c) configures a small payload as one transfer of exactly the payload
+    size (unaligned), final transfers 0: a camera takes that, so the emulator does too."""
+    emu, cam = open_pair(64, 33)  # Mono12: 4224 bytes, not a multiple of 1024
+    sirm = cam.sbrm.sirm_address
+    payload = emu._payload_size()
+    aravis = {"max_leader_size": 1024, "max_trailer_size": 1024,
+              "payload_transfer_size": payload, "payload_transfer_count": 1,
+              "final_transfer1_size": 0, "final_transfer2_size": 0}
+    with cam:
+        for name, value in {**aravis, "si_control": 1}.items():
+            f = B.SIRM[name]
+            cam.write_register(sirm + f.offset, B.encode_field(f, value))
+        assert emu.stream_enabled and payload % 1024
 
 
 def test_host_reports_a_camera_refusing_its_stream_settings(monkeypatch) -> None:  # noqa: ANN001
@@ -416,3 +434,14 @@ def test_roi_change_restarts_cleanly() -> None:
         emu.deliver(frames, np.zeros(2))
         assert np.array_equal(cam.read_frames(2).frames, frames)
         assert cam.stream_plan.payload_transfers == (1024,)  # 33 x 11 Mono12 = 726 bytes, padded
+
+
+def test_emulator_streams_in_the_configured_transfers() -> None:
+    emu, cam = open_pair(64, 33)
+    with cam:
+        cam.set_pixel_format("Mono8")  # 2112 bytes: 2048 + a 64-byte final transfer 2
+        cam["TriggerMode"] = "On"
+        cam.start()
+        emu.deliver(np.zeros((1, 33, 64), np.uint16), np.zeros(1))
+        assert [len(t) for t in emu._stream] == [52, 2048, 64, 32]
+        assert cam.read_frames(1).ok.all()

@@ -6,20 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware_iface import errors as E
 from firmware_iface.errors import CodecError
 from firmware_iface.fpga.cobs import cobs_decode, cobs_encode, cobs_max_encoded_len
 from firmware_iface.fpga.crc import CRC16_CHECK, crc16_ccitt_false, crc16_ccitt_false_table
-from firmware_iface.fpga.errors import (
-    CobsDecodeError,
-    FrameCodecError,
-    FrameCrcError,
-    FrameFormatError,
-    FrameLengthError,
-    PayloadLengthError,
-    PayloadValueError,
-    UnknownMessageError,
-    UnsupportedVersionError,
-)
 from firmware_iface.fpga.frame import (
     MAX_PAYLOAD,
     MAX_WIRE_FRAME,
@@ -91,7 +81,7 @@ def test_cobs_empty_input() -> None:
     [b"", b"\x00", b"\x03\x11", b"\x02\x00", b"\x05\x11\x22\x00\x44", b"\x01\x00\x01"],
 )
 def test_cobs_decode_rejects_invalid(bad: bytes) -> None:
-    with pytest.raises(CobsDecodeError):
+    with pytest.raises(E.CobsDecodeError):
         cobs_decode(bad)
 
 
@@ -109,7 +99,7 @@ def test_cobs_round_trip_and_no_zero(data: bytes) -> None:
 def test_cobs_decode_any_bytes_is_bytes_or_typed_error(data: bytes) -> None:
     try:
         out = cobs_decode(data)
-    except CobsDecodeError:
+    except E.CobsDecodeError:
         return
     assert cobs_decode(cobs_encode(out)) == out
 
@@ -185,18 +175,18 @@ def test_frame_errors_are_typed() -> None:
     raw = cobs_decode(wire)
     flipped = bytearray(raw)
     flipped[6] ^= 0x01
-    with pytest.raises(FrameCrcError) as e:
+    with pytest.raises(E.FrameCrcError) as e:
         decode_frame(cobs_encode(bytes(flipped)))
     assert (e.value.seq, e.value.msg_type, e.value.nak_code) == (5, 0x02, ErrorCode.BAD_CRC)
-    with pytest.raises(FrameFormatError):
+    with pytest.raises(E.FrameFormatError):
         decode_frame(cobs_encode(b"\x01\x02\x03"))
     # length field says 5 but 4 payload bytes follow (CRC valid)
     body = b"\x01\x02\x05\x00\x05\x00" + b"\x10\x00\x00\x00"
     bad_len = body + crc16_ccitt_false(body).to_bytes(2, "little")
-    with pytest.raises(FrameLengthError) as e2:
+    with pytest.raises(E.FrameLengthError) as e2:
         decode_frame(cobs_encode(bad_len))
     assert e2.value.nak_code == ErrorCode.BAD_LENGTH
-    with pytest.raises(FrameFormatError):
+    with pytest.raises(E.FrameFormatError):
         decode_frame(b"\x05" * 300)
     with pytest.raises(ValueError):
         encode_frame(1, 0x10000, b"")
@@ -278,7 +268,7 @@ def test_message_round_trip(msg, seq: int) -> None:
 def test_decode_any_bytes_gives_message_or_codec_error(data: bytes) -> None:
     try:
         seq, msg = decode_message(data)
-    except FrameCodecError as e:
+    except E.FrameCodecError as e:
         assert isinstance(e, CodecError)
         assert e.nak_code in set(ErrorCode)
         return
@@ -292,25 +282,25 @@ def test_decode_valid_frames_with_any_payload(version: int, msg_type: int, paylo
     codec's typed error (deeper than random bytes reach)."""
     try:
         seq, msg = decode_message(encode_frame(msg_type, 9, payload, version=version)[:-1])
-    except FrameCodecError as e:
+    except E.FrameCodecError as e:
         assert e.seq == 9 and e.msg_type == msg_type
         return
     assert version == 1 and seq == 9 and int(msg.TYPE) == msg_type
 
 
 def test_message_errors_are_typed() -> None:
-    with pytest.raises(UnknownMessageError) as e:
+    with pytest.raises(E.UnknownMessageError) as e:
         decode_message(encode_frame(0x42, 3, b"")[:-1])
     assert e.value.nak_code == ErrorCode.UNKNOWN_COMMAND and e.value.seq == 3
-    with pytest.raises(PayloadLengthError) as e2:
+    with pytest.raises(E.PayloadLengthError) as e2:
         decode_message(encode_frame(MsgType.RUN, 4, b"\x01\x00")[:-1])
     assert e2.value.nak_code == ErrorCode.BAD_LENGTH
-    with pytest.raises(UnsupportedVersionError) as e3:
+    with pytest.raises(E.UnsupportedVersionError) as e3:
         decode_message(encode_frame(MsgType.ARM, 5, b"", version=2)[:-1])
     assert e3.value.nak_code == ErrorCode.BAD_VERSION
-    with pytest.raises(PayloadValueError):  # NAK with undefined error code 0x77
+    with pytest.raises(E.PayloadValueError):  # NAK with undefined error code 0x77
         decode_message(encode_frame(MsgType.NAK, 6, b"\x05\x77\x00\x00\x00\x00\x00")[:-1])
-    with pytest.raises(PayloadValueError):  # ACK of an event type
+    with pytest.raises(E.PayloadValueError):  # ACK of an event type
         decode_message(encode_frame(MsgType.ACK, 6, b"\xc0\x00")[:-1])
 
 

@@ -180,7 +180,7 @@ def test_timeouts_recovered_within_retries(rig: Rig) -> None:
     with rig.board(retries=3) as b:
         rig.emu.faults.timeouts = 3
         b.set_frame_period_us(3000)
-        assert rig.emu.frame_period_us == 3000 and b.link_stats.resends == 3
+        assert rig.emu.timing.frame_period_us == 3000 and b.link_stats.resends == 3
 
 
 def test_timeout_after_retries_leaves_board_stopped(rig: Rig) -> None:
@@ -217,7 +217,7 @@ def test_nak_raises_typed_error_and_stops_the_board(rig: Rig) -> None:
             b.wait_run_complete()
         assert ab.value.frames_done < 100 and len(ab.value.events) == ab.value.frames_done
         # a config changed behind the driver's back is refused at ARM
-        rig.emu.exposure_us = 5000
+        rig.emu.timing = rig.emu.timing.with_(exposure_us=5000)
         with pytest.raises(FPGACommandError) as e2:
             b.arm()
         assert e2.value.code == ErrorCode.INVALID_CONFIG
@@ -326,7 +326,7 @@ def test_bad_input_raises_before_sending(rig: Rig, method: str, args: tuple) -> 
 def test_numpy_integers_are_accepted(rig: Rig) -> None:
     with rig.board() as b:
         b.configure(np.int64(2000), np.int32(700))
-        assert (rig.emu.frame_period_us, rig.emu.exposure_us) == (2000, 700)
+        assert (rig.emu.timing.frame_period_us, rig.emu.timing.exposure_us) == (2000, 700)
 
 
 def test_open_errors() -> None:

@@ -149,7 +149,7 @@ def test_bad_frames_get_transport_naks(host: Host) -> None:
     assert out[0][1].code == ErrorCode.UNKNOWN_COMMAND  # replies only flow from the board
     counters = host.cmd(ReadCounters()).body
     assert (counters.crc_errors, counters.frame_errors, counters.naks_sent) == (1, 4, 6)
-    assert host.emu.exposure_us == 500  # nothing was executed
+    assert host.emu.timing.exposure_us == 500  # nothing was executed
     assert host.send_raw(good)[0][1] == Ack(MsgType.SET_EXPOSURE, BoardState.IDLE)
 
 
@@ -262,9 +262,9 @@ def test_injected_reply_faults() -> None:
     emu = FPGAEmulator(faults=FPGAFaults(lost_acks=1, timeouts=1))
     host = Host(emu)
     assert host.send_raw(encode_message(SetExposure(10), 1)) == []  # swallowed: not executed
-    assert emu.exposure_us == 500
+    assert emu.timing.exposure_us == 500
     assert host.send_raw(encode_message(SetExposure(10), 2)) == []  # executed, ACK lost
-    assert emu.exposure_us == 10
+    assert emu.timing.exposure_us == 10
     assert host.cmd(SetExposure(10), seq=2) == Ack(MsgType.SET_EXPOSURE, BoardState.IDLE)
     emu.faults.crc_error_rate = 1.0
     for seq in range(3, 23):

@@ -81,3 +81,23 @@ def test_bad_progress_and_input_are_refused_before_any_frame(small_opu, rng):
         small_opu.frames_for(np.zeros((2, 15)))
     with pytest.raises(InputError, match="intensity"):
         small_opu.frames_for(x, mode="intensity")
+
+
+def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
+    """Small calls take one Numba thread (opu/kernel_threads.py); the result does not depend on
+    it, and the configured thread count is restored."""
+    import numba as nb
+
+    import opu.kernel_threads as kt
+
+    x = rng.integers(-1, 2, (24, 16))
+    configured = nb.get_num_threads()
+    with kt.threads_for(10) as n:
+        assert n == 1 and nb.get_num_threads() == 1
+    assert nb.get_num_threads() == configured
+    with OPU(n_in=16, n_out=32, seed=4) as a, OPU(n_in=16, n_out=32, seed=4) as b:
+        serial = a.project(x)
+        monkeypatch.setattr(kt, "SERIAL_BELOW_PIXEL_FRAMES", 0)  # every call on all threads
+        parallel = b.project(x)
+    np.testing.assert_array_equal(serial, parallel)
+    assert nb.get_num_threads() == configured

@@ -69,6 +69,80 @@ def _boundary(size: int, rng: random.Random, actual: int) -> int:
     return min(max(v, 0), top)
 
 
+def _flip_bits(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    for _ in range(rng.randrange(1, 5)):
+        i = rng.randrange(len(data))
+        data[i] ^= 1 << rng.randrange(8)
+    return data
+
+
+def _set_byte(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    data[rng.randrange(len(data))] = rng.choice((0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)))
+    return data
+
+
+def _truncate(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    del data[rng.randrange(len(data) + 1):]
+    return data
+
+
+def _extend(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    tail = rng.randbytes(rng.randrange(1, 65)) if rng.random() < 0.7 else bytes(
+        rng.randrange(1, 300))
+    data += tail
+    return data
+
+
+def _insert(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    i = rng.randrange(len(data) + 1)
+    data[i:i] = rng.randbytes(rng.randrange(1, 17))
+    return data
+
+
+def _delete(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    i = rng.randrange(len(data))
+    del data[i:i + rng.randrange(1, 17)]
+    return data
+
+
+def _duplicate(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    n = len(data)
+    i = rng.randrange(n)
+    j = min(n, i + rng.randrange(1, 65))
+    k = rng.randrange(n + 1)
+    data[k:k] = data[i:j]
+    return data
+
+
+def _splice(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    other = rng.choice(target.seeds)
+    i = rng.randrange(len(data) + 1)
+    j = rng.randrange(len(other) + 1)
+    return data[:i] + bytearray(other[j:])
+
+
+def _edit_length_field(data: bytearray, rng: random.Random, target: Target) -> bytearray:
+    off, size = rng.choice(target.length_fields)
+    if off + size <= len(data):
+        actual = int.from_bytes(data[off:off + size], "little")
+        data[off:off + size] = _boundary(size, rng, actual).to_bytes(size, "little")
+    return data
+
+
+# (mutation, needs a non-empty input, needs the target's length fields), by op number
+_MUTATIONS = (
+    (_flip_bits, True, False),
+    (_set_byte, True, False),
+    (_truncate, False, False),
+    (_extend, False, False),
+    (_insert, False, False),
+    (_delete, True, False),
+    (_duplicate, True, False),
+    (_splice, False, False),
+    (_edit_length_field, False, True),
+)
+
+
 def mutate(seed: bytes, target: Target, rng: random.Random) -> bytes:
     """One mutated input from a seed (1-3 stacked mutations, or fresh random bytes)."""
     r = rng.random()
@@ -76,42 +150,10 @@ def mutate(seed: bytes, target: Target, rng: random.Random) -> bytes:
         return rng.randbytes(rng.randrange(0, 600))
     data = bytearray(seed)
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
-        op = rng.randrange(9)
-        n = len(data)
-        if op == 0 and n:  # bit flips
-            for _ in range(rng.randrange(1, 5)):
-                i = rng.randrange(n)
-                data[i] ^= 1 << rng.randrange(8)
-        elif op == 1 and n:  # byte set (interesting values)
-            data[rng.randrange(n)] = rng.choice((0, 1, 0x7F, 0x80, 0xFF, rng.randrange(256)))
-        elif op == 2:  # truncation
-            del data[rng.randrange(n + 1):]
-        elif op == 3:  # extension
-            tail = rng.randbytes(rng.randrange(1, 65)) if rng.random() < 0.7 else bytes(
-                rng.randrange(1, 300))
-            data += tail
-        elif op == 4:  # insertion
-            i = rng.randrange(n + 1)
-            data[i:i] = rng.randbytes(rng.randrange(1, 17))
-        elif op == 5 and n:  # deletion
-            i = rng.randrange(n)
-            del data[i:i + rng.randrange(1, 17)]
-        elif op == 6 and n:  # duplicate a chunk
-            i = rng.randrange(n)
-            j = min(n, i + rng.randrange(1, 65))
-            k = rng.randrange(n + 1)
-            data[k:k] = data[i:j]
-        elif op == 7:  # splice with another seed
-            other = rng.choice(target.seeds)
-            i = rng.randrange(len(data) + 1)
-            j = rng.randrange(len(other) + 1)
-            data = data[:i] + bytearray(other[j:])
-        elif op == 8 and target.length_fields:  # length-field edit
-            off, size = rng.choice(target.length_fields)
-            if off + size <= len(data):
-                actual = int.from_bytes(data[off:off + size], "little")
-                v = _boundary(size, rng, actual)
-                data[off:off + size] = v.to_bytes(size, "little")
+        op, needs_data, needs_fields = _MUTATIONS[rng.randrange(len(_MUTATIONS))]
+        if (needs_data and not data) or (needs_fields and not target.length_fields):
+            continue
+        data = op(data, rng, target)
     return bytes(data[:MAX_INPUT])
 
 

@@ -59,6 +59,18 @@ FAULT_RATES = {
 }
 
 
+_TRIGGER_FAULTS = {  # soak fault kind -> FPGAFaults index-set field
+    "trigger_lag": "trigger_lag_frames",
+    "camera_trigger_missing": "missing_camera_triggers",
+    "camera_trigger_extra": "extra_camera_triggers",
+}
+_FPGA_LINK_FAULTS = {  # soak fault kind -> (FPGAFaults field, value)
+    "uart_crc_errors": ("crc_error_rate", 0.05),
+    "uart_lost_ack": ("lost_acks", 1),
+    "uart_lost_event": ("lost_events", 1),
+}
+
+
 def quantised_profile() -> DeviceProfile:
     """No random noise, no drift; the camera still quantises and clips."""
     return DeviceProfile.deterministic()
@@ -128,19 +140,12 @@ class Soak:
         self._fired: Callable[[], bool] = lambda: False
 
     # ---- fault injection ----------------------------------------------------------------------
-    def _once(self, apply_in_run: Callable[[], None], clear: Callable[[], None]) -> None:
-        """Apply a fault when the next run starts rendering; clear it after that run."""
-        rig = self.rig
-
-        def on_run(req):  # noqa: ANN001, ANN202
-            apply_in_run()
-            try:
-                rig._on_run(req)
-            finally:
-                clear()
-                rig.fpga.on_run = rig._on_run
-
-        rig.fpga.on_run = on_run
+    def _for_next_run(self, apply: Callable[[], None], clear: Callable[[], None]) -> None:
+        """Apply a fault when the next run starts (before the FPGA plans its triggers and the
+        rig renders it); clear it once that run is rendered (the FPGA fault plan's hooks)."""
+        faults = self.rig.fpga.faults
+        faults.once("run", apply)
+        faults.once("run_rendered", clear)
 
     def inject(self, kind: str) -> None:
         """Set up one fault of `kind` for the next batch; self._fired tells if it fired."""
@@ -154,50 +159,45 @@ class Soak:
         self._fired = lambda: fired["v"]
         if kind in ("camera_drop", "camera_duplicate"):
             def apply() -> None:
-                fid = rig.camera.frame_counter + k
-                ids = frozenset({fid})
+                ids = frozenset({rig.camera.frame_counter + k})
                 rig.camera.faults = (CameraFaults(drop_frames=ids) if kind == "camera_drop"
                                      else CameraFaults(duplicate_frames=ids))
                 mark()
-            self._once(apply, lambda: setattr(rig.camera, "faults", CameraFaults()))
-        elif kind.startswith("trigger") or kind.startswith("camera_trigger"):
-            field_name = {"trigger_lag": "trigger_lag_frames",
-                          "camera_trigger_missing": "missing_camera_triggers",
-                          "camera_trigger_extra": "extra_camera_triggers"}[kind]
-            rig.fpga.faults = FPGAFaults(**{field_name: frozenset({k})})
-            self._once(mark, lambda: setattr(rig.fpga, "faults", FPGAFaults()))
-        elif kind == "uart_crc_errors":
-            rig.fpga.faults = FPGAFaults(crc_error_rate=0.05, seed=int(self.rng.integers(1 << 30)))
-            self._fired = lambda: True
-        elif kind == "uart_lost_ack":
-            rig.fpga.faults = FPGAFaults(lost_acks=1)
-            self._fired = lambda: rig.fpga.faults.lost_acks == 0
-        elif kind == "uart_lost_event":
-            rig.fpga.faults = FPGAFaults(lost_events=1)
-            self._fired = lambda: rig.fpga.faults.lost_events == 0
+            self._for_next_run(apply, lambda: setattr(rig.camera, "faults", CameraFaults()))
+        elif kind in _TRIGGER_FAULTS:
+            plan, name = rig.fpga.faults, _TRIGGER_FAULTS[kind]
+            self._for_next_run(lambda: setattr(plan, name, frozenset({k})),
+                               lambda: setattr(plan, name, frozenset()))
+            self._fired = lambda: plan.fired_count(name) > 0
+        elif kind in _FPGA_LINK_FAULTS:
+            name, value = _FPGA_LINK_FAULTS[kind]
+            plan = rig.fpga.faults = FPGAFaults(**{name: value},
+                                                seed=int(self.rng.integers(1 << 30)))
+            self._fired = lambda: plan.fired_count(name) > 0
         elif kind == "dmd_usb_timeout":
-            rig.dmd.faults = DLPC900Faults(usb_timeouts=1,
-                                           timeouts_after_reports=int(self.rng.integers(0, 50)))
-            self._fired = lambda: rig.dmd.faults.usb_timeouts == 0
+            dmd = rig.dmd.faults = DLPC900Faults(
+                usb_timeouts=1, timeouts_after_reports=int(self.rng.integers(0, 50)))
+            self._fired = lambda: dmd.usb_timeouts == 0
         elif kind == "camera_usb_timeout":
-            rig.camera.faults = CameraFaults(usb_timeouts=1)
-            self._fired = lambda: rig.camera.faults.fired_count("usb_timeouts") >= 1
+            cam = rig.camera.faults = CameraFaults(usb_timeouts=1)
+            self._fired = lambda: cam.fired_count("usb_timeouts") > 0
         elif kind == "dmd_nack":
-            rig.dmd.faults = DLPC900Faults(nack_uploads=1)
-            self._fired = lambda: rig.dmd.faults.nack_uploads == 0
+            dmd = rig.dmd.faults = DLPC900Faults(nack_uploads=1)
+            self._fired = lambda: dmd.nack_uploads == 0
         elif kind == "camera_disconnect":
-            self._once(lambda: (setattr(rig.camera, "faults", CameraFaults(disconnect=True)),
-                                mark()), lambda: None)
+            def unplug() -> None:
+                rig.camera.faults = CameraFaults(disconnect=True)
+                mark()
+            self._for_next_run(unplug, lambda: None)
         elif kind == "fpga_disconnect":
-            self._once(lambda: (setattr(rig.fpga, "faults", FPGAFaults(disconnect=True)),
-                                mark()), lambda: None)
+            self._for_next_run(lambda: (setattr(rig.fpga.faults, "disconnect", True), mark()),
+                               lambda: None)
         else:
             raise ValueError(f"unknown fault kind {kind!r}")
 
     def clear_faults(self) -> None:
         """Every emulator back to fault-free, devices plugged in."""
         rig = self.rig
-        rig.fpga.on_run = rig._on_run
         rig.camera.faults = CameraFaults()
         rig.dmd.faults = DLPC900Faults()
         rig.fpga.faults = FPGAFaults()
@@ -237,7 +237,7 @@ class Soak:
                 name = type(exc).__name__
                 res.errors[name] = res.errors.get(name, 0) + 1
                 detected = raised = True
-                if isinstance(exc, DeviceDisconnectedError) or self.hw._lost is not None:
+                if isinstance(exc, DeviceDisconnectedError) or self.hw.lost:
                     self.reopen()
                 else:
                     self.clear_faults()

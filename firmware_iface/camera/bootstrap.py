@@ -348,10 +348,14 @@ def check_stream_plan(
     alignment: int,
 ) -> Status:
     """What a device answers to SI_Control = enable with these SIRM settings: SUCCESS,
-    SI_PAYLOAD_SIZE_NOT_ALIGNED (a payload transfer size not a multiple of the alignment) or
-    SI_REGISTERS_INCONSISTENT (the transfers cannot carry the leader, payload or trailer)."""
-    sizes = (plan.payload_size, plan.final1_size, plan.final2_size)
-    if any(s % alignment for s in sizes):
+    SI_PAYLOAD_SIZE_NOT_ALIGNED (a payload transfer followed by more payload transfers is not a
+    multiple of the alignment) or SI_REGISTERS_INCONSISTENT (the transfers cannot carry the
+    leader, payload or trailer).
+
+    The last payload transfer may be unaligned: Aravis (arvuvstream.c) configures a payload
+    smaller than its largest transfer as one transfer of exactly the payload size, and cameras
+    accept it; what must be aligned is where one transfer ends and the next begins."""
+    if any(s % alignment for s in plan.payload_transfers[:-1]):
         return Status.SI_PAYLOAD_SIZE_NOT_ALIGNED
     if (
         plan.leader_size < required_leader

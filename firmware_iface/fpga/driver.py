@@ -19,22 +19,21 @@ import math
 import numbers
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-
-import serial
 
 from ..driver_base import DeviceDriver, DriverState, Stats
 from ..errors import (
     ConfigurationError,
     DeviceDisconnectedError,
     DeviceError,
-    DeviceNotFoundError,
     DeviceTimeoutError,
     InputError,
 )
-from .errors import FPGACommandError, FPGARunAbortedError, FrameCodecError
-from .frame import DELIMITER, split_stream
+from . import messages as m
+from .errors import FPGACommandError, FPGARunAbortedError
+from .events import EventLog, camera_pulses, missing_ranges
+from .frame import DELIMITER
+from .host_checks import check_timing, check_us, nak_hint
 from .messages import (
     MAX_EXPOSURE_US,
     MAX_FRAME_PERIOD_US,
@@ -43,57 +42,14 @@ from .messages import (
     MAX_TRIGGER_DELAY_US,
     MIN_EXPOSURE_US,
     MIN_FRAME_PERIOD_US,
-    Ack,
-    Arm,
-    BoardState,
-    Command,
-    CounterReport,
-    ErrorCode,
-    GetStatus,
-    MsgType,
-    Nak,
-    ReadCounters,
-    ReadTriggerLog,
-    Run,
-    RunAccepted,
-    RunComplete,
-    RunEndReason,
-    SetExposure,
-    SetFramePeriod,
-    SetTriggerDelays,
-    StatusReport,
-    Stop,
-    TriggerEvent,
-    TriggerFlags,
-    decode_message,
-    encode_message,
 )
+from .port import FramePort
 from .timing import DEFAULT_TIMING, RANGES_US, Timing
 
 __all__ = ["FPGATimingBoard", "LinkStats"]
 
 _SEQ_MODULUS = 0xFFFF  # host sequence numbers run over 0..0xFFFE; 0xFFFF means "unknown"
-_LINE_NOISE = (ErrorCode.BAD_CRC, ErrorCode.BAD_FRAME)
-
-_HINTS = {
-    ErrorCode.BAD_CRC: "the command was corrupted on the line",
-    ErrorCode.BAD_FRAME: "the command was corrupted on the line",
-    ErrorCode.UNKNOWN_COMMAND: "host software and board firmware disagree on the protocol; "
-    "update one of them",
-    ErrorCode.BAD_LENGTH: "host software and board firmware disagree on the protocol; "
-    "update one of them",
-    ErrorCode.BAD_VERSION: "the board speaks another protocol version; update the host "
-    "software or the firmware",
-    ErrorCode.OUT_OF_RANGE: "a value is outside the board's range (limit {detail})",
-    ErrorCode.WRONG_STATE: "not allowed in state {state}: RUN needs ARMED (call arm()), "
-    "settings and ARM need IDLE (call stop())",
-    ErrorCode.BUSY: "a run is in progress: wait_run_complete() or stop() first",
-    ErrorCode.INVALID_CONFIG: "the timing does not fit the frame period ({detail} us): "
-    "need dmd delay < period and camera delay + exposure <= period",
-    ErrorCode.INTERNAL_FAULT: "the board could not start the run; check the board (or the "
-    "emulator rig's on_run callback)",
-}
-
+_LINE_NOISE = (m.ErrorCode.BAD_CRC, m.ErrorCode.BAD_FRAME)
 
 @dataclass
 class LinkStats(Stats):
@@ -106,18 +62,6 @@ class LinkStats(Stats):
     events: int = 0  # events received intact
     events_lost: int = 0  # gaps in the event sequence numbers
     log_reads: int = 0  # READ_TRIGGER_LOG commands sent to fill lost frame events
-
-
-def _check_us(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            f"{name} must be an integer number of microseconds, got {value!r} "
-            f"({type(value).__name__}); round it explicitly"
-        )
-    v = int(value)
-    if not lo <= v <= hi:
-        raise InputError(f"{name}={v} us is outside the board's range {lo}..{hi} us")
-    return v
 
 
 class FPGATimingBoard(DeviceDriver):
@@ -155,28 +99,17 @@ class FPGATimingBoard(DeviceDriver):
         self.retries = retries
         self.stats = LinkStats()
         self._seq = random.SystemRandom().randrange(_SEQ_MODULUS)
-        self._rx = b""
-        self._next_event_seq: int | None = None
-        self._frames: dict[int, dict[int, TriggerEvent]] = {}
-        self._completed: dict[int, RunComplete] = {}
-        self._run: RunAccepted | None = None
+        self._events = EventLog()
+        self._run: m.RunAccepted | None = None
         self._timing: Timing = DEFAULT_TIMING  # read back from the board below
-        self.last_run: RunComplete | None = None
+        self.last_run: m.RunComplete | None = None
+        self._port = FramePort(url, baudrate, self.timeout_s, self._mark_lost, self._decode_error)
         try:
-            self._port = serial.serial_for_url(
-                url, baudrate=baudrate, timeout=self.timeout_s, write_timeout=self.timeout_s
-            )
-        except (ValueError, serial.SerialException, OSError) as e:
-            raise DeviceNotFoundError(
-                f"cannot open the FPGA timing board at {url!r}: {e}; check the port name or "
-                "URL (and, for an emulator, that it is registered or served)"
-            ) from e
-        try:
-            self._port.reset_input_buffer()
-            self._transact(Stop())
+            self._port.reset_input()
+            self._transact(m.Stop())
             self._status()
         except BaseException:
-            self._close_port()
+            self._port.close()
             self._state = DriverState.CLOSED
             raise
 
@@ -187,32 +120,32 @@ class FPGATimingBoard(DeviceDriver):
 
         Must leave room for the current camera delay + exposure (set the exposure first or use
         configure()). Board must be IDLE."""
-        p = _check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
+        p = check_us("frame period", period_us, MIN_FRAME_PERIOD_US, MAX_FRAME_PERIOD_US)
         t = self._timing.with_(frame_period_us=p)
-        _check_timing(t, "set the exposure and delays first, or use configure()")
+        check_timing(t, "set the exposure and delays first, or use configure()")
         with self._exclusive():
-            self._command(SetFramePeriod(p))
+            self._command(m.SetFramePeriod(p))
             self._timing = t
 
     def set_exposure_us(self, exposure_us: int) -> None:
         """Set the camera exposure, microseconds; camera delay + exposure must fit the frame
         period. Board must be IDLE."""
-        e = _check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
+        e = check_us("exposure", exposure_us, MIN_EXPOSURE_US, MAX_EXPOSURE_US)
         t = self._timing.with_(exposure_us=e)
-        _check_timing(t, "lengthen the frame period first, or use configure()")
+        check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
-            self._command(SetExposure(e))
+            self._command(m.SetExposure(e))
             self._timing = t
 
     def set_trigger_delays_us(self, dmd_us: int, camera_us: int) -> None:
         """Set the DMD and camera trigger delays from each frame's start, microseconds
         (0..MAX_TRIGGER_DELAY_US; must fit the frame period). Board must be IDLE."""
-        d = _check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
-        c = _check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
+        d = check_us("DMD trigger delay", dmd_us, 0, MAX_TRIGGER_DELAY_US)
+        c = check_us("camera trigger delay", camera_us, 0, MAX_TRIGGER_DELAY_US)
         t = self._timing.with_(dmd_delay_us=d, camera_delay_us=c)
-        _check_timing(t, "lengthen the frame period first, or use configure()")
+        check_timing(t, "lengthen the frame period first, or use configure()")
         with self._exclusive():
-            self._command(SetTriggerDelays(d, c))
+            self._command(m.SetTriggerDelays(d, c))
             self._timing = t
 
     def configure(
@@ -231,19 +164,19 @@ class FPGATimingBoard(DeviceDriver):
         if not isinstance(timing, Timing):
             raise InputError(f"timing must be a Timing, got {type(timing).__name__}")
         t = Timing(
-            _check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
-            _check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
-            _check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
-            _check_us(
+            check_us("frame period", timing.frame_period_us, *RANGES_US["frame_period_us"]),
+            check_us("exposure", timing.exposure_us, *RANGES_US["exposure_us"]),
+            check_us("DMD trigger delay", timing.dmd_delay_us, *RANGES_US["dmd_delay_us"]),
+            check_us(
                 "camera trigger delay", timing.camera_delay_us, *RANGES_US["camera_delay_us"]
             ),
         )
-        _check_timing(t, "choose a longer frame period")
+        check_timing(t, "choose a longer frame period")
         with self._exclusive():
             # the board checks consistency only at ARM, so the order does not matter
-            self._command(SetFramePeriod(t.frame_period_us))
-            self._command(SetExposure(t.exposure_us))
-            self._command(SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
+            self._command(m.SetFramePeriod(t.frame_period_us))
+            self._command(m.SetExposure(t.exposure_us))
+            self._command(m.SetTriggerDelays(t.dmd_delay_us, t.camera_delay_us))
             self._timing = t
 
     @property
@@ -254,9 +187,9 @@ class FPGATimingBoard(DeviceDriver):
     def arm(self) -> None:
         """Arm the board for one run (IDLE -> ARMED)."""
         with self._exclusive():
-            self._command(Arm())
+            self._command(m.Arm())
 
-    def run(self, n_frames: int) -> RunAccepted:
+    def run(self, n_frames: int) -> m.RunAccepted:
         """Start a run of n_frames frames on an armed board (ARMED -> RUNNING).
 
         Returns the run's id and its board start time (us). Collect it with
@@ -266,35 +199,33 @@ class FPGATimingBoard(DeviceDriver):
         if not 1 <= int(n_frames) <= MAX_RUN_FRAMES:
             raise InputError(f"n_frames must be in 1..{MAX_RUN_FRAMES}, got {n_frames}")
         with self._exclusive():
-            ack = self._command(Run(int(n_frames)))
+            ack = self._command(m.Run(int(n_frames)))
             accepted = ack.body
-            if not isinstance(accepted, RunAccepted):
+            if not isinstance(accepted, m.RunAccepted):
                 raise DeviceError("the board acknowledged RUN without a run id; reopen it")
             self._run = accepted
-            for rid in [r for r in self._frames if r < accepted.run_id]:
-                del self._frames[rid]
-            self._completed = {r: c for r, c in self._completed.items() if r >= accepted.run_id}
+            self._events.start_run(accepted.run_id)
             return accepted
 
     def stop(self) -> None:
         """Abort any run and disarm (-> IDLE); a no-op on an idle board."""
         with self._exclusive():
-            self._command(Stop())
+            self._command(m.Stop())
 
-    def status(self) -> StatusReport:
+    def status(self) -> m.StatusReport:
         """The board's state, timing (us), current/last run and clock (us)."""
         with self._exclusive():
             return self._status()
 
-    def counters(self) -> CounterReport:
+    def counters(self) -> m.CounterReport:
         """The board's lifetime counters (triggers, runs, errors seen, uptime in us)."""
         with self._exclusive():
-            body = self._command(ReadCounters()).body
-            if not isinstance(body, CounterReport):
+            body = self._command(m.ReadCounters()).body
+            if not isinstance(body, m.CounterReport):
                 raise DeviceError("the board answered READ_COUNTERS without counters; reopen it")
             return body
 
-    def read_trigger_log(self, first_frame: int, count: int) -> list[TriggerEvent]:
+    def read_trigger_log(self, first_frame: int, count: int) -> list[m.TriggerEvent]:
         """Trigger records of frames first_frame .. first_frame+count-1 of the current or
         last run, read from the board's log (in requests of MAX_LOG_RECORDS)."""
         for name, v in (("first_frame", first_frame), ("count", count)):
@@ -303,7 +234,7 @@ class FPGATimingBoard(DeviceDriver):
         with self._exclusive():
             return self._read_log(int(first_frame), int(count))
 
-    def wait_run_complete(self, timeout_s: float | None = None) -> list[TriggerEvent]:
+    def wait_run_complete(self, timeout_s: float | None = None) -> list[m.TriggerEvent]:
         """Wait for the run started by run() to end; its per-frame trigger events, in order.
 
         timeout_s: wall-clock limit, seconds (default: twice the run's nominal duration plus
@@ -329,17 +260,16 @@ class FPGATimingBoard(DeviceDriver):
             except (DeviceTimeoutError, FPGACommandError) as e:
                 self._after_failure(e)
                 raise
-            events = self._frames.get(run.run_id, {})
-            missing = [i for i in range(done.frames_done) if i not in events]
-            for first, count in _ranges(missing):
+            events = self._events.frames(run.run_id)
+            for first, count in list(missing_ranges(events, done.frames_done)):
                 for ev in self._read_log(first, count):
                     events[ev.frame_index] = ev
             result = [events[i] for i in range(done.frames_done)]
             if done.camera_triggers < 0:  # RUN_COMPLETE was lost: count from the events
-                done = replace(done, camera_triggers=_camera_pulses(result))
+                done = replace(done, camera_triggers=camera_pulses(result))
             self.last_run = done
             self._run = None
-            if done.reason != RunEndReason.COMPLETED or done.frames_done < run.n_frames:
+            if done.reason != m.RunEndReason.COMPLETED or done.frames_done < run.n_frames:
                 raise FPGARunAbortedError(
                     f"run {run.run_id} ended ({done.reason.name}) after {done.frames_done} of "
                     f"{run.n_frames} frames; re-arm and run again",
@@ -358,46 +288,46 @@ class FPGATimingBoard(DeviceDriver):
         try:
             if not self.lost:
                 with self._exclusive():
-                    self._transact(Stop())
+                    self._transact(m.Stop())
         except DeviceError:
             pass
         finally:
-            self._close_port()
+            self._port.close()
 
     # --- internals: commands -------------------------------------------------------------
 
-    def _status(self, stop_on_failure: bool = True) -> StatusReport:
-        cmd = GetStatus()
+    def _status(self, stop_on_failure: bool = True) -> m.StatusReport:
+        cmd = m.GetStatus()
         body = (self._command(cmd) if stop_on_failure else self._transact(cmd)).body
-        if not isinstance(body, StatusReport):
+        if not isinstance(body, m.StatusReport):
             raise DeviceError("the board answered GET_STATUS without a status; reopen it")
         self._timing = body.timing
         return body
 
-    def _read_log(self, first: int, count: int) -> list[TriggerEvent]:
-        out: list[TriggerEvent] = []
+    def _read_log(self, first: int, count: int) -> list[m.TriggerEvent]:
+        out: list[m.TriggerEvent] = []
         while count > 0:
             n = min(count, MAX_LOG_RECORDS)
             self.stats.log_reads += 1
-            body = self._command(ReadTriggerLog(first, n)).body
+            body = self._command(m.ReadTriggerLog(first, n)).body
             if body is None or not hasattr(body, "records") or len(body.records) != n:
                 raise DeviceError("the board's trigger-log reply is incomplete; reopen it")
             out.extend(body.records)
             first, count = first + n, count - n
         return out
 
-    def _command(self, cmd: Command) -> Ack:
+    def _command(self, cmd: m.Command) -> m.Ack:
         """Send cmd; on a NAK or timeout stop the board, then raise."""
         try:
             return self._transact(cmd)
         except (DeviceTimeoutError, FPGACommandError) as e:
-            if not isinstance(cmd, Stop):
+            if not isinstance(cmd, m.Stop):
                 self._after_failure(e)
             raise
 
     def _after_failure(self, error: DeviceError) -> None:
         try:
-            self._transact(Stop())
+            self._transact(m.Stop())
         except DeviceDisconnectedError:
             raise
         except DeviceError as e:
@@ -410,26 +340,24 @@ class FPGATimingBoard(DeviceDriver):
         self._seq = (self._seq + 1) % _SEQ_MODULUS
         return self._seq
 
-    def _transact(self, cmd: Command) -> Ack:
+    def _transact(self, cmd: m.Command) -> m.Ack:
         seq = self._next_seq()
-        wire = DELIMITER + encode_message(cmd, seq)
+        wire = DELIMITER + m.encode_message(cmd, seq)
         why = "no reply"
         for attempt in range(self.retries + 1):
             if attempt:
                 self.stats.resends += 1
-            self._write(wire)
+            self._port.write(wire)
             reply = self._await_reply(seq, cmd.TYPE)
-            if isinstance(reply, Ack):
+            if isinstance(reply, m.Ack):
                 self.stats.commands += 1
                 return reply
-            if isinstance(reply, Nak):
+            if isinstance(reply, m.Nak):
                 if reply.code in _LINE_NOISE:
                     why = f"board saw a corrupted command ({reply.code.name})"
                     continue
                 self.stats.commands += 1
-                hint = _HINTS.get(reply.code, "see docs/fpga.md").format(
-                    detail=reply.detail, state=reply.state.name
-                )
+                hint = nak_hint(reply.code, reply.detail, reply.state.name)
                 raise FPGACommandError(
                     f"the FPGA timing board refused {cmd.TYPE.name} with {reply.code.name}: {hint}",
                     code=reply.code,
@@ -446,112 +374,60 @@ class FPGATimingBoard(DeviceDriver):
 
     # --- internals: link -----------------------------------------------------------------
 
-    def _write(self, wire: bytes) -> None:
-        try:
-            self._port.write(wire)
-        except serial.SerialTimeoutException as e:
-            raise DeviceTimeoutError(
-                f"writing to the FPGA timing board at {self.url!r} timed out: {e}"
-            ) from e
-        except (serial.SerialException, OSError) as e:
-            raise self._vanished(e) from e
+    def _decode_error(self) -> None:
+        self.stats.decode_errors += 1
 
-    def _read_some(self) -> bytes:
-        try:
-            waiting = self._port.in_waiting
-            return self._port.read(waiting if waiting > 0 else 1)
-        except (serial.SerialException, OSError) as e:
-            raise self._vanished(e) from e
-
-    def _vanished(self, e: BaseException) -> DeviceDisconnectedError:
-        """The typed error for a vanished port; the driver is lost from now on."""
-        err = DeviceDisconnectedError(
-            f"the FPGA timing board at {self.url!r} vanished ({e}); reconnect it and open "
-            "a new FPGATimingBoard"
-        )
-        self._mark_lost(err)
-        return err
-
-    def _frames_in(self) -> Iterator[tuple[int, object] | None]:
-        """Decode the buffered bytes: (seq, message) per good frame, None per bad one."""
-        chunks, self._rx = split_stream(self._rx)
-        for chunk in chunks:
-            try:
-                yield decode_message(chunk)
-            except FrameCodecError:
-                self.stats.decode_errors += 1
-                yield None
-
-    def _await_reply(self, seq: int, cmd_type: MsgType) -> Ack | Nak | str:
+    def _await_reply(self, seq: int, cmd_type: m.MsgType) -> m.Ack | m.Nak | str:
         """Read until the reply to (seq, cmd_type) arrives; otherwise a reason string once
         the line goes quiet, the attempt's time is up, or corrupted bytes were received and
         nothing more is pending (so the caller re-sends at once)."""
         deadline = time.monotonic() + self.timeout_s
         corrupted = False
         while True:
-            for item in self._frames_in():
+            for item in self._port.frames():
                 if item is None:
                     corrupted = True
                     continue
                 rseq, msg = item
-                if isinstance(msg, Ack | Nak):
-                    if rseq == seq and (msg.command == cmd_type or isinstance(msg, Nak)):
+                if isinstance(msg, m.Ack | m.Nak):
+                    if rseq == seq and (msg.command == cmd_type or isinstance(msg, m.Nak)):
                         return msg
                     self.stats.stale_replies += 1
-                elif isinstance(msg, TriggerEvent | RunComplete):
+                elif isinstance(msg, m.TriggerEvent | m.RunComplete):
                     self._on_event(rseq, msg)
                 else:  # a command echoed back: not from a board
                     self.stats.stale_replies += 1
-            if corrupted and self._port_idle():
+            if corrupted and self._port.idle():
                 return "corrupted reply"
             if time.monotonic() > deadline:
                 return "timed out while the board kept sending other frames"
-            data = self._read_some()
-            if not data:
+            if not self._port.receive():
                 return "corrupted reply" if corrupted else "no reply"
-            self._rx += data
 
-    def _port_idle(self) -> bool:
-        try:
-            return self._port.in_waiting == 0
-        except (serial.SerialException, OSError):
-            return True  # the next read reports the disconnection
-
-    def _on_event(self, seq: int, msg: TriggerEvent | RunComplete) -> None:
+    def _on_event(self, seq: int, msg: m.TriggerEvent | m.RunComplete) -> None:
         self.stats.events += 1
-        if self._next_event_seq is not None and seq != self._next_event_seq:
-            self.stats.events_lost += (seq - self._next_event_seq) & 0xFFFF
-        self._next_event_seq = (seq + 1) & 0xFFFF
-        current = self._run.run_id if self._run is not None else 0
-        if msg.run_id < current:
-            return  # a late event of an earlier run
-        if isinstance(msg, TriggerEvent):
-            self._frames.setdefault(msg.run_id, {})[msg.frame_index] = msg
-        else:
-            self._completed[msg.run_id] = msg
+        self.stats.events_lost += self._events.on_event(seq, msg)
 
     def _pump(self, until: float) -> bool:
         """Read and dispatch frames until `until` (monotonic s); False once the line is quiet."""
         while time.monotonic() < until:
-            data = self._read_some()
-            if not data:
+            if not self._port.receive():
                 return False
-            self._rx += data
-            for item in self._frames_in():
+            for item in self._port.frames():
                 if item is None:
                     continue
                 rseq, msg = item
-                if isinstance(msg, TriggerEvent | RunComplete):
+                if isinstance(msg, m.TriggerEvent | m.RunComplete):
                     self._on_event(rseq, msg)
                 else:
                     self.stats.stale_replies += 1
-            if self._run is not None and self._run.run_id in self._completed:
+            if self._run is not None and self._events.completed(self._run.run_id) is not None:
                 return True
         return True
 
-    def _await_run_end(self, run: RunAccepted, deadline: float) -> RunComplete:
+    def _await_run_end(self, run: m.RunAccepted, deadline: float) -> m.RunComplete:
         while True:
-            done = self._completed.get(run.run_id)
+            done = self._events.completed(run.run_id)
             if done is not None:
                 return done
             now = time.monotonic()
@@ -564,17 +440,16 @@ class FPGATimingBoard(DeviceDriver):
                 continue
             # the line is quiet: has the run ended with its RUN_COMPLETE event lost?
             st = self._status(stop_on_failure=False)
-            if st.state == BoardState.RUNNING:
+            if st.state == m.BoardState.RUNNING:
                 continue
             if st.run_id != run.run_id:
                 raise DeviceError(
                     f"the board reports run {st.run_id}, not run {run.run_id}: another host "
                     "controls it? Reopen the board"
                 )
-            reason = (
-                RunEndReason.COMPLETED if st.frames_done == run.n_frames else RunEndReason.STOPPED
-            )
-            return RunComplete(
+            ended = m.RunEndReason
+            reason = ended.COMPLETED if st.frames_done == run.n_frames else ended.STOPPED
+            return m.RunComplete(
                 run.run_id,
                 reason,
                 run.n_frames,
@@ -584,37 +459,3 @@ class FPGATimingBoard(DeviceDriver):
                 run.start_time_us,
                 st.device_time_us,
             )
-
-    def _close_port(self) -> None:
-        try:
-            self._port.close()
-        except Exception:  # closing a vanished port may fail; it is closed either way
-            pass
-
-
-def _check_timing(t: Timing, hint: str) -> None:
-    problem = t.problem()
-    if problem is not None:
-        raise InputError(f"{problem}; {hint}")
-
-
-def _ranges(indices: list[int]) -> Iterator[tuple[int, int]]:
-    """Contiguous (first, count) ranges of sorted indices."""
-    i = 0
-    while i < len(indices):
-        j = i
-        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
-            j += 1
-        yield indices[i], j - i + 1
-        i = j + 1
-
-
-def _camera_pulses(events: list[TriggerEvent]) -> int:
-    """Camera trigger pulses of a run, from its per-frame events' lifetime counters."""
-    if not events:
-        return 0
-    first = events[0]
-    own = (0 if first.flags & TriggerFlags.CAMERA_MISSING else 1) + (
-        1 if first.flags & TriggerFlags.CAMERA_EXTRA else 0
-    )
-    return events[-1].camera_trigger_count - (first.camera_trigger_count - own)

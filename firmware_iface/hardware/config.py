@@ -210,6 +210,14 @@ def _section(kind: type, data: Any, where: str) -> Any:
 
 
 def _validate(c: HardwareConfig) -> None:
+    """ConfigurationError naming the first invalid setting of a whole config."""
+    _validate_numbers(c)
+    _validate_consistency(c)
+
+
+def _validate_numbers(c: HardwareConfig) -> None:
+    """USB ids, positive timeouts/rates/periods, non-negative counts."""
+
     def positive(name: str, v: float) -> None:
         if not v > 0:
             raise ConfigurationError(f"{c.source}: {name} must be > 0, got {v!r}")
@@ -235,6 +243,10 @@ def _validate(c: HardwareConfig) -> None:
                     ("acquisition.max_reacquire", c.acquisition.max_reacquire),
                     ("timing.dmd_delay_us", c.timing.dmd_delay_us)):
         at_least(name, v, 0)
+
+
+def _validate_consistency(c: HardwareConfig) -> None:
+    """Settings that must agree with each other, and the choices among named options."""
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:
@@ -248,6 +260,17 @@ def _validate(c: HardwareConfig) -> None:
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
             f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
         )
+    _validate_camera_backend(c)
+    if c.acquisition.camera_clock not in ("shared", "relative"):
+        raise ConfigurationError(
+            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
+            f"{c.acquisition.camera_clock!r}"
+        )
+    if not c.acquisition.timestamp_tolerance_us >= 0:
+        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")
+
+
+def _validate_camera_backend(c: HardwareConfig) -> None:
     if c.camera.backend not in ("u3v", "gentl"):
         raise ConfigurationError(
             f"{c.source}: camera.backend must be 'u3v' or 'gentl', got {c.camera.backend!r}"
@@ -256,10 +279,3 @@ def _validate(c: HardwareConfig) -> None:
         raise ConfigurationError(
             f"{c.source}: camera.backend 'gentl' needs camera.gentl_producer (the vendor's .cti)"
         )
-    if c.acquisition.camera_clock not in ("shared", "relative"):
-        raise ConfigurationError(
-            f"{c.source}: acquisition.camera_clock must be 'shared' or 'relative', got "
-            f"{c.acquisition.camera_clock!r}"
-        )
-    if not c.acquisition.timestamp_tolerance_us >= 0:
-        raise ConfigurationError(f"{c.source}: acquisition.timestamp_tolerance_us must be >= 0")

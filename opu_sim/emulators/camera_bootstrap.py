@@ -102,6 +102,7 @@ class BootstrapMemory:
         self.sirm["si_info"] = (ALIGNMENT.bit_length() - 1) << 24
         self.sirm["required_leader_size"] = stream.LEADER_SIZE
         self.sirm["required_trailer_size"] = stream.TRAILER_SIZE
+        self._plan: B.StreamPlan | None = None  # latched at enable (the registers are locked)
 
     @staticmethod
     def _abrm(strings: dict[str, str]) -> bytearray:
@@ -135,8 +136,10 @@ class BootstrapMemory:
         return bool(self.sirm["si_control"] & B.SI_CONTROL_ENABLE)
 
     def plan(self) -> B.StreamPlan:
-        """The stream configuration the host wrote."""
-        return B.StreamPlan(*(self.sirm[name] for name in B.SIRM_CONFIG))
+        """The stream configuration the host wrote (latched while the stream is enabled)."""
+        if self._plan is None:
+            return B.StreamPlan(*(self.sirm[name] for name in B.SIRM_CONFIG))
+        return self._plan
 
     def _sirm_block(self) -> bytearray:
         self.sirm["required_payload_size"] = self._required_payload()
@@ -186,4 +189,7 @@ class BootstrapMemory:
             if status != Status.SUCCESS:
                 return status
         self.sirm["si_control"] = value & B.SI_CONTROL_ENABLE
+        self._plan = None
+        if self.stream_enabled:
+            self._plan = self.plan()
         return Status.SUCCESS

@@ -84,8 +84,28 @@ class StreamSide:
             size,
             h,
         )
-        blocks = [stream.encode_leader(leader), payload, stream.encode_trailer(trailer)]
+        blocks = [
+            stream.encode_leader(leader),
+            *self._payload_transfers(payload),
+            stream.encode_trailer(trailer),
+        ]
         return blocks * 2 if faults.hit("duplicate_frames", fid) else blocks
+
+    def _payload_transfers(self, payload: bytes) -> list[bytes]:
+        """The payload cut into the transfers the host configured in the SIRM (payload
+        transfers, final transfer 1, final transfer 2); the last one carries what is left."""
+        sizes = self.bootstrap.plan().payload_transfers
+        if len(sizes) <= 1 or len(payload) <= sizes[0]:
+            return [payload]
+        view, out, at = memoryview(payload), [], 0
+        for size in sizes:
+            if at >= len(payload):
+                break
+            out.append(bytes(view[at : at + size]))
+            at += size
+        if at < len(payload):  # more payload than the transfers hold: the rest goes in the last
+            out[-1] += bytes(view[at:])
+        return out
 
     def queue_transfers(self, *transfers: bytes) -> None:
         """Put raw stream transfers on the wire as they are (a misbehaving device, in tests)."""

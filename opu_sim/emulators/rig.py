@@ -9,8 +9,8 @@ LUT entry until the DMD's content changes), renders all frames of the run in one
 call (bench clock at the run's first camera pulse; exposure and ROI from the camera emulator's
 registers) and delivers them to the camera emulator with the FPGA's camera trigger times as
 timestamps. Every emulator's fault settings apply on the way. The camera delivers integer DN,
-so an emulated device always quantises (float frames of a noise-free profile are rounded and
-clipped to the ADC range).
+so an emulated device always quantises (the bench renders with the camera model's ADC rule
+even for a noise-free profile).
 
 The host side (an OPUHardware opened on a rig's transports) is composed in `opu.emulated`:
 opu_sim never imports a driver.
@@ -19,15 +19,14 @@ opu_sim never imports a driver.
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-import numba as nb
 import numpy as np
 
-from firmware_iface.errors import ConfigurationError, InputError
+from firmware_iface.errors import ConfigurationError
+from firmware_iface.frames import check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
 from ..bench import OpticalBench
@@ -87,7 +86,12 @@ class EmulatedRig:
                          cam.sensor_height)
         self.profile = profile
         self.layout = layout
-        self.bench = OpticalBench(profile, seed, layout, full, cache_budget_bytes)
+        # a camera sends integers: the emulated sensor always quantises, with the camera
+        # model's one ADC rule (round half up, clip to 0..max_dn), even for a noise-free profile
+        sensor = profile if profile.noise.quantization else replace(
+            profile, noise=replace(profile.noise, quantization=True)
+        )
+        self.bench = OpticalBench(sensor, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
         self.camera = CameraEmulator(
             cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
@@ -106,8 +110,7 @@ class EmulatedRig:
 
     def wait_s(self, seconds: float) -> None:
         """Let `seconds` of simulated time pass on the rig's clock (the FPGA board's)."""
-        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0):
-            raise InputError(f"wait time must be a finite number of seconds >= 0, got {seconds!r}")
+        seconds = check_wait_s(seconds)
         self.fpga.advance_clock_us(seconds * 1e6)
 
     @property
@@ -125,14 +128,9 @@ class EmulatedRig:
         a = self._amplitudes.get(lut_index)
         if a is None:
             entry = self.dmd.lut[lut_index]
-            lay = self.layout
-            x0, y0 = lay.origin
-            a = np.empty(lay.grid_rows * lay.grid_cols, dtype=np.float32)
-            _block_fractions(
-                self.dmd.images[entry.image_index], np.uint32(entry.bit_position), y0, x0,
-                lay.grid_rows, lay.grid_cols, lay.macro_pixel, a,
+            a = self.layout.sample_bitplane(
+                self.dmd.images[entry.image_index], entry.bit_position
             )
-            a = a[: lay.n_elements]
             self._amplitudes[lut_index] = a
         return a
 
@@ -177,28 +175,9 @@ class EmulatedRig:
             patterns = amplitudes.astype(np.uint8) if binary else amplitudes
             self.bench.clock_us = float(stamps[0])
             batch = self.bench.acquire(patterns, cam.exposure_us)
-            frames = batch.frames
-            if frames.dtype.kind == "f":  # noise-free profile: the ADC still rounds and clips
-                frames = np.clip(np.rint(frames), 0, self.profile.camera.max_dn).astype(np.uint16)
-            frames = frames.reshape(m, roi.height, roi.width)
+            frames = batch.frames.reshape(m, roi.height, roi.width)
             self.stats.frames += m
         t2 = time.perf_counter()
         self.stats.seconds["physics"] += t2 - t1
         cam.deliver(frames, stamps)
         self.stats.seconds["camera_deliver"] += time.perf_counter() - t2
-
-
-@nb.njit(cache=True)
-def _block_fractions(words, bit, y0, x0, rows, cols, mp, out):  # noqa: ANN001, ANN202
-    """out[r * cols + c] = fraction of ON mirrors (bit `bit` of `words`) in macro-pixel
-    (r, c) of the grid whose top-left mirror is (x0, y0); the same numbers as
-    DmdLayout.sample, without decoding the whole image."""
-    one = np.uint32(1)
-    for r in range(rows):
-        for c in range(cols):
-            s = 0
-            for dy in range(mp):
-                row = words[y0 + r * mp + dy]
-                for dx in range(mp):
-                    s += (row[x0 + c * mp + dx] >> bit) & one
-            out[r * cols + c] = s / (mp * mp)

@@ -15,35 +15,12 @@ from collections.abc import Callable
 from dataclasses import fields
 
 from firmware_iface.errors import ConfigurationError, FrameCodecError, FrameCrcError, LinkDownError
+from firmware_iface.fpga import messages as m
 from firmware_iface.fpga.frame import decode_frame, split_stream
 from firmware_iface.fpga.messages import (
     MAX_LOG_RECORDS,
     MAX_RUN_FRAMES,
     TRIGGER_LOG_DEPTH,
-    Ack,
-    Arm,
-    BoardState,
-    CounterReport,
-    ErrorCode,
-    GetStatus,
-    Message,
-    MsgType,
-    Nak,
-    ReadCounters,
-    ReadTriggerLog,
-    Run,
-    RunAccepted,
-    RunComplete,
-    RunEndReason,
-    SetExposure,
-    SetFramePeriod,
-    SetTriggerDelays,
-    StatusReport,
-    Stop,
-    TriggerEvent,
-    TriggerLog,
-    encode_message,
-    message_from_frame,
 )
 from firmware_iface.fpga.timing import DEFAULT_TIMING, RANGES_US, Timing
 
@@ -55,7 +32,7 @@ __all__ = ["FPGAEmulator", "RUN_START_LATENCY_US", "UNKNOWN_SEQ"]
 
 UNKNOWN_SEQ = 0xFFFF  # sequence number of a NAK whose command's header could not be read
 RUN_START_LATENCY_US = 10  # from the end of the RUN frame to frame 0's start
-_CONFIG_COMMANDS = (SetFramePeriod, SetExposure, SetTriggerDelays, Arm)
+_CONFIG_COMMANDS = (m.SetFramePeriod, m.SetExposure, m.SetTriggerDelays, m.Arm)
 
 
 class FPGAEmulator:
@@ -75,7 +52,7 @@ class FPGAEmulator:
         self,
         on_run: Callable[[RunRequest], None] | None = None,
         *,
-        on_run_end: Callable[[RunComplete], None] | None = None,
+        on_run_end: Callable[[m.RunComplete], None] | None = None,
         faults: FPGAFaults | None = None,
         baudrate: int = 115_200,
     ) -> None:
@@ -91,47 +68,31 @@ class FPGAEmulator:
         self._tx = bytearray()
         self._link_gen = 0
         self._attached = False
-        self.state = BoardState.IDLE
+        self.state = m.BoardState.IDLE
         self.timing: Timing = DEFAULT_TIMING
         self._run: ActiveRun | None = None
         self._run_id = 0
         self._frames_requested = 0
-        self._log: list[TriggerEvent] = []
+        self._log: list[m.TriggerEvent] = []
         self._last_command: tuple[int, bytes] | None = None
         self._last_reply: bytes | None = None
         self._event_seq = 0
         self._stop_requested = False
-        self.counters = {f.name: 0 for f in fields(CounterReport) if f.name != "uptime_us"}
+        self.counters = {f.name: 0 for f in fields(m.CounterReport) if f.name != "uptime_us"}
         self.last_rig_error: BaseException | None = None
-        self.executed: list[MsgType] = []  # every command executed (not duplicates), in order
+        self.executed: list[m.MsgType] = []  # every command executed (not duplicates), in order
         self.bytes_received = 0  # bytes received from the host over all links
-        self._handlers: dict[type, Callable[[Message], Ack | Nak | None]] = {
-            SetFramePeriod: self._cmd_set_frame_period,
-            SetExposure: self._cmd_set_exposure,
-            SetTriggerDelays: self._cmd_set_trigger_delays,
-            Arm: self._cmd_arm,
-            Run: self._cmd_run,
-            Stop: self._cmd_stop,
-            GetStatus: self._cmd_get_status,
-            ReadCounters: self._cmd_read_counters,
-            ReadTriggerLog: self._cmd_read_trigger_log,
+        self._handlers: dict[type, Callable[[m.Message], m.Ack | m.Nak | None]] = {
+            m.SetFramePeriod: self._cmd_set_frame_period,
+            m.SetExposure: self._cmd_set_exposure,
+            m.SetTriggerDelays: self._cmd_set_trigger_delays,
+            m.Arm: self._cmd_arm,
+            m.Run: self._cmd_run,
+            m.Stop: self._cmd_stop,
+            m.GetStatus: self._cmd_get_status,
+            m.ReadCounters: self._cmd_read_counters,
+            m.ReadTriggerLog: self._cmd_read_trigger_log,
         }
-
-    # --- timing (views of self.timing, a Timing value object) ----------------------------
-
-    @property
-    def frame_period_us(self) -> int:
-        """Frame period the board holds, microseconds."""
-        return self.timing.frame_period_us
-
-    @property
-    def exposure_us(self) -> int:
-        """Camera trigger pulse (exposure) the board holds, microseconds."""
-        return self.timing.exposure_us
-
-    @exposure_us.setter
-    def exposure_us(self, value: int) -> None:
-        self.timing = self.timing.with_(exposure_us=value)
 
     # --- clock ---------------------------------------------------------------------------
 
@@ -255,8 +216,8 @@ class FPGAEmulator:
         self._attached = False
         self._link_gen += 1
         if self._run is not None:
-            self._end_run(RunEndReason.LINK_LOST)
-        self.state = BoardState.IDLE
+            self._end_run(m.RunEndReason.LINK_LOST)
+        self.state = m.BoardState.IDLE
         self._rx = b""
         self._tx.clear()
 
@@ -273,16 +234,16 @@ class FPGAEmulator:
             wire = bytes(b)
         self._tx += wire
 
-    def _reply(self, seq: int, msg: Ack | Nak, cache_key: tuple[int, bytes] | None) -> None:
-        if isinstance(msg, Nak):
+    def _reply(self, seq: int, msg: m.Ack | m.Nak, cache_key: tuple[int, bytes] | None) -> None:
+        if isinstance(msg, m.Nak):
             self.counters["naks_sent"] += 1
-        wire = encode_message(msg, seq)
+        wire = m.encode_message(msg, seq)
         if cache_key is not None:
             self._last_command, self._last_reply = cache_key, wire
         self._send(wire, is_reply=True)
 
-    def _event(self, msg: TriggerEvent | RunComplete) -> None:
-        wire = encode_message(msg, self._event_seq)
+    def _event(self, msg: m.TriggerEvent | m.RunComplete) -> None:
+        wire = m.encode_message(msg, self._event_seq)
         self._event_seq = (self._event_seq + 1) & 0xFFFF
         self.counters["events_sent"] += 1
         if self.faults.take("lost_events"):
@@ -306,7 +267,7 @@ class FPGAEmulator:
             self.counters["crc_errors" if isinstance(e, FrameCrcError) else "frame_errors"] += 1
             seq = UNKNOWN_SEQ if e.seq is None else e.seq
             cmd = 0 if e.msg_type is None else e.msg_type
-            self._reply(seq, Nak(cmd, ErrorCode(e.nak_code), self.state, 0), None)
+            self._reply(seq, m.Nak(cmd, m.ErrorCode(e.nak_code), self.state, 0), None)
             return
         key = (frame.seq, chunk)
         if key == self._last_command and self._last_reply is not None:
@@ -314,85 +275,85 @@ class FPGAEmulator:
             self._send(self._last_reply, is_reply=True)
             return
         try:
-            msg = message_from_frame(frame)
+            msg = m.message_from_frame(frame)
         except FrameCodecError as e:
             self.counters["frame_errors"] += 1
-            self._reply(frame.seq, Nak(frame.msg_type, ErrorCode(e.nak_code), self.state), key)
+            self._reply(frame.seq, m.Nak(frame.msg_type, m.ErrorCode(e.nak_code), self.state), key)
             return
         if msg.TYPE >= 0x80:  # replies and events only flow from the board
-            nak = Nak(frame.msg_type, ErrorCode.UNKNOWN_COMMAND, self.state)
+            nak = m.Nak(frame.msg_type, m.ErrorCode.UNKNOWN_COMMAND, self.state)
             self._reply(frame.seq, nak, key)
             return
         self._reply(frame.seq, self._execute(msg), key)
         if self._stop_requested:
             self._stop_requested = False
-            self._end_run(RunEndReason.STOPPED)
+            self._end_run(m.RunEndReason.STOPPED)
 
     # --- commands (one handler per message type) -----------------------------------------
 
-    def _nak(self, msg: Message, code: ErrorCode, detail: int = 0) -> Nak:
-        return Nak(int(msg.TYPE), code, self.state, detail)
+    def _nak(self, msg: m.Message, code: m.ErrorCode, detail: int = 0) -> m.Nak:
+        return m.Nak(int(msg.TYPE), code, self.state, detail)
 
-    def _execute(self, msg: Message) -> Ack | Nak:
+    def _execute(self, msg: m.Message) -> m.Ack | m.Nak:
         if isinstance(msg, _CONFIG_COMMANDS):
-            if self.state == BoardState.RUNNING:
-                return self._nak(msg, ErrorCode.BUSY)
-            if self.state == BoardState.ARMED:
-                return self._nak(msg, ErrorCode.WRONG_STATE)
+            if self.state == m.BoardState.RUNNING:
+                return self._nak(msg, m.ErrorCode.BUSY)
+            if self.state == m.BoardState.ARMED:
+                return self._nak(msg, m.ErrorCode.WRONG_STATE)
         reply = self._handlers[type(msg)](msg)
-        if isinstance(reply, Nak):
+        if isinstance(reply, m.Nak):
             return reply
         self.executed.append(msg.TYPE)
-        return reply if reply is not None else Ack(msg.TYPE, self.state)
+        return reply if reply is not None else m.Ack(msg.TYPE, self.state)
 
-    def _set_timing(self, msg: Message, **changes: int) -> Nak | None:
+    def _set_timing(self, msg: m.Message, **changes: int) -> m.Nak | None:
         """Adopt changed Timing fields, or the NAK for the first one out of range (detail:
         the violated limit)."""
         for name, value in changes.items():
             lo, hi = RANGES_US[name]
             if value < lo or value > hi:
-                return self._nak(msg, ErrorCode.OUT_OF_RANGE, lo if value < lo else hi)
+                return self._nak(msg, m.ErrorCode.OUT_OF_RANGE, lo if value < lo else hi)
         self.timing = self.timing.with_(**changes)
         return None
 
-    def _cmd_set_frame_period(self, msg: SetFramePeriod) -> Nak | None:
+    def _cmd_set_frame_period(self, msg: m.SetFramePeriod) -> m.Nak | None:
         return self._set_timing(msg, frame_period_us=msg.period_us)
 
-    def _cmd_set_exposure(self, msg: SetExposure) -> Nak | None:
+    def _cmd_set_exposure(self, msg: m.SetExposure) -> m.Nak | None:
         return self._set_timing(msg, exposure_us=msg.exposure_us)
 
-    def _cmd_set_trigger_delays(self, msg: SetTriggerDelays) -> Nak | None:
+    def _cmd_set_trigger_delays(self, msg: m.SetTriggerDelays) -> m.Nak | None:
         return self._set_timing(
             msg, dmd_delay_us=msg.dmd_delay_us, camera_delay_us=msg.camera_delay_us
         )
 
-    def _cmd_arm(self, msg: Arm) -> Nak | None:
+    def _cmd_arm(self, msg: m.Arm) -> m.Nak | None:
         if self.timing.problem() is not None:
-            return self._nak(msg, ErrorCode.INVALID_CONFIG, self.timing.frame_period_us)
-        self.state = BoardState.ARMED
+            return self._nak(msg, m.ErrorCode.INVALID_CONFIG, self.timing.frame_period_us)
+        self.state = m.BoardState.ARMED
         return None
 
-    def _cmd_run(self, msg: Run) -> Ack | Nak:
-        if self.state == BoardState.RUNNING:
-            return self._nak(msg, ErrorCode.BUSY)
-        if self.state != BoardState.ARMED:
-            return self._nak(msg, ErrorCode.WRONG_STATE)
+    def _cmd_run(self, msg: m.Run) -> m.Ack | m.Nak:
+        if self.state == m.BoardState.RUNNING:
+            return self._nak(msg, m.ErrorCode.BUSY)
+        if self.state != m.BoardState.ARMED:
+            return self._nak(msg, m.ErrorCode.WRONG_STATE)
         if not 1 <= msg.n_frames <= MAX_RUN_FRAMES:
             limit = 1 if msg.n_frames < 1 else MAX_RUN_FRAMES
-            return self._nak(msg, ErrorCode.OUT_OF_RANGE, limit)
+            return self._nak(msg, m.ErrorCode.OUT_OF_RANGE, limit)
         accepted = self._start_run(msg.n_frames)
         if accepted is None:
-            return self._nak(msg, ErrorCode.INTERNAL_FAULT)
-        return Ack(msg.TYPE, self.state, accepted)
+            return self._nak(msg, m.ErrorCode.INTERNAL_FAULT)
+        return m.Ack(msg.TYPE, self.state, accepted)
 
-    def _cmd_stop(self, msg: Stop) -> None:
+    def _cmd_stop(self, msg: m.Stop) -> None:
         # a running board stops after its ACK is sent, so the ACK precedes RUN_COMPLETE
-        self._stop_requested = self.state == BoardState.RUNNING
-        self.state = BoardState.IDLE
+        self._stop_requested = self.state == m.BoardState.RUNNING
+        self.state = m.BoardState.IDLE
 
-    def _cmd_get_status(self, msg: GetStatus) -> Ack:
+    def _cmd_get_status(self, msg: m.GetStatus) -> m.Ack:
         t = self.timing
-        status = StatusReport(
+        status = m.StatusReport(
             self.state,
             t.frame_period_us,
             t.exposure_us,
@@ -403,23 +364,23 @@ class FPGAEmulator:
             len(self._log),
             self.now_us,
         )
-        return Ack(msg.TYPE, self.state, status)
+        return m.Ack(msg.TYPE, self.state, status)
 
-    def _cmd_read_counters(self, msg: ReadCounters) -> Ack:
-        return Ack(msg.TYPE, self.state, CounterReport(**self.counters, uptime_us=self.now_us))
+    def _cmd_read_counters(self, msg: m.ReadCounters) -> m.Ack:
+        return m.Ack(msg.TYPE, self.state, m.CounterReport(**self.counters, uptime_us=self.now_us))
 
-    def _cmd_read_trigger_log(self, msg: ReadTriggerLog) -> Ack | Nak:
+    def _cmd_read_trigger_log(self, msg: m.ReadTriggerLog) -> m.Ack | m.Nak:
         done = len(self._log)
         if not 1 <= msg.count <= MAX_LOG_RECORDS:
-            return self._nak(msg, ErrorCode.OUT_OF_RANGE, MAX_LOG_RECORDS)
+            return self._nak(msg, m.ErrorCode.OUT_OF_RANGE, MAX_LOG_RECORDS)
         if msg.first_frame < max(0, done - TRIGGER_LOG_DEPTH) or msg.first_frame + msg.count > done:
-            return self._nak(msg, ErrorCode.OUT_OF_RANGE, done)
+            return self._nak(msg, m.ErrorCode.OUT_OF_RANGE, done)
         recs = tuple(self._log[msg.first_frame : msg.first_frame + msg.count])
-        return Ack(msg.TYPE, self.state, TriggerLog(self._run_id, recs))
+        return m.Ack(msg.TYPE, self.state, m.TriggerLog(self._run_id, recs))
 
     # --- runs ----------------------------------------------------------------------------
 
-    def _start_run(self, n: int) -> RunAccepted | None:
+    def _start_run(self, n: int) -> m.RunAccepted | None:
         run_id = self._run_id + 1
         t0 = math.ceil(self._now_ns / 1000) + RUN_START_LATENCY_US
         self.faults.run_hooks("run")
@@ -437,7 +398,7 @@ class FPGAEmulator:
                 self.on_run(run.request)
         except Exception as e:  # the rig failed: refuse the run, stay in a known state
             self.last_rig_error = e
-            self.state = BoardState.IDLE
+            self.state = m.BoardState.IDLE
             return None
         finally:
             self.faults.run_hooks("run_rendered")
@@ -445,9 +406,9 @@ class FPGAEmulator:
         self._frames_requested = n
         self._log = []
         self._run = run
-        self.state = BoardState.RUNNING
+        self.state = m.BoardState.RUNNING
         self.counters["runs_started"] += 1
-        return RunAccepted(run_id, n, t0)
+        return m.RunAccepted(run_id, n, t0)
 
     def _emit_frame(self, run: ActiveRun) -> None:
         i = run.emitted
@@ -458,17 +419,17 @@ class FPGAEmulator:
         self._log.append(ev)
         self._event(ev)
         if run.emitted == len(run.events):
-            self._end_run(RunEndReason.COMPLETED)
+            self._end_run(m.RunEndReason.COMPLETED)
 
-    def _end_run(self, reason: RunEndReason) -> None:
+    def _end_run(self, reason: m.RunEndReason) -> None:
         run = self._run
         if run is None:
             return
         self._run = None
-        self.state = BoardState.IDLE
+        self.state = m.BoardState.IDLE
         done = run.emitted
-        end = run.emit_times_us[done - 1] if reason == RunEndReason.COMPLETED else self.now_us
-        summary = RunComplete(
+        end = run.emit_times_us[done - 1] if reason == m.RunEndReason.COMPLETED else self.now_us
+        summary = m.RunComplete(
             run.request.run_id,
             reason,
             run.request.n_frames,
@@ -478,7 +439,8 @@ class FPGAEmulator:
             run.request.start_time_us,
             max(end, run.request.start_time_us),
         )
-        self.counters["runs_completed" if reason == RunEndReason.COMPLETED else "runs_aborted"] += 1
+        completed = reason == m.RunEndReason.COMPLETED
+        self.counters["runs_completed" if completed else "runs_aborted"] += 1
         if self._attached:
             self._event(summary)
         if self.on_run_end is not None:

@@ -1,0 +1,116 @@
+"""The process's thread settings left alone: Numba's thread pool is started without changing
+OpenMP's thread count, and the stack's own parallelism is set per call and restored after.
+
+Numba's default threading layer ('omp') runs on the same OpenMP runtime as torch. Starting its
+pool calls omp_set_num_threads(NUMBA_NUM_THREADS) in the calling thread, so the first parallel
+kernel used to change torch.get_num_threads() (1 -> 2 on a 2-core machine) and slow the user's
+torch code down. `start_numba_pool` starts the pool once, at import of this module (every
+package of the stack imports it before running a kernel), and puts every loaded OpenMP
+runtime's thread count back as it was. `numba_threads(n)` then sets Numba's count for the calling
+thread only (numba.set_num_threads is thread-local) and restores it on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import numbers
+import os
+import sys
+import threading
+from collections.abc import Iterator
+
+import numba
+
+from .errors import ConfigurationError
+
+_OPENMP_LIBS = ("libgomp", "libomp", "libiomp5")
+_start_lock = threading.Lock()
+_started = False
+
+
+def _openmp_runtimes() -> list[ctypes.CDLL]:
+    """The OpenMP runtimes loaded in this process (read from /proc/self/maps; none elsewhere)."""
+    paths = set()
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.rsplit(None, 1)[-1]
+                if os.path.basename(path).startswith(_OPENMP_LIBS) and ".so" in path:
+                    paths.add(path)
+    except OSError:
+        return []
+    libs = []
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: this returns that library, not a copy
+            lib.omp_get_max_threads.restype = ctypes.c_int
+            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+        except (OSError, AttributeError):
+            continue
+        libs.append(lib)
+    return libs
+
+
+def start_numba_pool() -> None:
+    """Start Numba's thread pool (once) without changing any OpenMP runtime's thread count."""
+    global _started
+    if _started:
+        return
+    with _start_lock:
+        if _started:
+            return
+        before = [(lib, lib.omp_get_max_threads()) for lib in _openmp_runtimes()]
+        numba.get_num_threads()  # launches the pool (the 'omp' layer sets OpenMP's count)
+        for lib, n in before:
+            lib.omp_set_num_threads(n)
+        _started = True
+
+
+def max_threads() -> int:
+    """Most threads a Numba kernel of this process can use (NUMBA_NUM_THREADS)."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+def default_threads() -> int:
+    """Threads the stack uses unless told: torch's intra-op count when torch is imported,
+    else the CPUs this process may run on; at most max_threads()."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        n = int(torch.get_num_threads())
+    elif hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0))
+    else:
+        n = os.cpu_count() or 1
+    return max(1, min(n, max_threads()))
+
+
+def check_threads(threads: object) -> int | None:
+    """Validate a `threads` setting: None (default_threads() at each call) or 1..max_threads()."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise ConfigurationError(f"threads must be None or a positive integer, got {threads!r}")
+    if not 1 <= threads <= max_threads():
+        raise ConfigurationError(
+            f"threads={threads} is outside 1..{max_threads()} (NUMBA_NUM_THREADS; set that "
+            "environment variable before start-up to allow more)"
+        )
+    return int(threads)
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with Numba kernels on `threads` threads (None: default_threads()) in the
+    calling thread; the previous count is restored on exit. Yields the count used."""
+    start_numba_pool()
+    n = default_threads() if threads is None else threads
+    old = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(old)
+
+
+start_numba_pool()
