@@ -1,11 +1,12 @@
 """Dense cache of a drifting medium: per-entry knot state, so that moving in time costs a
 recombination, not a regeneration (an optimisation: values are bit for bit fill_drift_tile's).
 
-Per entry the cache keeps its scale index, phase, current knot index n and the knots G_n,
-G_{n+1}. At a new time t only entries whose knot index changed draw new knots (one, when
-time moved to the next interval; two otherwise); all others recombine cos(pi f/2) G_n +
-sin(pi f/2) G_{n+1} with the new f. Same arithmetic as fill_drift_tile (no FMA contraction),
-so the result is identical to generating afresh.
+Per entry the cache keeps its scale index, phase, current knot index n, the knots G_n,
+G_{n+1} and its start offset S - X(0) (fill_drift_tile). At a new time t only entries whose
+knot index changed draw new knots (one, when time moved to the next interval; two otherwise);
+all others recombine cos(pi f/2) G_n + sin(pi f/2) G_{n+1} (+ the start term) with the new f.
+Same arithmetic as fill_drift_tile (no FMA contraction), so the result is identical to
+generating afresh.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import numba as nb
 import numpy as np
 
 from .counter_rng import complex_gauss, derive_key, draw, knot_key, quarter_phasor
-from .gaussian_tiles import _FM_DRIFT, DRIFT_STREAM
+from .gaussian_tiles import _FM_DRIFT, DRIFT_STREAM, start_offset, start_weight
 
-STATE_BYTES_PER_ENTRY = 4 + 4 + 8 + 16  # scale index, phase, knot index, two complex knots
+# scale index, phase, knot index, two complex knots, the complex start offset S - X(0)
+STATE_BYTES_PER_ENTRY = 4 + 4 + 8 + 16 + 8
 
 
 class DriftState:
@@ -30,24 +32,27 @@ class DriftState:
         self.knot = np.empty((n_rows, n_cols), np.int64)
         self.lo = np.empty((2 * n_rows, n_cols), np.float32)
         self.hi = np.empty((2 * n_rows, n_cols), np.float32)
+        self.offset = np.empty((2 * n_rows, n_cols), np.float32)
 
     @property
     def nbytes(self) -> int:
         """Memory held, bytes."""
-        return sum(a.nbytes for a in (self.scale, self.phase, self.knot, self.lo, self.hi))
+        return sum(a.nbytes for a in (self.scale, self.phase, self.knot, self.lo, self.hi,
+                                      self.offset))
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FM_DRIFT)
 def drift_state_fill(
     seed: np.uint64, t_s: float, inv_scale_s: np.ndarray, scale_lut: np.ndarray,
     rows: np.ndarray, col0: int, out: np.ndarray, scale: np.ndarray, phase: np.ndarray,
-    knot: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+    knot: np.ndarray, lo: np.ndarray, hi: np.ndarray, offset: np.ndarray,
 ) -> None:
     """fill_drift_tile that also records every entry's state."""
     n = rows.shape[0]
     nc = out.shape[1]
     for i in nb.prange(n):
         rk = derive_key(seed, DRIFT_STREAM, np.uint64(rows[i]))
+        sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))
         for j in range(nc):
             c = np.uint64(col0 + j)
             h = draw(rk, c)
@@ -60,8 +65,12 @@ def drift_state_fill(
             a_re, a_im = complex_gauss(draw(knot_key(rk, kn), c))
             b_re, b_im = complex_gauss(draw(knot_key(rk, kn + np.uint64(1)), c))
             wa, wb = quarter_phasor(f)
-            out[i, j] = wa * a_re + wb * b_re
-            out[n + i, j] = wa * a_im + wb * b_im
+            d_re, d_im = start_offset(sk, rk, c, np.float32(ph))
+            w0 = start_weight(m, wa, wb, np.float32(ph))
+            out[i, j] = (wa * a_re + wb * b_re) + w0 * d_re
+            out[n + i, j] = (wa * a_im + wb * b_im) + w0 * d_im
+            offset[i, j] = d_re
+            offset[n + i, j] = d_im
             scale[i, j] = k
             phase[i, j] = np.float32(ph)  # exact: a 24-bit integer times 2**-24
             knot[i, j] = np.int64(m)
@@ -75,7 +84,7 @@ def drift_state_fill(
 def drift_state_advance(
     seed: np.uint64, t_s: float, inv_scale_s: np.ndarray, rows: np.ndarray, col0: int,
     out: np.ndarray, scale: np.ndarray, phase: np.ndarray, knot: np.ndarray, lo: np.ndarray,
-    hi: np.ndarray, drawn: np.ndarray,
+    hi: np.ndarray, offset: np.ndarray, drawn: np.ndarray,
 ) -> None:
     """Move a recorded block to time t_s (any direction); drawn[i]: knots drawn in row i."""
     n = rows.shape[0]
@@ -105,6 +114,7 @@ def drift_state_advance(
                 knot[i, j] = mi
                 new += 1
             wa, wb = quarter_phasor(f)
-            out[i, j] = wa * lo[i, j] + wb * hi[i, j]
-            out[n + i, j] = wa * lo[n + i, j] + wb * hi[n + i, j]
+            w0 = start_weight(m, wa, wb, phase[i, j])
+            out[i, j] = (wa * lo[i, j] + wb * hi[i, j]) + w0 * offset[i, j]
+            out[n + i, j] = (wa * lo[n + i, j] + wb * hi[n + i, j]) + w0 * offset[n + i, j]
         drawn[i] = new

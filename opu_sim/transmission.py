@@ -122,7 +122,7 @@ class TransmissionMatrix:
                 drawn = np.zeros(rows.size, np.int64)
                 drift_state_advance(np.uint64(self.seed), self._time_s, self._inv_scale_s, rows,
                                     col0, entry.stacked, st.scale, st.phase, st.knot, st.lo,
-                                    st.hi, drawn)
+                                    st.hi, st.offset, drawn)
                 self.draws += int(drawn.sum())
             entry.time_s = self._time_s
         return entry.stacked
@@ -146,7 +146,7 @@ class TransmissionMatrix:
             st = DriftState(n, nc)
             drift_state_fill(np.uint64(self.seed), self._time_s, self._inv_scale_s,
                              self._scale_lut, np.ascontiguousarray(pixel_ids), col0, out,
-                             st.scale, st.phase, st.knot, st.lo, st.hi)
+                             st.scale, st.phase, st.knot, st.lo, st.hi, st.offset)
             self.draws += self.draws_per_entry * n * nc
             self._dense[key] = _DenseEntry(self._time_s, out, st)
             return out

@@ -257,3 +257,15 @@ def test_projection_decorrelates_on_device():
             assert t_now >= t_before + wait
             lag = t_before + wait - t0
             assert abs(c - np.exp(-2 * lag / tau)) < 0.05, (wait, c)
+
+
+def test_drift_starts_from_the_static_medium():
+    """T(0) of a drifting medium is the static medium of its seed (what noise=False uses), and
+    it decorrelates from it as exp(-t / tau)."""
+    ids = np.arange(200, dtype=np.int64) * 7
+    static = TransmissionMatrix(seed=5).coefficients(ids, 0, 500)
+    t = TransmissionMatrix(seed=5, drift_time_s=TAU)
+    np.testing.assert_allclose(t.coefficients(ids, 0, 500), static, atol=2e-5, rtol=0)
+    for lag in (0.05, 0.5, 2.0):
+        t.set_time(lag * TAU)
+        assert abs(_corr(static, t.coefficients(ids, 0, 500)).real - np.exp(-lag)) < 0.02
