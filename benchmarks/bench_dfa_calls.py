@@ -11,8 +11,9 @@ Floor (what the physics of that call cannot avoid), timed alternately with the c
   - one Gaussian draw per pixel-frame with the project's own counter RNG
     (opu_sim.counter_rng: derive_key, draw, gauss_pair) in a bare Numba kernel that also
     forms each frame's intensity |f_data + f_anchor|^2 and writes it out.
-  The floor is timed with Numba's default thread count and with one thread; the faster of
-  the two is the floor (the shape of the call decides which wins).
+  The floor is timed with the default thread counts (Numba and BLAS) and with one thread for
+  both; the faster of the two is the floor (the shape and the machine's load decide which
+  wins). Each time is the best of --repeats, the call and its floor timed alternately.
 Target: call <= 2x floor at every shape (moonshot 1.3x).
 
 Epoch: one epoch of the digits MLP (examples/dfa_digits.py: 64-256-256-10 tanh, batch 64,
@@ -37,10 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from threadpoolctl import ThreadpoolController  # noqa: E402  (scikit-learn's dependency)
+
 from opu import OPU  # noqa: E402
 from opu_sim.counter_rng import derive_key, draw, gauss_pair  # noqa: E402
 
 B = 128
+_BLAS = ThreadpoolController()
 
 
 def paired_best(target, floor, repeats: int) -> tuple[float, float]:
@@ -92,7 +96,8 @@ def make_floor(n_in: int, n_out: int, n_frames: int):
         old = nb.get_num_threads()
         nb.set_num_threads(1)
         try:
-            run()
+            with _BLAS.limit(limits=1, user_api="blas"):
+                run()
         finally:
             nb.set_num_threads(old)
 

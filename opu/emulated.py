@@ -43,6 +43,7 @@ class EmulatedHardware(OPUHardware):
             dmd_backend=DLPC900Backend(rig.dmd),
             camera_backend=CameraBackend(rig.camera),
             sleep=rig.wait_s,
+            video_output=rig.video,
         )
 
     @property

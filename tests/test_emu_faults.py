@@ -1,12 +1,16 @@
 """Fault injection end to end: OPUHardware (the real drivers) against the emulated rig.
 
-Every fault is set through an emulator's own settings. Each one is either recovered (the frames
-equal, bit for bit, those of a fault-free acquisition: the profile is noise-free, so a
-re-acquired frame is the same number) or raised as a typed error with every reachable device
-stopped. Small geometry (48 + 48 elements, 64-pixel ROI) keeps a run to a few milliseconds.
+This file drives the on-the-fly upload path (dmd.pattern_path = "usb"); the video-pattern
+path's faults are in test_emu_video.py. Every fault is set through an emulator's own
+settings. Each one is either recovered (the frames equal, bit for bit, those of a fault-free
+acquisition: the profile is noise-free, so a re-acquired frame is the same number) or raised
+as a typed error with every reachable device stopped. Small geometry (48 + 48 elements,
+64-pixel ROI) keeps a run to a few milliseconds.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +24,8 @@ from firmware_iface.errors import (
 )
 from firmware_iface.fpga import BoardState
 from firmware_iface.geometry import CameraRoi, DmdLayout
-from opu.emulated import open_hardware
+from firmware_iface.hardware.config import DmdConfig
+from opu.emulated import hardware_config, open_hardware
 from opu_sim.emulators.camera import CameraFaults
 from opu_sim.emulators.dlpc900 import DLPC900Faults
 from opu_sim.emulators.fpga import FPGAFaults
@@ -36,12 +41,17 @@ def quantised_profile() -> DeviceProfile:
     return DeviceProfile.deterministic()
 
 
+def usb_config(rig: EmulatedRig):
+    """The rig's config on the on-the-fly upload path."""
+    return replace(hardware_config(rig), dmd=DmdConfig(pattern_path="usb"))
+
+
 @pytest.fixture(scope="module")
 def setup():
     layout = DmdLayout.fit(48, 48)
     roi = CameraRoi.centred(64, 1920, 1200)
-    rig = EmulatedRig(quantised_profile(), 11, layout)
-    hw = open_hardware(rig, roi)
+    rig = EmulatedRig(replace(quantised_profile(), frame_period_us=110.0), 11, layout)
+    hw = open_hardware(rig, roi, usb_config(rig))
     rng = np.random.default_rng(2)
     patterns = (rng.random((N, layout.n_elements)) < 0.5).astype(np.uint8)
     reference = hw.acquire(patterns, EXPOSURE_US).frames.copy()
@@ -62,7 +72,7 @@ def env(setup):
     hw = setup["hw"]
     if hw.lost or hw.closed:
         hw.close()
-        setup["hw"] = open_hardware(rig, setup["roi"])
+        setup["hw"] = open_hardware(rig, setup["roi"], usb_config(rig))
     return setup
 
 
@@ -207,7 +217,7 @@ def test_missing_or_extra_camera_trigger_is_reacquired(env, kind):
 
 def _reopen_and_check(env):
     env["hw"].close()
-    env["hw"] = open_hardware(env["rig"], env["roi"])
+    env["hw"] = open_hardware(env["rig"], env["roi"], usb_config(env["rig"]))
     assert np.array_equal(env["hw"].acquire(env["patterns"], EXPOSURE_US).frames, env["ref"])
 
 

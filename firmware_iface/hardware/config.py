@@ -20,13 +20,21 @@ FORMAT = "opu-hardware/1"
 
 @dataclass(frozen=True)
 class DmdConfig:
-    """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries."""
+    """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries, and
+    the pattern path: "auto" (video-pattern mode when a video output is connected, the fastest
+    path for new patterns; else on-the-fly upload), "video" or "usb"; the video refresh rate
+    (Hz, <= 120) and the SDL display index of the controller's video input; the HID link's
+    64-byte reports per second per direction (USB 1.1 full speed: 1000) for the time model."""
 
     usb_vendor_id: int = 0x0451
     usb_product_id: int = 0xC900
     timeout_ms: int = 1000
     retries: int = 2
     upload_retries: int = 2
+    pattern_path: str = "auto"
+    video_refresh_hz: float = 120.0
+    video_display: int = 0
+    usb_reports_per_s: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -243,10 +251,22 @@ def _validate_numbers(c: HardwareConfig) -> None:
                     ("acquisition.max_reacquire", c.acquisition.max_reacquire),
                     ("timing.dmd_delay_us", c.timing.dmd_delay_us)):
         at_least(name, v, 0)
+    if not 0 < c.dmd.video_refresh_hz <= 120:
+        raise ConfigurationError(
+            f"{c.source}: dmd.video_refresh_hz must be in (0, 120] (the DLPC900's video input), "
+            f"got {c.dmd.video_refresh_hz!r}"
+        )
+    at_least("dmd.video_display", c.dmd.video_display, 0)
+    positive("dmd.usb_reports_per_s", c.dmd.usb_reports_per_s)
 
 
 def _validate_consistency(c: HardwareConfig) -> None:
     """Settings that must agree with each other, and the choices among named options."""
+    if c.dmd.pattern_path not in ("auto", "usb", "video"):
+        raise ConfigurationError(
+            f"{c.source}: dmd.pattern_path must be 'auto', 'usb' or 'video', got "
+            f"{c.dmd.pattern_path!r}"
+        )
     if not isinstance(c.fpga.url, str) or not c.fpga.url:
         raise ConfigurationError(f"{c.source}: fpga.url must name the timing board's port")
     if c.timing.camera_delay_us < c.timing.dmd_delay_us:
