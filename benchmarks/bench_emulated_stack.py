@@ -58,7 +58,8 @@ def main() -> None:
     period = b.info.frame_period_us
     print(f"n_in={args.n_in} (+{args.n_in} anchor elements, {layout.macro_pixel}-mirror "
           f"macro-pixels), n_out={args.n_out} (ROI {roi.width}x{roi.height}), "
-          f"{args.frames} frames per call, best of {args.repeats}\n")
+          f"{args.frames} frames per call, best of {args.repeats}, pattern path "
+          f"{b.info.pattern_path!r}\n")
     print(f"{'source':<34}{'frames/s':>12}")
     print(f"{'device model 1e6/frame_period_us':<34}{1e6 / period:>12,.0f}   (period {period} us)")
     print(f"{'simulator (OpticalBench)':<34}{args.frames / best_sim:>12,.0f}")
@@ -66,8 +67,8 @@ def main() -> None:
     print()
     rig_total = sum(rig_s.values())
     rows = [
-        ("DMD prepare (elements -> ERLE)", hw_s["dmd_prepare"]),
-        ("DMD upload + sequencer (USB HID)", hw_s["dmd_upload"]),
+        ("DMD prepare (ERLE / RGB888 frames)", hw_s["dmd_prepare"]),
+        ("DMD upload (USB HID) / frame present", hw_s["dmd_upload"]),
         ("DMD shown pattern -> elements (rig)", rig_s["dmd_sample"]),
         ("FPGA protocol (UART, events)", hw_s["fpga_run"] - rig_total),
         ("physics render (OpticalBench)", rig_s["physics"]),

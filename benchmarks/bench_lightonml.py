@@ -16,14 +16,17 @@ from opu.lightonml import OPU
 from opu.lightonml.internal.simulated_device import SimulatedOpuDevice
 
 
-def _median_s(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def _medians_s(a, b, repeats: int) -> tuple[float, float]:
+    """Median call times of a and b, alternated call by call (the machine's load drifts)."""
+    a()
+    b()  # warm-up
+    ta, tb = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for fn, times in ((a, ta), (b, tb)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return float(np.median(ta)), float(np.median(tb))
 
 
 def main() -> None:
@@ -53,8 +56,7 @@ def main() -> None:
             rows.append(("linear_transform (float)", lambda xf=xf: opu.linear_transform(xf),
                          lambda xf=xf: stack.project(xf, mode="linear")))
         for name, compat, ceiling in rows:
-            c = _median_s(compat, args.repeats)
-            p = _median_s(ceiling, args.repeats)
+            c, p = _medians_s(compat, ceiling, args.repeats)
             print(f"{name:<28}{batch:>7}{c * 1e3:>12.2f}{p * 1e3:>12.2f}{c / p:>8.2f}")
     opu.close()
 

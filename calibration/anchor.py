@@ -16,7 +16,7 @@ import numpy as np
 from firmware_iface.errors import CalibrationError, InputError
 from firmware_iface.frames import FrameSource
 
-from .dark import DarkResult
+from .dark import DarkFrame, DarkResult
 
 
 @dataclass
@@ -60,7 +60,7 @@ def optimal_anchor_size(expected_on: float, n_anchor: int) -> int:
 
 def calibrate_anchor(
     source: FrameSource,
-    dark: DarkResult,
+    dark: DarkResult | DarkFrame,
     n_out: int,
     anchor_on: int,
     exposure_us: float,
@@ -68,10 +68,13 @@ def calibrate_anchor(
     n_scale_patterns: int = 32,
     dark_threshold_rel: float = 0.1,
     seed: int = 0,
+    scale_on_fraction: float = 0.5,
 ) -> AnchorResult:
     """Measure I(r) and the intensity scale over the ROI, pick n_out usable output pixels.
 
     The source must currently return the whole ROI (the pixels `dark` was measured on).
+    scale_on_fraction: ON fraction of the scale patterns' data (the inputs' expected one, so
+    they are no brighter than what the exposure was chosen for).
     """
     lay = source.layout
     nd = lay.n_data
@@ -83,7 +86,9 @@ def calibrate_anchor(
         raise CalibrationError("dark frame and anchor frames cover different pixels; redo both")
     i_r = batch.frames.astype(np.float64).mean(axis=0) - dark.dark_dn
     rng = np.random.default_rng(seed)
-    data = (rng.random((n_scale_patterns, nd)) < 0.5).astype(np.uint8)
+    data = (rng.random((n_scale_patterns, nd)) < scale_on_fraction).astype(np.uint8)
+    if not data.any():
+        data[:, 0] = 1  # at least one ON element per pattern: the scale needs light
     sb = source.acquire(
         np.concatenate([data, np.zeros((n_scale_patterns, lay.n_anchor), np.uint8)], axis=1),
         exposure_us,

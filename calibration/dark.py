@@ -10,6 +10,16 @@ from firmware_iface.errors import InputError
 from firmware_iface.frames import FrameSource
 
 
+@dataclass(frozen=True)
+class DarkFrame:
+    """What the anchor calibration needs of a dark measurement: dark_dn (n_pixels,) DN,
+    hot (n_pixels,) bool, pixel_ids their global ids (from a record or a DarkResult)."""
+
+    dark_dn: np.ndarray
+    hot: np.ndarray
+    pixel_ids: np.ndarray
+
+
 @dataclass
 class DarkResult:
     """dark_dn: (n_pixels,) mean dark level, DN; noise_dn: (n_pixels,) temporal std, DN;

@@ -114,7 +114,8 @@ def linearity_selftest(
     z = (y[:, :, 0] - y[:, :, 1] - i_r) / (2.0 * np.sqrt(i_r))  # (P, 3, n_out)
     resid = z[:, 0] + z[:, 1] - z[:, 2]
     var_frame = gain_dn_per_e * np.maximum(y, 0.0) + dark_noise_dn**2  # (P, 3, 2, n_out)
-    n_r = int(cal.results.get("anchor", {}).get("repeats", 16))
+    a = cal.anchor_summary
+    n_r = int(a.repeats) if a is not None and a.repeats else 16
     var_ir = (gain_dn_per_e * i_r + dark_noise_dn**2) / n_r
     pred = (var_frame.sum(axis=(1, 2)) + var_ir) / (4.0 * i_r)
     res_rms = float(np.sqrt(np.mean(resid**2)))

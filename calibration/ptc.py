@@ -328,6 +328,59 @@ def _read_noise_e(dark_var0: float, offset: float, k: float, quantised: bool) ->
     return math.sqrt(max(dark_var0 - q, 0.0)) / k, "dark_frames"
 
 
+def _variance_max_dn(m_all: np.ndarray, var_raw: np.ndarray, sat_dn: float,
+                     n_bins: int) -> float:
+    """EMVA 1288's saturation point: the mean signal where the photon transfer curve's
+    variance peaks (binned by each pixel's own mean over 0..1.1 x the plateau), DN. Per pixel
+    and temporal, so PRNU does not lower it as in a flat-field measurement."""
+    sel = (m_all > 0) & (m_all < 1.1 * sat_dn)
+    xb, yb, cb = _binned(m_all[sel], var_raw[sel], 1.1 * sat_dn, 4 * n_bins)
+    if xb.size < 3:
+        return float("nan")
+    return float(xb[int(np.argmax(yb))])
+
+
+def measure_dark_current(source: FrameSource, gain_dn_per_e: float, hot: np.ndarray | None = None,
+                         exposures_s: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0),
+                         n_frames: int = 32) -> tuple[float, float]:
+    """EMVA 1288 dark current, e-/s, from a dark series against exposure time: (mean method:
+    slope of the mean dark signal / K; variance method: slope of the temporal dark variance /
+    K^2). Exposures are capped at the camera's longest; hot pixels excluded."""
+    lo, hi = source.exposure_range_us
+    zeros = np.zeros(source.layout.n_elements, dtype=np.uint8)
+    ts, means, variances = [], [], []
+    for t_s in exposures_s:
+        t = float(min(hi, max(lo, t_s * 1e6)))
+        d, _ = _frames(source, zeros, n_frames, t)
+        keep = ~hot if hot is not None else np.ones(d.shape[1], bool)
+        ts.append(t * 1e-6)
+        means.append(float(d.mean(axis=0)[keep].mean()))
+        variances.append(float(d.var(axis=0, ddof=1)[keep].mean()))
+    ts_a = np.asarray(ts)
+    if np.ptp(ts_a) <= 0:
+        return float("nan"), float("nan")
+    slope_mean = float(np.polyfit(ts_a, means, 1)[0])
+    slope_var = float(np.polyfit(ts_a, variances, 1)[0])
+    return slope_mean / gain_dn_per_e, slope_var / gain_dn_per_e**2
+
+
+def _quantum_efficiency(source: FrameSource, pattern: np.ndarray, sw: _Sweep, good: np.ndarray,
+                        k: float, sat_dn: float) -> float:
+    """Photo-electrons over photons at an exposure in the linear range, where the photon
+    count is known (a source with photon_count(pattern, exposure_us): the simulator);
+    NaN otherwise."""
+    count = getattr(source, "photon_count", None)
+    if count is None:
+        return float("nan")
+    med = np.median(sw.mu[:, good], axis=1)
+    i = int(np.clip(np.searchsorted(med, 0.3 * sat_dn), 1, sw.exposures.size - 1))
+    photons = np.asarray(count(pattern, float(sw.exposures[i])), dtype=np.float64)
+    lit = good & (sw.mu[i] < 0.7 * sat_dn)
+    if not lit.any() or not photons[lit].sum() > 0:
+        return float("nan")
+    return float(sw.mu[i][lit].sum() / k / photons[lit].sum())
+
+
 def _dsnu_dn(source: FrameSource, zeros: np.ndarray, n_dark_frames: int, t: float,
              hot: np.ndarray) -> float:
     """Spatial std of an averaged dark frame, its temporal part removed, DN."""
@@ -360,13 +413,18 @@ def measure_photon_transfer(
     n_dark_frames: int = 64,
     n_bins: int = 48,
     progress: Progress | None = None,
+    dark_current: bool = True,
 ) -> PhotonTransferResult:
     """EMVA 1288 photon transfer from an exposure sweep of one bright pattern (all elements ON)
     over the source's current output pixels.
 
     n_exposures: exposures in the sweep (linear, up to where the median pixel saturates);
     n_frames: light and dark frames per exposure (per-pixel temporal statistics);
-    n_dark_frames: frames of the averaged dark frame for DSNU; n_bins: photon transfer bins.
+    n_dark_frames: frames of the averaged dark frame for DSNU; n_bins: photon transfer bins;
+    dark_current: also measure the dark current (a dark series up to 2 s of exposure).
+    Saturation is reported twice: the plateau (saturation_capacity_e) and EMVA's variance
+    maximum (extra["saturation_capacity_varmax_e"]); quantum efficiency where the source
+    knows its photon count (extra["quantum_efficiency"], NaN otherwise).
     Raises CalibrationError when there is too much or too little light, or saturation cannot be
     reached within the camera's exposure range.
     """
@@ -395,6 +453,10 @@ def measure_photon_transfer(
                        float(exposures[n_e // 2]), hot)
     tick(progress, "photon transfer sweep", n_e + 1, n_e + 1)
     lin_err, lin_fit, lin_mean = _linearity(sw, good, sat_dn)
+    varmax_dn = _variance_max_dn(m_all, sw.var_raw[:, good].ravel(), sat_dn, n_bins)
+    dc_mean, dc_var = (measure_dark_current(source, k, hot) if dark_current
+                       else (float("nan"), float("nan")))
+    qe = _quantum_efficiency(source, pattern, sw, good, k, sat_dn)
 
     sat_e = sat_dn / k
     read_e = max(read_noise_e, 1e-9)
@@ -421,5 +483,8 @@ def measure_photon_transfer(
         pixels_used=int(good.sum()),
         frames=int(n_e * 2 * n_frames + n_dark_frames),
         extra={"quantised": bool(quantised), "hot_pixels_excluded": int(hot.sum()),
-               "read_noise_method": read_method},
+               "read_noise_method": read_method,
+               "saturation_capacity_varmax_e": float(varmax_dn / k),
+               "dark_current_mean_e_per_s": dc_mean, "dark_current_var_e_per_s": dc_var,
+               "quantum_efficiency": qe},
     )

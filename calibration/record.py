@@ -26,6 +26,8 @@ import numpy as np
 
 from firmware_iface.errors import CalibrationError, CodecError
 
+from .results import AnchorSummary, PtcSummary, StabilitySummary, anchor_of, ptc_of, stability_of
+
 RECORD_FORMAT_VERSION = 1
 SOFTWARE_VERSION = "0.1.0"
 _MAX_RECORD_BYTES = 1 << 31
@@ -58,6 +60,21 @@ class Calibration:
     extra_arrays: dict = field(default_factory=dict)
 
     _ARRAYS = ("dark_dn", "hot_pixels", "output_pixels", "anchor", "anchor_dn")
+
+    @property
+    def ptc(self) -> PtcSummary | None:
+        """The photon transfer summary, typed (None without a ptc step)."""
+        return ptc_of(self.results)
+
+    @property
+    def stability(self) -> StabilitySummary | None:
+        """The stability summary, typed (None without a stability step)."""
+        return stability_of(self.results)
+
+    @property
+    def anchor_summary(self) -> AnchorSummary | None:
+        """The anchor step's summary, typed."""
+        return anchor_of(self.results)
 
     def age_s(self, now: float | None = None) -> float:
         """Seconds since the record was made."""
@@ -112,6 +129,7 @@ class Calibration:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buf.getvalue())
                 fh.flush()
+                os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp made it 0600
                 os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
@@ -175,6 +193,13 @@ class Calibration:
             raise CodecError(f"{path} is not a consistent calibration record: {problem}; "
                              "delete it and run `opu calibrate all`")
         return cal
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # Everything reading a damaged or hostile .npz can raise (zipfile, zlib, numpy's .npy parser).

@@ -1,20 +1,21 @@
 """Stability: how fast the medium decorrelates, measured on a schedule the data choose.
 
 For a medium whose transmission decorrelates as exp(-d / tau) (fields), speckle intensities
-correlate as exp(-2 d / tau) across pixels. A set of random half-ON reference patterns is
-acquired at t = 0 (twice: their same-time correlation c0 is the camera-noise ceiling) and again
-at later times; the correlation with the reference, divided by c0, is c(t).
+correlate as exp(-2 d / tau) across pixels. Random half-ON patterns over all DMD elements are
+acquired five times at t = 0 (four averaged into the reference; one frame against it gives the
+same-time ceiling c0) and once per repeat; c(t) is the correlation with the reference divided
+by c0, computed per block of pixels.
 
 Schedule (tau is unknown in advance): waits grow geometrically (x sqrt 2) from first_wait_s.
 If the first repeat has already decorrelated, the run restarts with a 10x shorter first wait.
-Once c(t) has fallen below 0.6 the steps become linear at a quarter of the current estimate,
-and the run stops when the 95 % interval of tau is narrower than +-rel_precision, when c(t)
-is below 0.1 (nothing left to learn), or at max_duration_s.
+Once c(t) has fallen below 0.6 the steps become a quarter of the current estimate, and the run
+stops when the 95 % interval of tau is narrower than +-rel_precision, when c(t) is below 0.1
+(nothing left to learn), or at max_duration_s.
 
-Fit: c = exp(-2 k t) with k = 1 / tau, least squares in c (not in log c: a point near 0 is
-then worth its information, no more), weighted by each point's noise sigma_c, from the
-spread of the per-pattern correlations. The 95 % interval comes from k's standard error,
-inflated by the fit's reduced chi-square when that exceeds 1.
+Fit: c = exp(-2 k t) with k = 1 / tau, least squares in c (not in log c: a late point near 0,
+lifted by noise, is then worth its information, no more), weighted by each point's spread over
+the pixel blocks. The 95 % interval comes from a jackknife over the blocks (disjoint rows of T,
+independent camera noise), which also covers errors shared by all repeats.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ DRIFT_WARN_CORRELATION = 0.8
 DEFAULT_MIN_CORRELATION = DRIFT_WARN_CORRELATION
 _Z95 = 1.96
 _REF_FRAMES = 4  # frames averaged into each reference
-_BLOCKS = 16  # pixel blocks for the jackknife
+_BLOCKS = 32  # pixel blocks for the jackknife
 
 
 @dataclass
@@ -226,7 +227,7 @@ class _Run:
 def _t95(dof: int) -> float:
     """Two-sided 95 % Student t quantile (normal beyond 30 degrees of freedom)."""
     table = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26,
-             10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04}
+             10: 2.23, 12: 2.18, 15: 2.13, 20: 2.09, 30: 2.04, 40: 2.02, 60: 2.00}
     return next((v for d, v in sorted(table.items()) if dof <= d), _Z95)
 
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import numpy as np
 
 from firmware_iface.errors import CalibrationError, InputError
 from firmware_iface.frames import FrameSource
 from firmware_iface.geometry import CameraRoi
 
 from .anchor import calibrate_anchor
-from .dark import DarkResult, measure_dark
+from .dark import DarkFrame, measure_dark
 from .defects import measure_defects
 from .linearity import linearity_selftest
 from .prnu import measure_prnu
@@ -31,9 +30,19 @@ from .progress import Progress
 from .ptc import measure_photon_transfer
 from .quick import calibrate_for_projection
 from .record import Calibration
+from .results import STEP_ARRAYS
 from .stability import measure_stability
 
 STEPS = ("exposure", "dark", "ptc", "anchor", "stability")
+# what each step re-measures besides its own quantities (shown by `opu calibrate`)
+RERUNS = {
+    "exposure": "then the dark frame and the anchor at the new exposure",
+    "dark": "hot and dead pixels, then the anchor's usable pixels",
+    "ptc": "PRNU (unless --no-prnu)",
+    "anchor": "usable output pixels, then the linearity self-test",
+    "stability": "",
+}
+StepCallback = Callable[[int, int, str], None]
 _KEEP_ACROSS_EXPOSURE = ("ptc", "stability", "defects")
 
 
@@ -62,15 +71,8 @@ def _fresh(source: FrameSource, s: StepSettings) -> Calibration:
     )
 
 
-def _dark_result(cal: Calibration, source: FrameSource) -> DarkResult:
-    return DarkResult(
-        dark_dn=cal.dark_dn,
-        noise_dn=np.zeros_like(cal.dark_dn),
-        hot=cal.hot_pixels,
-        pixel_ids=source.roi.pixel_ids(),
-        exposure_us=cal.exposure_us,
-        n_frames=0,
-    )
+def _dark_frame(cal: Calibration, source: FrameSource) -> DarkFrame:
+    return DarkFrame(dark_dn=cal.dark_dn, hot=cal.hot_pixels, pixel_ids=source.roi.pixel_ids())
 
 
 def step_exposure(source: FrameSource, cal: Calibration | None, s: StepSettings) -> Calibration:
@@ -80,15 +82,15 @@ def step_exposure(source: FrameSource, cal: Calibration | None, s: StepSettings)
         for key in _KEEP_ACROSS_EXPOSURE:
             if key in cal.results:
                 new.results[key] = cal.results[key]
-        keep = ("ptc_", "stab_", "defect_")
-        new.extra_arrays.update({k: v for k, v in cal.extra_arrays.items() if k.startswith(keep)})
+        keep = {name for step in _KEEP_ACROSS_EXPOSURE for name in STEP_ARRAYS.get(step, ())}
+        new.extra_arrays.update({k: v for k, v in cal.extra_arrays.items() if k in keep})
     return new
 
 
 def _redo_anchor(source: FrameSource, cal: Calibration, s: StepSettings) -> None:
     source.set_output_pixels(None)
     anc = calibrate_anchor(
-        source, _dark_result(cal, source), s.n_out, int(cal.anchor.sum()), cal.exposure_us
+        source, _dark_frame(cal, source), s.n_out, int(cal.anchor.sum()), cal.exposure_us
     )
     cal.output_pixels, cal.anchor, cal.anchor_dn = anc.output_pixels, anc.anchor, anc.anchor_dn
     cal.scale_dn = anc.scale_dn
@@ -144,12 +146,12 @@ def step_anchor(
     the record's ptc step when present, else estimated from repeated frames)."""
     cal = copy.deepcopy(cal)
     _redo_anchor(source, cal, s)
-    ptc = cal.results.get("ptc", {})
+    ptc = cal.ptc
     lin = linearity_selftest(
         source,
         cal,
-        gain_dn_per_e=ptc.get("gain_dn_per_e"),
-        dark_noise_dn=ptc.get("dark_noise_dn"),
+        gain_dn_per_e=ptc.gain_dn_per_e if ptc else None,
+        dark_noise_dn=ptc.dark_noise_dn if ptc else None,
         seed=s.seed,
         progress=progress,
     )
@@ -190,18 +192,23 @@ def run_steps(
     cal: Calibration | None,
     s: StepSettings,
     progress: Progress | None = None,
+    on_step: StepCallback | None = None,
 ) -> Calibration:
-    """Run `steps` in STEPS order on `cal` (None: a fresh exposure/dark/anchor record first)."""
+    """Run `steps` in STEPS order on `cal` (None: a fresh exposure/dark/anchor record first).
+    on_step(n, total, name) is called as step n of total starts."""
     unknown = [x for x in steps if x not in STEPS]
     if unknown:
         raise InputError(f"unknown calibration step(s) {unknown}; choose from {STEPS}")
-    if cal is None or "exposure" in steps:
-        cal = step_exposure(source, cal, s)
+    plan = [x for x in STEPS if x in steps]
+    if cal is None and "exposure" not in plan:
+        plan.insert(0, "exposure")  # nothing to update yet: a fresh record first
     funcs = {"dark": step_dark, "ptc": step_ptc, "anchor": step_anchor,
              "stability": step_stability}
-    for name in STEPS[1:]:
-        if name in steps:
-            cal = funcs[name](source, cal, s, progress)
+    for i, name in enumerate(plan):
+        if on_step is not None:
+            on_step(i + 1, len(plan), name)
+        cal = step_exposure(source, cal, s) if name == "exposure" else funcs[name](
+            source, cal, s, progress)
     source.set_output_pixels(cal.output_pixels)
     cal.created_s = time.time()
     return cal

@@ -25,13 +25,15 @@ class AcquisitionInfo:
 
     run_ids: the FPGA run of each chunk that was kept. frame_period_us / dmd_exposure_us: the
     frame timing used, microseconds. problems: every integrity problem seen on the way (runs
-    that were re-acquired), as 'run <id>: <kind>: <detail>'.
+    that were re-acquired), as 'run <id>: <kind>: <detail>'. pattern_path: "usb" (on-the-fly
+    upload) or "video" (video-pattern mode), firmware_iface.dlpc900.timing.
     """
 
     run_ids: tuple[int, ...]
     frame_period_us: int
     dmd_exposure_us: int
     problems: tuple[str, ...] = ()
+    pattern_path: str = "usb"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import usb.core
-from usb.backend import libusb1
 from usb.backend.libusb1 import (
     LIBUSB_ERROR_ACCESS,
     LIBUSB_ERROR_BUSY,
@@ -65,9 +64,22 @@ __all__ = [
     "usb_errors",
 ]
 
-# libusb.h, enum libusb_error, and the errno pyusb attaches to each code: pyusb's libusb1
-# backend defines both (importing it loads no library), so they are named once, there.
-_ERRNO: dict[int, int | None] = dict(libusb1._libusb_errno)
+# the errno pyusb's libusb1 backend attaches to each libusb code (usb/backend/libusb1.py)
+_ERRNO: dict[int, int | None] = {
+    LIBUSB_ERROR_IO: errno.EIO,
+    LIBUSB_ERROR_INVALID_PARAM: errno.EINVAL,
+    LIBUSB_ERROR_ACCESS: errno.EACCES,
+    LIBUSB_ERROR_NO_DEVICE: errno.ENODEV,
+    LIBUSB_ERROR_NOT_FOUND: errno.ENOENT,
+    LIBUSB_ERROR_BUSY: errno.EBUSY,
+    LIBUSB_ERROR_TIMEOUT: errno.ETIMEDOUT,
+    LIBUSB_ERROR_OVERFLOW: errno.EOVERFLOW,
+    LIBUSB_ERROR_PIPE: errno.EPIPE,
+    LIBUSB_ERROR_INTERRUPTED: errno.EINTR,
+    LIBUSB_ERROR_NO_MEM: errno.ENOMEM,
+    LIBUSB_ERROR_NOT_SUPPORTED: errno.ENOSYS,
+    LIBUSB_ERROR_OTHER: None,
+}
 _GONE_ERRNOS = frozenset({errno.ENODEV, errno.ENXIO, errno.ESHUTDOWN})
 
 

@@ -16,7 +16,6 @@ failure (one line on stderr, no traceback), 2 a usage error.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -31,54 +30,22 @@ from typing import Any
 import numpy as np
 
 from calibration.record import Calibration
-from calibration.steps import STEPS, StepSettings, run_steps
-from calibration.store import RecordStore, default_record_dir, max_age_s
+from calibration.steps import RERUNS, STEPS, StepSettings, run_steps
+from calibration.store import RecordStore, default_record_dir, record_validity
 from firmware_iface.errors import ConfigurationError, OPUError
+from opu.sources import parse_device
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_options import build_profile, preflight, save_with_fallback
 
-
-# ---- profile ---------------------------------------------------------------------------------
-def _override(obj: Any, changes: dict, where: str) -> Any:
-    if not isinstance(changes, dict):
-        raise ConfigurationError(f"profile override {where or 'root'} must be a JSON object")
-    fields = {f.name: f for f in dataclasses.fields(obj)}
-    new = {}
-    for key, value in changes.items():
-        if key not in fields:
-            raise ConfigurationError(
-                f"unknown profile field {where + key!r}; valid: {', '.join(sorted(fields))}"
-            )
-        cur = getattr(obj, key)
-        new[key] = (
-            _override(cur, value, f"{where}{key}.") if dataclasses.is_dataclass(cur) else value
-        )
-    return dataclasses.replace(obj, **new)
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def build_profile(args: argparse.Namespace) -> Any:
-    """The simulated device profile: default, then --profile FILE.json, then shortcuts."""
-    if args.device != "sim" and not args.device.startswith("emu"):
-        if args.profile or args.photons_per_mirror_us or args.drift_time_s:
-            raise ConfigurationError("--profile and its shortcuts apply to simulated devices only")
-        return None
-    from opu_sim.profile import DeviceProfile
+class ResultsKeptError(OPUError):
+    """The run's results exist (printed, saved elsewhere) but something failed after them."""
 
-    prof = DeviceProfile.default()
-    if args.profile:
-        try:
-            data = json.loads(Path(args.profile).read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"cannot read profile {args.profile}: {exc}") from exc
-        prof = _override(prof, data, "")
-    if args.photons_per_mirror_us is not None:
-        laser = dataclasses.replace(prof.laser, photons_per_mirror_us=args.photons_per_mirror_us)
-        prof = dataclasses.replace(prof, laser=laser)
-    if args.drift_time_s is not None:
-        prof = dataclasses.replace(
-            prof, medium=dataclasses.replace(prof.medium, drift_time_s=args.drift_time_s)
-        )
-    return prof
+    def __init__(self, message: str, result: dict) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 # ---- output ----------------------------------------------------------------------------------
@@ -89,7 +56,10 @@ class Ui:
         from rich.console import Console
 
         self.quiet = quiet
-        self.out = Console(file=sys.stdout, highlight=False)
+        # not a terminal (a pipe, a file): wide enough that no value is cut or wrapped
+        self.out = Console(file=sys.stdout, highlight=False,
+                           width=None if sys.stdout.isatty() else 400)
+        self.step_now = ""  # "step n/N: name" while a calibration step runs
         self.err = Console(file=sys.stderr)
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}
@@ -116,6 +86,12 @@ class Ui:
         if stage not in self._tasks:
             self._tasks[stage] = self._bar.add_task(stage, total=total)
         self._bar.update(self._tasks[stage], completed=done, total=total)
+
+    def step(self, n: int, total: int, name: str) -> None:
+        """Announce calibration step n of total (and what it re-runs)."""
+        self.step_now = f"step {n}/{total} ({name})"
+        also = RERUNS.get(name, "")
+        self.note(f"[bold]step {n}/{total}: {name}[/bold]" + (f" -- {also}" if also else ""))
 
     def note(self, text: str) -> None:
         """A line of plain text (not under --json)."""
@@ -156,8 +132,9 @@ def open_opu(args: argparse.Namespace, calibration: Calibration | None = None) -
     """An opu.OPU for the command-line options (no calibration is run here)."""
     from opu.device import OPU
 
+    profile = getattr(args, "profile_obj", None) or build_profile(args)
     return OPU(device=args.device, n_in=args.n_in, n_out=args.n_out, seed=args.seed,
-               profile=build_profile(args), calibration=calibration)
+               profile=profile, calibration=calibration)
 
 
 @contextmanager
@@ -212,7 +189,11 @@ def cmd_info(args: argparse.Namespace, ui: Ui) -> dict:
                 info["record_age_s"] = cal.age_s()
                 info["record_steps"] = ",".join(sorted(cal.results))
                 info["record_matches_geometry"] = cal.geometry == opu.geometry
-                info["record_valid_for_s"] = max_age_s(cal)
+                v = record_validity(cal)
+                info["record_valid_for_s"] = v.valid_for_s if v.valid_for_s is not None else (
+                    "unknown")
+                info["record_stale"] = {True: "yes: run `opu calibrate all`", False: "no",
+                                        None: "unknown (no stability step)"}[v.stale]
             except OPUError as exc:
                 info["record_problem"] = str(exc)
         else:
@@ -236,25 +217,32 @@ def _load_base(store: RecordStore, opu: Any) -> Calibration | None:
 
 
 def cmd_calibrate(args: argparse.Namespace, ui: Ui, opu: Any = None) -> dict:
-    """Run calibration steps and save the record atomically (only if all succeed)."""
+    """Run calibration steps, print their results, then save the record atomically (only if
+    all succeed; to a fallback path, named, when the record folder cannot be written). One
+    writer per record folder: a concurrent run is refused, naming the holder."""
     steps = list(STEPS) if args.step == "all" else [args.step]
     store = RecordStore(args.record_dir)
-    with _opened(args, opu) as opu:
+    with _opened(args, opu) as opu, store.writer_lock(f"opu calibrate {args.step}"):
         base = None if args.step == "all" else _load_base(store, opu)
         t0 = time.perf_counter()
         with ui:
-            cal = run_steps(opu.source, steps, base, _settings(args, opu), ui.progress)
-        path = store.save(cal)
+            cal = run_steps(opu.source, steps, base, _settings(args, opu), ui.progress,
+                            on_step=ui.step)
+        ui.step_now = "saving the record"
         shown = ["exposure", "dark", "anchor"] if args.step == "exposure" else steps
         for step in shown:
             key = {"dark": ["dark", "defects"], "anchor": ["anchor", "linearity"]}.get(step, [step])
             for k in key:
                 if k in cal.results:
                     ui.table(k, cal.results[k])
+        path, problem = save_with_fallback(store, cal)
         ui.note(f"record: {path} ({time.perf_counter() - t0:.1f} s)")
-        report = _report(args, cal, opu, ui)
-    return {"record": str(path), "report": report, "steps": steps,
-            "results": {k: cal.results[k] for k in cal.results}}
+        result = {"record": str(path), "report": None, "steps": steps,
+                  "results": {k: cal.results[k] for k in cal.results}}
+        if problem:
+            raise ResultsKeptError(problem, result)
+        result["report"] = _report(args, cal, opu, ui)
+    return result
 
 
 def _truth_check(opu: Any, n: int, seed: int) -> dict:
@@ -287,11 +275,12 @@ def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9, opu: A
         for w in caught:
             ui.err.print(f"warning: {w.message}")
         opu.use_calibration(cal)
-        ptc = cal.results.get("ptc", {})
+        ptc = cal.ptc
         with ui:
-            lin = linearity_selftest(opu.source, cal, gain_dn_per_e=ptc.get("gain_dn_per_e"),
-                                     dark_noise_dn=ptc.get("dark_noise_dn"), seed=args.seed,
-                                     progress=ui.progress)
+            lin = linearity_selftest(opu.source, cal,
+                                     gain_dn_per_e=ptc.gain_dn_per_e if ptc else None,
+                                     dark_noise_dn=ptc.dark_noise_dn if ptc else None,
+                                     seed=args.seed, progress=ui.progress)
         opu.source.set_output_pixels(cal.output_pixels)
         out = {"linearity": lin.summary()}
         ui.table("linearity self-test", out["linearity"])
@@ -316,8 +305,10 @@ def cmd_selftest(args: argparse.Namespace, ui: Ui, min_corr: float = 0.9, opu: A
 def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
     """Calibrate all, selftest and project in both modes on the simulator, one device
     opened once (DFA training: examples/dfa_digits.py)."""
-    if args.device != "sim":
-        raise ConfigurationError("`opu demo` runs on the simulated device only (--device sim)")
+    if not parse_device(args.device).simulated:
+        raise ConfigurationError(
+            "`opu demo` runs on simulated devices only (--device sim or emu)"
+        )
     tmp = None
     if not args.record_dir_given:
         tmp = tempfile.TemporaryDirectory(prefix="opu-demo-")
@@ -326,7 +317,8 @@ def cmd_demo(args: argparse.Namespace, ui: Ui) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
     try:
-        ui.note(f"[bold]OPU demo[/bold]: simulated device, n_in={args.n_in}, n_out={args.n_out}")
+        ui.note(f"[bold]OPU demo[/bold]: {args.device} device, n_in={args.n_in}, "
+                f"n_out={args.n_out}")
         with open_opu(args) as opu:
             out["calibrate"] = cmd_calibrate(args, ui, opu)
             # the stability step let hours of device time pass: on a drifting medium the anchor
@@ -409,11 +401,19 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"info": cmd_info, "calibrate": cmd_calibrate, "selftest": cmd_selftest,
                 "demo": cmd_demo}
     try:
+        args.profile_obj = preflight(args)
         result = handlers[args.command](args, ui)
+    except KeyboardInterrupt:
+        where = f" during {ui.step_now}" if ui.step_now else ""
+        kept = " nothing was saved; the previous record is kept" if args.command in (
+            "calibrate", "demo") else ""
+        print(f"opu: interrupted{where};{kept or ' nothing was changed'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (OPUError, OSError) as exc:
         msg = " ".join("; ".join([str(exc), *getattr(exc, "__notes__", ())]).split())
         if args.json:
-            print(json.dumps({"ok": False, "error": msg}))
+            extra = getattr(exc, "result", {})
+            print(json.dumps(_jsonable({"ok": False, "error": msg, **extra})))
         print(f"opu: error: {msg}", file=sys.stderr)
         return EXIT_FAIL
     if args.json:

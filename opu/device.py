@@ -29,13 +29,15 @@ import numpy as np
 
 from calibration.quick import calibrate_for_projection, geometry_of
 from calibration.record import Calibration
+from calibration.stability import DRIFT_WARN_CORRELATION
 from calibration.store import RecordStore
-from firmware_iface.errors import CalibrationError, ConfigurationError, InputError
+from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
 from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from . import truth
 from .arrays import check_batch, like_input, to_numpy
+from .calibrated import FirstUseCalibration
 from .encoding import check_float_range, float_planes, resolve_kind
 from .kernel_threads import threads_for
 from .layout import check_size, plan_geometry
@@ -45,11 +47,11 @@ from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
 _MAX_FRAMES_PER_CALL = 16384
-ANCHOR_DRIFT_WARN_CORRELATION = 0.8  # warn when I(r) correlates less than this with calibration
+ANCHOR_DRIFT_WARN_CORRELATION = DRIFT_WARN_CORRELATION  # also what a record's validity uses
 MAX_OUTPUT_BYTES = 4 << 30  # project() refuses batches whose output would exceed this
 
 
-class OPU:
+class OPU(FirstUseCalibration):
     """An optical processing unit computing random projections.
 
     device: 'sim' (simulator), 'emu' (the real driver stack against emulated devices), a
@@ -199,37 +201,6 @@ class OPU:
         return {"binary": 2, "ternary": 4, "float": 4 * precision}[kind]
 
     # ---- calibration --------------------------------------------------------------------
-    @property
-    def calibration(self) -> Calibration:
-        """The calibration in use. Raises CalibrationError before there is one: project()
-        calibrates on first use, or call ensure_calibrated() / calibrate()."""
-        if self._cal is None:
-            raise CalibrationError(
-                "this OPU is not calibrated yet: call ensure_calibrated() (load the stored "
-                "record or calibrate), calibrate() (measure now), or project() (calibrates on "
-                "first use)"
-            )
-        return self._cal
-
-    @property
-    def is_calibrated(self) -> bool:
-        """True once a calibration is in use."""
-        return self._cal is not None
-
-    def ensure_calibrated(self) -> Calibration:
-        """The calibration in use, established now if there is none: the record from
-        `record_dir` if one exists (and calibration was not "fresh"), else calibrate()."""
-        if self._cal is None:
-            dev_id = self._source.device_id
-            stored = self._store is not None and not self._fresh and self._store.exists(dev_id)
-            if self._shard is not None:  # every rank must take the same branch (collectives)
-                stored = self._shard.broadcast_object(stored)
-            if stored:
-                self.use_calibration(self._store.load_for(dev_id, self.geometry))
-            else:
-                self.calibrate()
-        return self._cal  # type: ignore[return-value]
-
     def calibrate(self) -> Calibration:
         """Run the minimal calibration project() needs (exposure, dark frame, anchor); the
         record is saved to `record_dir` when one was given."""

@@ -1,21 +1,21 @@
-"""Calibration plots (PNG, matplotlib Agg) and a one-page Markdown report linking them.
+"""Calibration plots (PNG, matplotlib Agg) and the HTML report that embeds them.
 
 Every plot is FIG_SIZE_IN at FIG_DPI: PLOT_PIXELS = (width, height) pixels. Each function takes
 plain arrays (from a Calibration record) and writes one PNG; `write_report` draws whatever the
-record holds and writes report.md next to the plots.
+record holds and writes report.html (self-contained, see opu.report_html) next to the plots.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 
 from calibration.record import Calibration
 from firmware_iface.errors import CalibrationError
+
+from .report_html import local_time, render_html
 
 FIG_SIZE_IN = (6.4, 4.0)
 FIG_DPI = 100
@@ -70,30 +70,66 @@ def plot_speckle_histogram(path: Path, intensity: np.ndarray) -> Path:
     return _save(fig, path)
 
 
-def plot_linearity(path: Path, sum_ab: np.ndarray, z_union: np.ndarray, ratio: float) -> Path:
-    """Scatter of z(a) + z(b) against z(a u b)."""
+def plot_linearity(path: Path, sum_ab: np.ndarray, z_union: np.ndarray, ratio: float,
+                   max_ratio: float = 1.5, predicted_rms: float | None = None) -> Path:
+    """Scatter of z(a) + z(b) against z(a u b), with the band the camera noise allows
+    (+- max_ratio x the predicted residual rms, 2 sigma wide)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIG_SIZE_IN)
     a, b = np.ravel(z_union), np.ravel(sum_ab)
-    ax.plot(a, b, ".", ms=1, alpha=0.4)
+    ax.plot(a, b, ".", ms=1, alpha=0.4, label="pairs x output pixels")
     lim = float(np.max(np.abs(np.concatenate([a, b])))) if a.size else 1.0
-    ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8)
+    ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8, label="exact linearity")
+    if predicted_rms is not None and predicted_rms > 0:
+        w = 2.0 * max_ratio * predicted_rms
+        for sgn in (-1, 1):
+            ax.plot([-lim, lim], [-lim + sgn * w, lim + sgn * w], "r--", lw=0.8,
+                    label=f"limit: 2 x {max_ratio} x predicted noise" if sgn > 0 else None)
+    ax.legend(loc="upper left", fontsize=8)
     ax.set(xlabel="z(a OR b)", ylabel="z(a) + z(b)",
-           title=f"Linearity self-test (residual / camera noise = {ratio:.2f})")
+           title=f"Linearity self-test (residual / camera noise = {ratio:.2f}, "
+                 f"limit {max_ratio})")
     fig.tight_layout()
     return _save(fig, path)
 
 
-def plot_decorrelation(path: Path, times_s: np.ndarray, corr: np.ndarray, tau_s: float) -> Path:
-    """Correlation of the reference projection against time, with exp(-2 t / tau)."""
+def plot_decorrelation(path: Path, times_s: np.ndarray, corr: np.ndarray, tau_s: float,
+                       tau_low_s: float | None = None, tau_high_s: float | None = None,
+                       valid_s: float | None = None) -> Path:
+    """Correlation of the reference projection against time, with exp(-2 t / tau), its 95 %
+    band and the age up to which the record counts as valid."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIG_SIZE_IN)
     ax.semilogx(times_s, corr, "o-", ms=3, label="measured")
+    t = np.geomspace(max(float(np.min(times_s)), 1e-3), float(np.max(times_s)), 100)
     if math.isfinite(tau_s):
-        t = np.geomspace(max(float(np.min(times_s)), 1e-3), float(np.max(times_s)), 100)
         ax.semilogx(t, np.exp(-2 * t / tau_s), "k--", label=f"exp(-2t/tau), tau = {tau_s:.3g} s")
+    if tau_low_s and tau_high_s is not None and tau_low_s > 0:
+        hi_c = np.exp(-2 * t / tau_high_s) if math.isfinite(tau_high_s) else np.ones_like(t)
+        ax.fill_between(t, np.exp(-2 * t / tau_low_s), hi_c, color="gray", alpha=0.3,
+                        label="95 % interval of tau")
+    if valid_s is not None and math.isfinite(valid_s):
+        ax.axvline(valid_s, color="tab:red", ls=":", label=f"record valid for {valid_s:.3g} s")
     ax.set(xlabel="time (s)", ylabel="intensity correlation", title="Stability")
     ax.legend()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_exposure(path: Path, noise_dn: float, mean_signal_dn: float, headroom_dn: float,
+                  clipped: float, exposure_us: float) -> Path:
+    """Where the chosen exposure puts the signal: dark noise, mean signal and saturation."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=FIG_SIZE_IN)
+    names = ["temporal dark noise", "mean signal (sample inputs)", "saturation above dark"]
+    vals = [max(noise_dn, 1e-3), max(mean_signal_dn, 1e-3), max(headroom_dn, 1e-3)]
+    ax.barh(names, vals, color=["gray", "tab:blue", "tab:red"])
+    ax.set_xscale("log")
+    ax.set_xlim(min(vals) / 3.0, max(vals) * 20.0)  # room for the labels
+    for i, v in enumerate(vals):
+        ax.text(v, i, f" {v:.3g} DN", va="center")
+    ax.set(xlabel="DN (log)", title=f"Exposure {exposure_us:.1f} us: saturated fraction "
+                                    f"{clipped:.1e}")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -135,47 +171,62 @@ def write_plots(cal: Calibration, directory: Path, roi_size: tuple[int, int]) ->
                                           x["ptc_var_dn2"], p["gain_dn_per_e"],
                                           p["dark_noise_dn"] ** 2, p["saturation_dn"])
     if "lin_sum_ab" in x and "linearity" in r:
+        lin = r["linearity"]
         out["linearity"] = plot_linearity(directory / "linearity.png", x["lin_sum_ab"],
-                                          x["lin_z_union"], r["linearity"]["ratio_to_camera_noise"])
+                                          x["lin_z_union"], lin["ratio_to_camera_noise"],
+                                          lin.get("max_ratio", 1.5), lin.get("predicted_rms"))
+    e = r.get("exposure")
+    if isinstance(e, dict) and {"noise_dn", "mean_signal_dn", "headroom_dn"} <= set(e):
+        out["exposure"] = plot_exposure(directory / "exposure.png", e["noise_dn"],
+                                        e["mean_signal_dn"], e["headroom_dn"],
+                                        e["clipped_fraction"], e["exposure_us"])
     if "stab_times_s" in x and "stability" in r:
-        out["stability"] = plot_decorrelation(directory / "decorrelation.png", x["stab_times_s"],
-                                              x["stab_correlation"],
-                                              r["stability"]["decorrelation_time_s"])
+        st = r["stability"]
+        out["stability"] = plot_decorrelation(
+            directory / "decorrelation.png", x["stab_times_s"], x["stab_correlation"],
+            float(st["decorrelation_time_s"]), _float(st.get("tau_low_s")),
+            _float(st.get("tau_high_s")), _float(st.get("max_age_s")))
     return out
+
+
+def _float(v: object) -> float | None:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+ORDER = ("exposure", "dark", "defects", "ptc", "anchor", "linearity", "stability")
 
 
 def write_report(cal: Calibration, directory: str | Path, roi_size: tuple[int, int],
                  extra: dict | None = None) -> Path:
-    """Plots plus report.md (tables of every step's results, links to the PNGs); returns the
-    report path. Raises CalibrationError if the directory cannot be written."""
+    """Plots plus report.html (overall PASS/FAIL, every step's quantities with unit,
+    acceptable range and status, plots embedded); returns the report path. Raises
+    CalibrationError if the directory cannot be written."""
     d = Path(directory)
+    results = {**cal.results, **(extra or {})}
+    sections = [(k, results[k]) for k in ORDER if k in results]
+    sections += [(k, v) for k, v in results.items() if k not in ORDER]
+    g = cal.geometry
+    header = {
+        "device": cal.device_id,
+        "inputs x outputs": f"{g.get('n_in')} x {g.get('n_out')}",
+        "DMD layout (data, anchor, macro-pixel, columns)": ", ".join(
+            str(v) for v in g.get("layout", [])),
+        "camera ROI (x, y, width, height)": ", ".join(str(v) for v in g.get("roi", [])),
+        "calibrated": local_time(cal.created_s),
+        "exposure": f"{cal.exposure_us:.1f} us",
+        "software": cal.software_version,
+    }
     try:
         plots = write_plots(cal, d, roi_size)
-        lines = [
-            "# OPU calibration report", "",
-            f"- device: `{cal.device_id}`",
-            f"- geometry: `{json.dumps(cal.geometry)}`",
-            f"- calibrated: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(cal.created_s))}",
-            f"- software: {cal.software_version}; exposure: {cal.exposure_us:.1f} us", "",
-        ]
-        for step, res in {**cal.results, **(extra or {})}.items():
-            lines += [f"## {step}", "", "| quantity | value |", "|---|---|"]
-            if isinstance(res, dict):
-                lines += [f"| {k} | {_fmt(v)} |" for k, v in res.items()]
-            lines.append("")
-        lines += ["## Plots", ""]
-        lines += [f"![{name}]({p.name})" for name, p in plots.items()]
-        path = d / "report.md"
-        path.write_text("\n".join(lines) + "\n")
+        page, _ = render_html(header, sections, plots)
+        path = d / "report.html"
+        path.write_text(page)
     except OSError as exc:
         raise CalibrationError(
             f"cannot write the report in {d}: {exc.strerror or exc}; choose a writable "
             "directory (--report DIR)"
         ) from exc
     return path
-
-
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)

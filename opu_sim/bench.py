@@ -201,6 +201,15 @@ class OpticalBench:
             * gain.astype(np.float64)
         )
 
+    def photon_count(self, pattern: np.ndarray, exposure_us: float) -> np.ndarray:
+        """Mean photons reaching each current output pixel during one exposure of `pattern`
+        ((n_elements,) of {0, 1}), before quantum efficiency and PRNU (simulator truth: what
+        a calibrated radiometer would give on hardware)."""
+        t = self.transmission(0, self.layout.n_elements)
+        field = t.astype(np.complex128) @ np.asarray(pattern, dtype=np.float64)
+        return (self.profile.laser.photons_per_mirror_us * self.layout.macro_pixel**2
+                * exposure_us * np.abs(field) ** 2)
+
     def dn_per_unit(self, exposure_us: float, pixel_ids: np.ndarray | None = None) -> np.ndarray:
         """Mean DN per unit of |T x|^2 per pixel (the exact intensity scale the camera applies)."""
         return self.profile.camera.gain_dn_per_e * self.electrons_per_unit(exposure_us, pixel_ids)
@@ -219,21 +228,28 @@ class OpticalBench:
         any thread count and CPU (a BLAS GEMM's is not: see that module)."""
         ids = self._pixel_ids
         npx = ids.size
-        out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
         live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field
         if live.size == 0:
-            return out
-        x = rows if live.size == rows.shape[0] else rows[live]
+            return np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
+        # a few all-OFF rows: cheaper through the kernel (exact zeros, and a row's field does
+        # not depend on the others) than a gather and a scatter of the rest
+        sel = slice(None) if live.size >= 0.9 * rows.shape[0] else live
+        x = rows[sel]
         dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
         if dense:
-            out[live] = field_products(x, self.medium.stacked(ids, col0, col1))
+            f = field_products(x, self.medium.stacked(ids, col0, col1))
+            if isinstance(sel, slice):
+                return f
+            out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
+            out[sel] = f
             return out
+        out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
         prepared = prepare_rows(x)  # once for every tile
         for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
             part = field_products(prepared, tile)
             nb_ = sl.stop - sl.start
-            out[live, sl] = part[:, :nb_]
-            out[live, npx + sl.start : npx + sl.stop] = part[:, nb_:]
+            out[sel, sl] = part[:, :nb_]
+            out[sel, npx + sl.start : npx + sl.stop] = part[:, nb_:]
         return out
 
     def _region_fields(

@@ -137,7 +137,9 @@ class NoiseSwitches:
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """A whole simulated OPU. `frame_period_us` is the time between frames on the device clock."""
+    """A whole simulated OPU. `frame_period_us` is the time between frames on the device clock:
+    by default one pattern of the DLPC900's video-pattern mode at 120 Hz, 1e6 / (24 x 120) us in
+    whole microseconds (firmware_iface.dlpc900.timing; the emulated stack runs that path)."""
 
     name: str = "sim-default"
     dmd: DmdProfile = field(default_factory=DmdProfile)
@@ -145,7 +147,7 @@ class DeviceProfile:
     medium: MediumProfile = field(default_factory=MediumProfile)
     camera: CameraProfile = field(default_factory=CameraProfile)
     noise: NoiseSwitches = field(default_factory=NoiseSwitches)
-    frame_period_us: float = 110.0
+    frame_period_us: float = 347.0
     noise_seed: int = 12345
     camera_seed: int = 777
 

@@ -7,6 +7,8 @@ kernel, whose GEMM results depend on the call shape; see opu_sim/field_kernels.p
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numba as nb
 import numpy as np
 import pytest
@@ -15,6 +17,8 @@ import firmware_iface.hardware.opu_hardware as hw_mod
 import opu.device as device_mod
 import opu_sim.bench as bench_mod
 from opu import OPU
+from opu.emulated import hardware_config, open_hardware
+from opu_sim.emulators.rig import EmulatedRig
 from opu_sim.field_kernels import fields
 from opu_sim.profile import DeviceProfile
 
@@ -111,11 +115,16 @@ def test_matrix_free_tiles_give_the_dense_frames(monkeypatch):
 
 @pytest.fixture(scope="module")
 def pair():
+    """The simulator and the emulated stack on the on-the-fly upload path (the LUT chunking
+    under test; the video-pattern path chunks by video frames, tests/test_emu_video.py)."""
     prof = DeviceProfile.deterministic()
-    with OPU(device="sim", n_in=64, n_out=64, seed=16, profile=prof) as sim, OPU(
-        device="emu", n_in=64, n_out=64, seed=16, profile=prof
-    ) as emu:
-        yield sim, emu
+    with OPU(device="sim", n_in=64, n_out=64, seed=16, profile=prof) as sim:
+        rig = EmulatedRig(prof, 16, sim.layout)
+        base = hardware_config(rig)
+        usb = replace(base, dmd=replace(base.dmd, pattern_path="usb"))
+        with open_hardware(rig, sim.source.roi, usb) as emu:
+            yield sim.source, emu
+        rig.close()
 
 
 @pytest.mark.parametrize("lut", [1, 7, 64, 400])
@@ -124,9 +133,10 @@ def test_emulated_stack_equals_simulator_for_any_lut_chunking(pair, monkeypatch,
     monkeypatch.setattr(hw_mod, "MAX_LUT_ENTRIES", lut)  # the host may send shorter sequences
     rng = np.random.default_rng(17)
     p = (rng.random((130 if lut > 1 else 9, sim.layout.n_elements)) < 0.5).astype(np.uint8)
-    a = sim.source.acquire(p, 150.0)
-    b = emu.source.acquire(p, 150.0)
+    a = sim.acquire(p, 150.0)
+    b = emu.acquire(p, 150.0)
     assert np.array_equal(a.frames, b.frames)
+    assert b.info.pattern_path == "usb"
     assert len(b.info.run_ids) == -(-p.shape[0] // lut)
 
 

@@ -50,7 +50,7 @@ FAST_CAMERAS = [(8, 0.134, 0.1), (10, 0.05, 0.3), (12, 2.0, 0.3), (12, 0.134, 0.
 # Known limit: an 8-bit camera at K = 0.05 with its full well at 10-30 % of the range (25-75
 # DN of signal, 0.3 DN read noise) gives K within 7 % and read noise within 12 % only.
 SLOW_CAMERAS = [(b, k, f) for b in (8, 10, 12) for k in (0.05, 0.134, 0.5, 2.0)
-                for f in (0.1, 0.3, 0.6, 1.2)
+                for f in (0.1, 1.2)
                 if (b, k, f) not in FAST_CAMERAS and (b, k, f) not in ((8, 0.05, 0.1),
                                                                        (8, 0.05, 0.3))]
 
@@ -109,7 +109,7 @@ def test_quick_calibration_any_camera(bits, k, frac):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("bits", "k", "frac"), [c for c in FAST_CAMERAS + SLOW_CAMERAS
-                                                 if c not in QUICK_FAST])
+                                                 if c not in QUICK_FAST and c[2] == 0.1])
 def test_quick_calibration_camera_grid(bits, k, frac):
     if _consistent(bits, k, frac) is None:
         pytest.skip("refused as inconsistent")
@@ -136,7 +136,8 @@ def _calibrates(n_in: int, n_out: int, seed: int) -> None:
         warnings.simplefilter("ignore")
         with OPU(n_in=n_in, n_out=n_out, seed=seed) as opu:
             cal = opu.calibrate()
-    assert cal.results["exposure"]["clipped_fraction"] <= 3e-5  # 1e-5 or 2 values
+            n_values = 16 * opu.roi.n_pixels  # the search's 16 sample inputs
+    assert cal.results["exposure"]["clipped_fraction"] <= max(1e-5, 2.0 / n_values)
     assert cal.output_pixels.size == n_out
 
 
@@ -148,8 +149,8 @@ def test_default_opu_calibrates_dfa_shapes(n_in, n_out, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_in", [10, 16, 32, 64])
+@pytest.mark.parametrize("n_in", [10, 16, 32])
 @pytest.mark.parametrize("n_out", [1024, 2048, 4096, 8192])
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_default_opu_calibrates_shape_grid(n_in, n_out, seed):
     _calibrates(n_in, n_out, seed)

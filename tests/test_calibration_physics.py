@@ -51,6 +51,14 @@ def test_ptc_recovers_gain_read_noise_full_well(ptc_bench):
     assert 0 <= r.linearity_error_pct < 1.0
     snr = r.snr_model(np.array([r.saturation_dn]))[0]
     assert snr == pytest.approx(np.sqrt(cam.full_well_e), rel=0.05)
+    # EMVA 1288 completed: dark current by both methods, QE (the simulator knows its photons),
+    # saturation also as the variance maximum, which lies below the plateau
+    e = r.extra
+    assert e["dark_current_mean_e_per_s"] == pytest.approx(cam.dark_current_e_per_s, rel=0.05)
+    assert e["dark_current_var_e_per_s"] == pytest.approx(cam.dark_current_e_per_s, rel=0.05)
+    assert e["quantum_efficiency"] == pytest.approx(cam.quantum_efficiency, rel=0.05)
+    assert 0.9 * r.saturation_capacity_e < e["saturation_capacity_varmax_e"] < (
+        r.saturation_capacity_e)
 
 
 def test_ptc_refuses_no_light():

@@ -7,6 +7,7 @@ tested in test_camera_gentl.py.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -85,7 +86,8 @@ def test_opu_hardware_runs_unchanged_over_the_gentl_backend(monkeypatch) -> None
         return GenTLCamera.from_acquirer(ia, timeout_ms=200)
 
     monkeypatch.setattr(opening, "open_camera", gentl)
-    hw = open_hardware(rig, roi, hardware_config(rig))
+    base = hardware_config(rig)  # the upload path: one camera frame per pattern, ids 0..29
+    hw = open_hardware(rig, roi, replace(base, dmd=replace(base.dmd, pattern_path="usb")))
     try:
         assert isinstance(hw.camera, GenTLCamera)
         rng = np.random.default_rng(5)

@@ -60,13 +60,12 @@ def test_calibrate_all_writes_record_plots_and_report(calibrated):
     pngs = sorted(rep.glob("*.png"))
     assert {p.name for p in pngs} == {"dark_map.png", "speckle_histogram.png",
                                       "photon_transfer.png", "linearity.png",
-                                      "decorrelation.png"}
+                                      "decorrelation.png", "exposure.png"}
     for p in pngs:
         assert p.stat().st_size > 5000 and png_size(p) == PLOT_PIXELS
-    text = (rep / "report.md").read_text()
-    for p in pngs:
-        assert f"]({p.name})" in text
-    assert "gain_dn_per_e" in text
+    text = (rep / "report.html").read_text()
+    assert text.count("data:image/png;base64,") == len(pngs)  # all embedded
+    assert "system gain K" in text and "DN/e-" in text
 
 
 @pytest.mark.parametrize("step", ["exposure", "dark", "ptc", "anchor", "stability"])

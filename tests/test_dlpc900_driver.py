@@ -272,3 +272,44 @@ def test_emulator_refuses_command_larger_than_buffer(otf_emu):
     rep = decode_reply(otf_emu.next_report()[:4])
     assert rep.error and rep.sequence == 9
     assert error_of(otf_emu) == c.ErrorCode.INVALID_PARAMETER
+
+
+# --- driver base: lifecycle and thread guard ----------------------------------------------------
+
+
+def test_driver_refuses_a_second_thread_and_reports_its_lifecycle():
+    import threading
+
+    from firmware_iface.driver_base import DriverState
+    from firmware_iface.errors import ConcurrencyError
+
+    emu = DLPC900Emulator()
+    drv = DLPC900(backend=DLPC900Backend(emu))
+    inside, release = threading.Event(), threading.Event()
+    orig = emu.receive_report
+
+    def slow(report):
+        inside.set()
+        release.wait(5)
+        orig(report)
+
+    emu.receive_report = slow
+    t = threading.Thread(target=drv.status)
+    t.start()
+    assert inside.wait(5)
+    with pytest.raises(ConcurrencyError, match="another thread"):
+        drv.firmware_version()
+    emu.receive_report = orig
+    release.set()
+    t.join(5)
+    assert drv.state is DriverState.OPEN and drv.status().hardware.initialized
+    emu.faults.disconnect_after_reports = 0
+    with pytest.raises(DeviceDisconnectedError):
+        drv.status()
+    assert drv.lost and isinstance(drv.lost_error, DeviceDisconnectedError)
+    with pytest.raises(DeviceDisconnectedError, match="was lost"):
+        drv.status()
+    drv.close()
+    assert drv.closed
+    with pytest.raises(DeviceDisconnectedError, match="closed"):
+        drv.stop()

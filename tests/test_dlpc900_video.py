@@ -86,3 +86,43 @@ def test_reused_buffer_and_input_checks():
         pack_frame(np.zeros((1, 2, 2), bool), out=np.zeros((2, 2, 4), np.uint8))
     with pytest.raises(InputError, match="0..23"):
         bit_plane(24)
+
+
+# --- attribution of a video-pattern run (video_sync) ---------------------------------------------
+
+from firmware_iface.dlpc900.video_sync import VsyncCount, attribute, vsync_grid  # noqa: E402
+
+T = 24 * 347.0  # VSYNC period of a 347 us pattern
+
+
+def _run(n_vsync, lost=()):
+    v = np.array([k * T for k in range(n_vsync) if k not in lost])
+    trig = np.arange(24 * n_vsync) * 347.0
+    return VsyncCount(v, trig)
+
+
+def test_attribution_of_a_clean_run_and_its_spare_vsync():
+    flips = np.array([-0.25 * T, 0.75 * T, 1.75 * T])
+    a = attribute(flips, _run(4), T)
+    assert not a.problems and a.shown.all()
+    assert a.frame.tolist() == [0] * 24 + [1] * 24 + [2] * 24 + [-1] * 24
+    assert a.plane[:24].tolist() == list(range(24))
+
+
+def test_a_late_flip_leaves_the_repeated_vsync_unattributed():
+    flips = np.array([-0.25 * T, 1.25 * T, 1.75 * T])  # frame 1 misses VSYNC 1
+    a = attribute(flips, _run(4), T)
+    assert [k for k, _ in a.problems] == ["late_flip", "dropped_frame"]
+    # frame 1 was overwritten by frame 2 before VSYNC 2: never shown
+    assert a.frame[24:48].tolist() == [-1] * 24 and a.shown.tolist() == [True, False, True]
+
+
+def test_lost_vsyncs_are_put_back_and_bad_counts_are_fatal():
+    assert vsync_grid(np.array([0.0, 2 * T, 3 * T]), T)[1] == 1
+    flips = np.array([-0.25 * T, 0.75 * T, 1.75 * T])
+    a = attribute(flips, _run(4, lost={1, 3}), T)
+    assert [k for k, _ in a.problems] == ["lost_vsync"] and a.shown.all()
+    assert a.frame.tolist()[:72] == [0] * 24 + [1] * 24 + [2] * 24
+    assert attribute(flips, _run(4, lost={0}), T).fatal
+    short = VsyncCount(np.array([0.0, T]), np.arange(47) * 347.0)
+    assert attribute(flips[:2], short, T).fatal

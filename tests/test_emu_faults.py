@@ -1,12 +1,16 @@
 """Fault injection end to end: OPUHardware (the real drivers) against the emulated rig.
 
-Every fault is set through an emulator's own settings. Each one is either recovered (the frames
-equal, bit for bit, those of a fault-free acquisition: the profile is noise-free, so a
-re-acquired frame is the same number) or raised as a typed error with every reachable device
-stopped. Small geometry (48 + 48 elements, 64-pixel ROI) keeps a run to a few milliseconds.
+This file drives the on-the-fly upload path (dmd.pattern_path = "usb"); the video-pattern
+path's faults are in test_emu_video.py. Every fault is set through an emulator's own
+settings. Each one is either recovered (the frames equal, bit for bit, those of a fault-free
+acquisition: the profile is noise-free, so a re-acquired frame is the same number) or raised
+as a typed error with every reachable device stopped. Small geometry (48 + 48 elements,
+64-pixel ROI) keeps a run to a few milliseconds.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,7 +24,8 @@ from firmware_iface.errors import (
 )
 from firmware_iface.fpga import BoardState
 from firmware_iface.geometry import CameraRoi, DmdLayout
-from opu.emulated import open_hardware
+from firmware_iface.hardware.config import DmdConfig
+from opu.emulated import hardware_config, open_hardware
 from opu_sim.emulators.camera import CameraFaults
 from opu_sim.emulators.dlpc900 import DLPC900Faults
 from opu_sim.emulators.fpga import FPGAFaults
@@ -36,12 +41,17 @@ def quantised_profile() -> DeviceProfile:
     return DeviceProfile.deterministic()
 
 
+def usb_config(rig: EmulatedRig):
+    """The rig's config on the on-the-fly upload path."""
+    return replace(hardware_config(rig), dmd=DmdConfig(pattern_path="usb"))
+
+
 @pytest.fixture(scope="module")
 def setup():
     layout = DmdLayout.fit(48, 48)
     roi = CameraRoi.centred(64, 1920, 1200)
-    rig = EmulatedRig(quantised_profile(), 11, layout)
-    hw = open_hardware(rig, roi)
+    rig = EmulatedRig(replace(quantised_profile(), frame_period_us=110.0), 11, layout)
+    hw = open_hardware(rig, roi, usb_config(rig))
     rng = np.random.default_rng(2)
     patterns = (rng.random((N, layout.n_elements)) < 0.5).astype(np.uint8)
     reference = hw.acquire(patterns, EXPOSURE_US).frames.copy()
@@ -62,7 +72,7 @@ def env(setup):
     hw = setup["hw"]
     if hw.lost or hw.closed:
         hw.close()
-        setup["hw"] = open_hardware(rig, setup["roi"])
+        setup["hw"] = open_hardware(rig, setup["roi"], usb_config(rig))
     return setup
 
 
@@ -143,14 +153,19 @@ def test_lost_uart_acks_are_recovered(env):
     assert rig.stats.runs == runs + 1  # the re-sent RUN did not run again
 
 
-@pytest.mark.parametrize("position", [5, N - 1])
-def test_dropped_camera_frame_is_reacquired(env, position):
+@pytest.mark.parametrize(
+    ("fault", "position", "problem"),
+    [("drop_frames", 5, "frame_status"), ("drop_frames", N - 1, "frame_status"),
+     ("corrupt_trailer", 7, None)],
+)
+def test_lost_or_corrupt_camera_frame_is_reacquired(env, fault, position, problem):
     rig, hw = env["rig"], env["hw"]
-    rig.camera.faults = CameraFaults(drop_frames={rig.camera.frame_counter + position})
+    rig.camera.faults = CameraFaults(**{fault: {rig.camera.frame_counter + position}})
     b = hw.acquire(env["patterns"], EXPOSURE_US)
     assert b.reacquired == N
     assert np.array_equal(b.frames, env["ref"])
-    assert any("frame_status" in p for p in b.info.problems)
+    if problem is not None:
+        assert any(problem in p for p in b.info.problems)
 
 
 def test_duplicated_frame_is_discarded(env):
@@ -161,14 +176,6 @@ def test_duplicated_frame_is_discarded(env):
     # the duplicate carries the same block id: the driver drops it, nothing to re-acquire
     assert b.reacquired == 0
     assert np.all(np.diff(b.frame_ids) == 1)
-
-
-def test_corrupt_trailer_is_reacquired(env):
-    rig, hw = env["rig"], env["hw"]
-    rig.camera.faults = CameraFaults(corrupt_trailer={rig.camera.frame_counter + 7})
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert b.reacquired == N
-    assert np.array_equal(b.frames, env["ref"])
 
 
 def test_one_frame_trigger_lag_is_detected_and_reacquired(env):
@@ -207,7 +214,7 @@ def test_missing_or_extra_camera_trigger_is_reacquired(env, kind):
 
 def _reopen_and_check(env):
     env["hw"].close()
-    env["hw"] = open_hardware(env["rig"], env["roi"])
+    env["hw"] = open_hardware(env["rig"], env["roi"], usb_config(env["rig"]))
     assert np.array_equal(env["hw"].acquire(env["patterns"], EXPOSURE_US).frames, env["ref"])
 
 

@@ -122,6 +122,8 @@ def test_torch_input_gives_torch_output(exact):
     np.testing.assert_allclose(y.numpy(), exact.transform(x.numpy()))
     yl = exact.linear_transform(torch.randn(3, N_F))
     assert isinstance(yl, torch.Tensor) and yl.shape == (3, N_C)
+    half = exact.transform(x.to(torch.bfloat16))  # half precision tensors are accepted
+    np.testing.assert_allclose(half.numpy(), y.numpy())
 
 
 def test_context_is_filled_from_the_acquisition(exact):
@@ -200,7 +202,7 @@ def test_seed_chooses_the_medium_and_noise_is_real():
     assert not np.allclose(outs[1, False][0], a, rtol=0.05)  # another medium
     n1, n2 = outs[0, True]
     assert not np.array_equal(n1, n2)  # camera noise differs between calls
-    np.testing.assert_allclose(n1, a, rtol=0.25, atol=2.0)  # ... around the same projection
+    assert np.corrcoef(n1.ravel(), n2.ravel())[0, 1] > 0.95  # ... around one projection
 
 
 def test_small_roi_strategy_uses_the_first_columns_of_one_matrix():
@@ -254,6 +256,10 @@ def test_emulated_hardware_device():
         # intensity scale: outputs average the number of ON features
         assert np.mean(y) == pytest.approx(x.sum(axis=1).mean(), rel=0.35)
         assert o.linear_transform(x).shape == (6, 16)
+        # the documented variance rescaling holds on this device too: Var(y) = ||x||^2 / n
+        t = RNG.integers(-1, 2, size=(40, 20)).astype(np.int8)
+        want = np.mean(np.sum(t.astype(float) ** 2, axis=1)) / 20
+        assert np.var(o.linear_transform(t)) == pytest.approx(want, rel=0.3)
 
 
 def test_record_dir_in_the_config_stores_and_reuses_the_calibration(tmp_path):
@@ -299,3 +305,40 @@ def test_deepcopy_leaves_the_original_open_and_decoder_classes_without_params(ex
     # an encoder with get_params and a decoder class that takes none: the decoder is made bare
     y = exact.linear_transform(RNG.normal(size=(2, N_F)), SeparatedBitPlanEncoder, NoDecoding)
     assert y.shape == (2 * 2 * 6, N_C)
+
+
+def test_open_at_init_false_defers_the_device_to_open():
+    o = OPU(n_components=8, opu_device=SimulatedOpuDevice(noise=False), max_n_features=30,
+            open_at_init=False)
+    x = _bin(3, 12)
+    o.fit1d(x)  # allowed while closed, as lightonml
+    assert o.device.random_matrix is None  # no device opened yet
+    with pytest.raises(AssertionError, match="open"):
+        o.transform(x)
+    with o:
+        assert o.transform(x).shape == (3, 8)
+    assert not o._active
+
+
+def test_simulated_device_and_property_setters():
+    with pytest.raises(ValueError, match="frame period"):
+        SimulatedOpuDevice(frametime_us=500)
+    dev = SimulatedOpuDevice(noise=False, linear=True)
+    dev.build_random_matrix(12, 8, seed=11)  # lightonml's call: here it picks the medium
+    assert dev.seed == 11 and dev.random_matrix is None
+    o = OPU(n_components=8, opu_device=dev, max_n_features=30)
+    assert o.device is dev and dev.active
+    x = _bin(2, 12)
+    o.fit1d(x)
+    assert dev.random_matrix.shape == (12, 8)
+    o.n_components = 6  # a new output count: a new device geometry, same fit
+    assert o.transform(x).shape == (2, 6) and dev.random_matrix.shape == (12, 6)
+    o.max_n_features = 40
+    assert o.max_n_features == 40
+    with pytest.raises(ValueError, match="greater than"):
+        o.fit1d(n_features=41)
+    o.close()
+    assert not dev.active
+    real = OPU(n_components=8, opu_device="sim")
+    with pytest.raises(AttributeError, match="real"):
+        real.max_n_features = 10

@@ -81,8 +81,10 @@ def test_dropped_frame_is_recovered_although_every_readout_stalls():
     roi = CameraRoi.centred(64, 1920, 1200)
     rig = EmulatedRig(DeviceProfile.deterministic(), 11, layout)
     base = hardware_config(rig)
-    config = dataclasses.replace(
-        base, acquisition=dataclasses.replace(base.acquisition, readout_timeout_ms=READOUT_MS)
+    config = dataclasses.replace(  # the on-the-fly path: one re-acquired run of N frames
+        base,
+        acquisition=dataclasses.replace(base.acquisition, readout_timeout_ms=READOUT_MS),
+        dmd=dataclasses.replace(base.dmd, pattern_path="usb"),
     )
     hw = open_hardware(rig, roi, config)
     try:

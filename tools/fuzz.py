@@ -291,8 +291,8 @@ def main(argv: list[str] | None = None) -> int:
             memory_limit=int(args.memory_limit_mb * 2**20), current=current,
             watchdog_s=max(20 * args.time_limit_s, 10.0),
         ))
-        print(_table(rows[-1:]).splitlines()[1], flush=True)
-    print()
+        # progress on stderr; the table is printed once, at the end, on stdout
+        print(f"fuzzed {t.name} ({len(rows)}/{len(targets)})", file=sys.stderr, flush=True)
     print(_table(rows))
     findings = [f for s in rows for f in s.findings.values()]
     for i, f in enumerate(findings):

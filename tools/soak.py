@@ -18,6 +18,7 @@ recovered (the batch came back correct without an error) and raised. Exit 1 on a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ if __package__ in (None, ""):
 
 from firmware_iface.errors import DeviceDisconnectedError, OPUError  # noqa: E402
 from firmware_iface.geometry import CameraRoi, DmdLayout  # noqa: E402
-from opu.emulated import open_hardware
+from opu.emulated import hardware_config, open_hardware  # noqa: E402
 from opu_sim.emulators.camera import CameraFaults  # noqa: E402
 from opu_sim.emulators.dlpc900 import DLPC900Faults  # noqa: E402
 from opu_sim.emulators.fpga import FPGAFaults  # noqa: E402
@@ -130,7 +131,7 @@ class Soak:
         self.layout = DmdLayout.fit(48, 48)
         self.roi = CameraRoi.centred(64, 1920, 1200)
         self.rig = EmulatedRig(quantised_profile(), 11 + seed, self.layout)
-        self.hw = open_hardware(self.rig, self.roi)
+        self.hw = open_hardware(self.rig, self.roi, self._config())
         self.pool = (self.rng.random((POOL, self.layout.n_elements)) < 0.5).astype(np.uint8)
         self.ref = self.hw.acquire(self.pool, EXPOSURE_US).frames.copy()
         self._ref_index = {r.tobytes(): i for i, r in enumerate(self.ref)}
@@ -208,8 +209,14 @@ class Soak:
         self.rig.dmd.reconnect()
         self.rig.fpga.reconnect()
         self.hw.close()
-        self.hw = open_hardware(self.rig, self.roi)
+        self.hw = open_hardware(self.rig, self.roi, self._config())
         self.result.reopened += 1
+
+    def _config(self):  # noqa: ANN202
+        """The rig's config on the on-the-fly upload path, where the DMD's USB faults apply
+        (the video-pattern path's faults: tests/test_emu_video.py)."""
+        base = hardware_config(self.rig)
+        return dataclasses.replace(base, dmd=dataclasses.replace(base.dmd, pattern_path="usb"))
 
     # ---- one batch ------------------------------------------------------------------------------
     def _evidence(self) -> tuple:

@@ -9,10 +9,12 @@ sending (load_plan), so it can be benchmarked and done ahead of time.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..driver_base import DeviceDriver, Stats
 from ..errors import (
     DeviceDisconnectedError,
     DeviceError,
@@ -42,6 +44,7 @@ from .report import (
     reports_needed,
     split_message,
 )
+from .timing import VIDEO_MODE_SWITCH_S
 from .transport import HidTransport
 
 TRIGGER_MODES = ("external", "internal")
@@ -74,8 +77,8 @@ class DLPC900Status:
 
 
 @dataclass
-class DriverStats:
-    """Counters of recovered faults since the driver was opened."""
+class DriverStats(Stats):
+    """Counters of recovered faults since the driver was opened (a driver_base.Stats)."""
 
     timeouts: int = 0
     stale_replies: int = 0
@@ -96,14 +99,19 @@ def _as_us(name: str, value, lo: int, hi: int) -> int:
     return v
 
 
-class DLPC900:
+class DLPC900(DeviceDriver):
     """An opened DLPC900 controller (DLP6500-class DMD, 1920x1080).
 
     backend: pyusb backend object (None = libusb; an emulator's DLPC900Backend in tests).
     timeout_ms: per USB transfer, milliseconds. retries: extra attempts of a command after a
     timeout. upload_retries: extra attempts of one image upload after the controller reports
     an error. Opening stops the pattern sequencer so the device starts in a known state.
+    Lifecycle (`state`, `closed`, `lost`) and the one-thread guard come from DeviceDriver: a
+    public method called while another thread is inside one raises ConcurrencyError.
     """
+
+    device_name = "DLPC900"
+    reopen_hint = "open a new DLPC900()"
 
     def __init__(
         self,
@@ -115,14 +123,18 @@ class DLPC900:
     ) -> None:
         if retries < 0 or upload_retries < 0:
             raise InputError("retries and upload_retries must be >= 0")
+        super().__init__()
         self._t = transport if transport is not None else HidTransport(backend, timeout_ms)
         self.retries = retries
         self.upload_retries = upload_retries
         self.stats = DriverStats()
         self._seq = 0
-        self._closed = False
         self.width, self.height = DMD_WIDTH, DMD_HEIGHT
-        self.stop()
+        try:
+            self._command(_SEQ, _STOP)
+        except BaseException:
+            self.close()
+            raise
 
     # --- transaction layer --------------------------------------------------------------------
 
@@ -156,7 +168,7 @@ class DLPC900:
     def _command(self, command: int, data: bytes = b"", read: bool = False, reply: bool = True):
         """Send one command; returns the reply data (b"" for writes). Retries on timeouts;
         raises DLPC900CommandError on a NACK."""
-        self._check_open()
+        self._check_usable()
         self.stats.commands[command] = self.stats.commands.get(command, 0) + 1
         last: Exception | None = None
         for _ in range(self.retries + 1):
@@ -171,12 +183,11 @@ class DLPC900:
                 self.stats.timeouts += 1
                 last = exc
                 continue
-            except DeviceDisconnectedError:
-                self._closed = True
-                self._t.close()
+            except DeviceDisconnectedError as exc:
+                self._mark_lost(exc)
                 raise
             if rep.error:
-                code, desc = self.read_error()
+                code, desc = self._read_error()
                 raise _command_error(command, code, desc)
             return rep.data
         raise DeviceTimeoutError(
@@ -185,14 +196,21 @@ class DLPC900:
         )
 
     def _guarded(self, fn, *args, **kwargs):
-        """Run fn; on any device error stop the sequencer (best effort) and re-raise."""
-        try:
-            return fn(*args, **kwargs)
-        except DeviceDisconnectedError:
-            raise
-        except DeviceError:
-            self._safe_stop()
-            raise
+        """Run fn holding the driver (thread guard); on any device error stop the sequencer
+        (best effort) and re-raise."""
+        with self._exclusive():
+            try:
+                return fn(*args, **kwargs)
+            except DeviceDisconnectedError:
+                raise
+            except DeviceError:
+                self._safe_stop()
+                raise
+
+    def _locked(self, fn, *args):
+        """Run fn holding the driver (thread guard)."""
+        with self._exclusive():
+            return fn(*args)
 
     def _safe_stop(self) -> None:
         try:
@@ -204,6 +222,9 @@ class DLPC900:
 
     def read_error(self) -> tuple[int, str]:
         """(error code, description) of the last executed command (0x0100, 0x0101)."""
+        return self._locked(self._read_error)
+
+    def _read_error(self) -> tuple[int, str]:
         code = c.decode_error_code(self._command(c.Command.READ_ERROR_CODE, read=True))
         if code == 0:
             return 0, ""
@@ -213,17 +234,22 @@ class DLPC900:
 
     def firmware_version(self) -> c.FirmwareVersion:
         """Application, API, software- and sequencer-configuration revisions (0x0205)."""
-        return c.decode_firmware_version(self._command(c.Command.FIRMWARE_VERSION, read=True))
+        raw = self._locked(self._command, c.Command.FIRMWARE_VERSION, b"", True)
+        return c.decode_firmware_version(raw)
 
     def status(self) -> DLPC900Status:
         """Hardware status (0x1A0A) and main status (0x1A0C)."""
+        return self._locked(self._status)
+
+    def _status(self) -> DLPC900Status:
         hw = c.decode_hardware_status(self._command(c.Command.HARDWARE_STATUS, read=True))
         main = c.decode_main_status(self._command(c.Command.MAIN_STATUS, read=True))
         return DLPC900Status(hw, main)
 
     def display_mode(self) -> c.DisplayMode:
         """The current display mode (0x1A1B read)."""
-        return c.decode_display_mode(self._command(c.Command.DISPLAY_MODE, read=True))
+        raw = self._locked(self._command, c.Command.DISPLAY_MODE, b"", True)
+        return c.decode_display_mode(raw)
 
     # --- sequencer -----------------------------------------------------------------------------
 
@@ -235,6 +261,32 @@ class DLPC900:
         self._command(_SEQ, _STOP)
         self._command(c.Command.DISPLAY_MODE, _OTF)
 
+    def set_video_pattern_mode(
+        self, exposure_us: int, n_patterns: int = 24, sleep=None
+    ) -> None:
+        """Switch to video-pattern mode and show n_patterns bit planes (LUT bit positions
+        0..n-1) of every video frame for exposure_us each, then start: stop, Video Mode (0),
+        Video Pattern Mode (2) (DLPU018 0x1A1B: from Video Mode with the source locked), wait
+        the ~300 ms the transition takes (`sleep(seconds)`, default time.sleep), the LUT (image
+        index not applicable in this mode) and its configuration (repeat), start."""
+        exp = _as_us("exposure_us", exposure_us, c.MIN_EXPOSURE_1BIT_US, c.MAX_24BIT)
+        if not 1 <= n_patterns <= 24:
+            raise InputError(f"a video frame holds 1..24 one-bit patterns, got {n_patterns}")
+        wait = sleep if sleep is not None else time.sleep
+        self._guarded(self._set_video, exp, n_patterns, wait)
+
+    def _set_video(self, exp: int, n: int, wait) -> None:
+        self._command(_SEQ, _STOP)
+        self._command(c.Command.DISPLAY_MODE, c.encode_display_mode(c.DisplayMode.VIDEO))
+        self._command(c.Command.DISPLAY_MODE, c.encode_display_mode(c.DisplayMode.VIDEO_PATTERN))
+        wait(VIDEO_MODE_SWITCH_S)
+        for k in range(n):
+            entry = c.LutEntry(pattern_index=k, exposure_us=exp, image_index=0, bit_position=k,
+                               clear_after_exposure=False, wait_for_trigger=False)
+            self._command(c.Command.LUT_DEFINITION, c.encode_lut_entry(entry))
+        self._command(c.Command.LUT_CONFIGURATION, c.encode_lut_configuration(n, 0))
+        self._command(_SEQ, _START)
+
     def start(self) -> None:
         """Start (or resume) the pattern sequence (0x1A24 = 2)."""
         self._guarded(self._command, _SEQ, _START)
@@ -245,7 +297,7 @@ class DLPC900:
 
     def stop(self) -> None:
         """Stop; the next start begins the sequence from its first pattern (0x1A24 = 0)."""
-        self._command(_SEQ, _STOP)
+        self._locked(self._command, _SEQ, _STOP)
 
     # --- sequences -----------------------------------------------------------------------------
 
@@ -344,7 +396,7 @@ class DLPC900:
                 # no reply per data packet (DLPU018 1.2: a reply is "usually not required";
                 # mcSIM sends image data without one); the error code is read after the image
                 self._command(c.Command.BMP_LOAD_DATA, c.encode_bmp_load_data(chunk), reply=False)
-            code, desc = self.read_error()
+            code, desc = self._read_error()
             if code == 0:
                 return
             if attempt < self.upload_retries:
@@ -358,22 +410,10 @@ class DLPC900:
 
     # --- lifetime ------------------------------------------------------------------------------
 
-    def close(self) -> None:
+    def _do_close(self) -> None:
         """Stop the sequencer (if still reachable) and release the USB interface."""
-        if self._closed:
-            return
         try:
-            self._safe_stop()
+            if not self.lost:
+                self._safe_stop()
         finally:
-            self._closed = True
             self._t.close()
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DeviceDisconnectedError("DLPC900 driver is closed; open a new DLPC900()")
-
-    def __enter__(self) -> DLPC900:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

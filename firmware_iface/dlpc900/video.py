@@ -38,16 +38,6 @@ def bit_plane(k: int) -> tuple[int, int]:
     return BIT_PLANE_CHANNEL[k // 8], k % 8
 
 
-def _plane_weights() -> np.ndarray:
-    """(24, 3) uint8: the byte each pattern ORs into each channel (a one-hot row per k)."""
-    w = np.zeros((PATTERNS_PER_FRAME, 3), np.uint8)
-    for k in range(PATTERNS_PER_FRAME):
-        ch, bit = bit_plane(k)
-        w[k, ch] = 1 << bit
-    return w
-
-
-_WEIGHTS = _plane_weights()
 _CHANNEL = np.array([bit_plane(k)[0] for k in range(PATTERNS_PER_FRAME)], np.int64)
 _BIT = np.array([bit_plane(k)[1] for k in range(PATTERNS_PER_FRAME)], np.uint8)
 
@@ -66,22 +56,18 @@ def _check_bits(a: np.ndarray, what: str) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _pack_images(p, weights, out):
+def _pack_images(p, channel, bit, out):
     n, h, w = p.shape
-    for y in range(h):
-        row = out[y]
-        for x in range(w):
-            r = np.uint8(0)
-            g = np.uint8(0)
-            b = np.uint8(0)
-            for k in range(n):
-                if p[k, y, x]:
-                    r |= weights[k, 0]
-                    g |= weights[k, 1]
-                    b |= weights[k, 2]
-            row[x, 0] = r
-            row[x, 1] = g
-            row[x, 2] = b
+    out[:, :, :] = 0
+    for k in range(n):  # pattern-major: every read is contiguous
+        ch = channel[k]
+        sh = bit[k]
+        pk = p[k]
+        for y in range(h):
+            src = pk[y]
+            dst = out[y]
+            for x in range(w):
+                dst[x, ch] |= src[x] << sh
 
 
 def pack_frame(patterns: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -93,7 +79,7 @@ def pack_frame(patterns: np.ndarray, out: np.ndarray | None = None) -> np.ndarra
         raise InputError(f"pack_frame needs (1..24, H, W) patterns, got shape {p.shape}")
     p8 = np.ascontiguousarray(_check_bits(p, "patterns"))
     out = _output(out, p.shape[1], p.shape[2])
-    _pack_images(p8, _WEIGHTS, out)
+    _pack_images(p8, _CHANNEL, _BIT, out)
     return out
 
 

@@ -164,7 +164,7 @@ class TriggerEvent:
     def from_record(cls, run_id: int, rec: bytes) -> TriggerEvent:
         """TriggerEvent of `run_id` from a trigger record (record_bytes)."""
         idx, dcount, ccount, dtime, ctime, flags = _RECORD.unpack(rec)
-        if flags & ~int(p.TriggerFlags(0x07)):
+        if flags & ~int(p.TriggerFlags(0x0F)):
             raise PayloadValueError(f"trigger flags 0x{flags:02X} set undefined bits")
         return cls(
             run_id,

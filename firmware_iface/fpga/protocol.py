@@ -62,6 +62,7 @@ class TriggerFlags(IntFlag):
     CAMERA_MISSING = 0x01  # this frame's camera trigger did not fire
     CAMERA_EXTRA = 0x02  # a spurious extra camera trigger fired after this frame's
     CAMERA_LAGGED = 0x04  # this frame's camera trigger fired one frame period late
+    VSYNC = 0x08  # not an anomaly: the VSYNC input saw an edge at this frame (video-pattern runs)
 
 
 # Protocol limits beyond the timing ones (timing.py), the board refuses others.

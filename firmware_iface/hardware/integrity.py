@@ -65,9 +65,11 @@ def check_run(
                 f"{summary.camera_triggers} camera pulses for {n_frames} frames",
             )
         )
-    flagged = [e.frame_index for e in events if e.flags != TriggerFlags.NONE]
+    anomalies = ~TriggerFlags.VSYNC  # VSYNC marks a video frame's first pattern: no fault
+    flagged = [e.frame_index for e in events if e.flags & anomalies]
     if flagged:
-        names = sorted({f.name for e in events for f in TriggerFlags if f and f in e.flags})
+        names = sorted({f.name for e in events for f in TriggerFlags
+                        if f and f & anomalies and f in e.flags})
         out.append(
             Problem("trigger_flags", f"frames {_short(flagged)} flagged {', '.join(names)}")
         )

@@ -6,7 +6,9 @@ One `acquire(patterns, exposure_us)`:
    allow) before anything is sent (InputError);
 2. splits the patterns into chunks of at most the DMD's LUT capacity (400);
 3. runs each chunk (chunks.ChunkRunner: upload, trigger, read, integrity checks, re-acquire
-   at most `max_reacquire` times, counted in FrameBatch.reacquired, then FrameIntegrityError).
+   at most `max_reacquire` times, counted in FrameBatch.reacquired, then FrameIntegrityError);
+   on the video-pattern path (video_path.run_video_chunk) chunks of 16 RGB888 frames are
+   presented on the controller's video input and attributed frame by frame.
    A frame is never attributed to a pattern unless every check of its run passed.
 4. Any device error (after the drivers' own retries) stops every reachable device (FPGA idle,
    DMD sequencer stopped, camera not acquiring) and is re-raised; after a disconnect the
@@ -19,6 +21,7 @@ triggers arrive, so it takes no frames).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,7 @@ from ..camera.driver import Camera
 from ..camera.pixel_formats import output_dtype
 from ..dlpc900.commands import MAX_LUT_ENTRIES
 from ..dlpc900.driver import DLPC900
+from ..dlpc900.timing import PathTiming, UsbLink
 from ..driver_base import DeviceDriver
 from ..errors import (
     ConcurrencyError,
@@ -51,7 +55,8 @@ from .chunks import ChunkResult, ChunkRunner
 from .config import HardwareConfig
 from .opening import Devices, open_devices
 from .stats import HardwareStats
-from .timing import FrameTiming, exposure_limits_us, plan_timing
+from .timing import FrameTiming, camera_exposure_range_us, exposure_limits_us, plan_timing
+from .video_path import CHUNK_PATTERNS, pattern_period_us, run_video_chunk, video_timing
 
 
 class OPUHardware(DeviceDriver):
@@ -82,6 +87,7 @@ class OPUHardware(DeviceDriver):
         dmd_backend: object | None = None,
         camera_backend: object | None = None,
         sleep: Callable[[float], None] | None = None,
+        video_output: object | None = None,
     ) -> None:
         if not isinstance(layout, DmdLayout):
             raise ConfigurationError(f"layout must be a DmdLayout, got {type(layout).__name__}")
@@ -104,8 +110,17 @@ class OPUHardware(DeviceDriver):
         self._pixel_ids = roi.pixel_ids()
         self._columns: np.ndarray | None = None
         self._devices = Devices()
+        self.pattern_path = self._choose_path(video_output)
+        self._video = video_output if self.pattern_path == "video" else None
+        self._dmd_mode: str | None = "usb"
         try:
             open_devices(self.config, layout, roi, dmd_backend, camera_backend, self._devices)
+            self._camera_range_us = camera_exposure_range_us(
+                self._devices.camera, self.config.camera
+            )
+            if self._video is not None:
+                self._video.open()  # the controller needs a locked source before mode 2
+                self._set_dmd_mode("video")
         except BaseException:
             self.close()
             raise
@@ -123,6 +138,7 @@ class OPUHardware(DeviceDriver):
         dmd_backend: object | None = None,
         camera_backend: object | None = None,
         sleep: Callable[[float], None] | None = None,
+        video_output: object | None = None,
     ) -> OPUHardware:
         """Open the OPU a config describes: a HardwareConfig, its plain-data form, or
         'hw:<path>' / a path to a .json or .toml file (format: docs/hardware.md)."""
@@ -138,7 +154,8 @@ class OPUHardware(DeviceDriver):
                 f"{type(config).__name__}"
             )
         return cls(
-            layout, roi, cfg, dmd_backend=dmd_backend, camera_backend=camera_backend, sleep=sleep
+            layout, roi, cfg, dmd_backend=dmd_backend, camera_backend=camera_backend, sleep=sleep,
+            video_output=video_output,
         )
 
     # ---- the drivers ----------------------------------------------------------------------
@@ -171,21 +188,60 @@ class OPUHardware(DeviceDriver):
 
     @property
     def frame_period_us(self) -> float:
-        """Frame period at exposures up to it, microseconds (longer exposures stretch it)."""
+        """Frame period at exposures up to it, microseconds (longer exposures stretch it on
+        the usb path; the video path's period is one pattern: 1e6 / (24 x refresh))."""
         return float(self._plan(self.exposure_range_us[0]).frame_period_us)
 
     @property
+    def timing_model(self) -> PathTiming:
+        """The time model of this OPU's pattern path: frame_period_us and call_s(n_frames)."""
+        if self.pattern_path == "video":
+            return PathTiming.video(self.config.dmd.video_refresh_hz)
+        return PathTiming.usb(self.frame_period_us, UsbLink(self.config.dmd.usb_reports_per_s))
+
+    def path_for(self, exposure_us: float) -> str:
+        """The pattern path a call at exposure_us takes: video when this OPU has a video
+        output and the exposure fits one video pattern ("auto" and "video"; "video" refuses
+        longer exposures), else usb (on-the-fly upload, frames stretch to any exposure)."""
+        if self._video is None:
+            return "usb"
+        t = self.config.timing
+        fits = math.ceil(exposure_us) + t.camera_delay_us <= pattern_period_us(
+            self.config.dmd.video_refresh_hz)
+        if fits or self.config.dmd.pattern_path == "video":
+            return "video"
+        return "usb"
+
+    def _choose_path(self, video_output: object | None) -> str:
+        path = self.config.dmd.pattern_path
+        if path == "auto":
+            return "video" if video_output is not None else "usb"
+        if path == "video" and video_output is None:
+            raise ConfigurationError(
+                "dmd.pattern_path = 'video' needs a video output with VSYNC and trigger counts "
+                "(video_output=; the emulated rig provides one). On a bench, present frames "
+                "with firmware_iface.dlpc900.window.VideoWindow; or use pattern_path = 'usb'"
+            )
+        return path
+
+    def _set_dmd_mode(self, path: str) -> None:
+        """Put the controller in the display mode of a path (video: ~300 ms, DLPU018 2.4.1)."""
+        dmd = self._driver("dmd")
+        if path == "video":
+            dmd.set_video_pattern_mode(pattern_period_us(self.config.dmd.video_refresh_hz),
+                                       sleep=self._sleep)
+        else:
+            dmd.set_pattern_on_the_fly_mode()
+        self._dmd_mode = path
+
+    @property
     def exposure_range_us(self) -> tuple[float, float]:
-        """(shortest, longest) exposure, microseconds: the camera's range within the FPGA's
-        and the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
+        """(shortest, longest) exposure, microseconds: the camera's ExposureTime range (as
+        the camera reports it, narrowed by the config's camera limits) within the FPGA's and
+        the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
         pattern then stays up longer than the exposure)."""
-        c = self.config
-        return exposure_limits_us(
-            c.camera.min_exposure_us,
-            c.camera.max_exposure_us,
-            c.timing.dmd_delay_us,
-            c.timing.camera_delay_us,
-        )
+        t = self.config.timing
+        return exposure_limits_us(*self._camera_range_us, t.dmd_delay_us, t.camera_delay_us)
 
     @property
     def device_id(self) -> str:
@@ -200,18 +256,20 @@ class OPUHardware(DeviceDriver):
     def timing_for(self, exposure_us: float) -> FrameTiming:
         """The frame timing an acquisition at exposure_us uses (checked like acquire)."""
         lo, hi = self.exposure_range_us
-        cam = self.config.camera
+        cam_lo, cam_hi = self._camera_range_us
         e = check_exposure_us(
             exposure_us,
             lo,
             hi,
-            f"the camera's ([{cam.min_exposure_us:g}, {cam.max_exposure_us:g}] us), the FPGA's "
-            "and the DMD's common",
+            f"the camera's ([{cam_lo:g}, {cam_hi:g}] us), the FPGA's and the DMD's common",
         )
         return self._plan(e)
 
     def _plan(self, exposure_us: float) -> FrameTiming:
         t = self.config.timing
+        if self.path_for(exposure_us) == "video":
+            return video_timing(exposure_us, self.config.dmd.video_refresh_hz, t.dmd_delay_us,
+                                t.camera_delay_us)
         return plan_timing(exposure_us, t.frame_period_us, t.dmd_delay_us, t.camera_delay_us)
 
     # ---- FrameSource methods --------------------------------------------------------------
@@ -265,7 +323,16 @@ class OPUHardware(DeviceDriver):
         return p != 0
 
     def _run_chunks(self, p: np.ndarray, timing: FrameTiming) -> list[ChunkResult]:
+        path = self.path_for(timing.exposure_us)
+        if self._dmd_mode != path:
+            with self.stats.timed("dmd_upload"):
+                self._set_dmd_mode(path)
         self._prepare(timing)
+        if path == "video":  # the DMD keeps showing video frames between calls
+            return [
+                run_video_chunk(self._runner, p[s : s + CHUNK_PATTERNS], timing, self._video)
+                for s in range(0, p.shape[0], CHUNK_PATTERNS)
+            ]
         chunks = [
             self._runner.run(p[s : s + MAX_LUT_ENTRIES], timing)
             for s in range(0, p.shape[0], MAX_LUT_ENTRIES)
@@ -295,6 +362,7 @@ class OPUHardware(DeviceDriver):
                 frame_period_us=timing.frame_period_us,
                 dmd_exposure_us=timing.dmd_exposure_us,
                 problems=tuple(p for c in chunks for p in c.problems),
+                pattern_path=self.path_for(timing.exposure_us),
             ),
         )
 
@@ -320,6 +388,7 @@ class OPUHardware(DeviceDriver):
         a disconnect makes this OPU lost."""
         self._board_timing = None
         self._camera_exposure = None
+        self._dmd_mode = None  # the DMD is stopped below: the next call sets its mode again
         if isinstance(error, DeviceDisconnectedError):
             self._mark_lost(error)
         for stop in (self._stop_fpga, self._stop_dmd, self._stop_camera):
@@ -342,8 +411,11 @@ class OPUHardware(DeviceDriver):
             self.camera.stop()
 
     def _do_close(self) -> None:
-        """Close every driver (each stops its device if it still answers)."""
+        """Close every driver (each stops its device if it still answers) and the video
+        output this OPU opened."""
         self._camera_running = False
+        if getattr(self, "_video", None) is not None:
+            self._video.close()
         self._devices.close()
 
     def __repr__(self) -> str:

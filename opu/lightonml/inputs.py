@@ -11,8 +11,6 @@ import numpy as np
 
 from firmware_iface.errors import InputError
 
-from ..arrays import is_torch
-
 
 @dataclass(frozen=True)
 class InputTraits:
@@ -30,16 +28,6 @@ class InputTraits:
     def packed_width(self) -> int:
         """Bytes per packed vector."""
         return math.ceil(self.n_features_s / 8)
-
-
-def numpy_of(x: Any) -> np.ndarray:
-    """A numpy view of a numpy array, torch tensor (any device) or nested sequence."""
-    if is_torch(x):
-        return x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except ValueError as exc:
-        raise InputError(f"input is not an array: {exc}") from None
 
 
 def _feature_count(v: Any, what: str) -> int:

@@ -25,7 +25,8 @@ from firmware_iface.errors import ConfigurationError, InputError
 from ..arrays import is_torch
 from .context import Context, ContextArray
 from .encoding.core import NoDecoding, NoEncoding
-from .inputs import InputTraits, numpy_of, rows_of, traits_of
+from .encoding.core import as_numpy as numpy_of
+from .inputs import InputTraits, rows_of, traits_of
 from .internal.shared import (
     ROI_MARGIN,
     SIM_CALIBRATIONS,
@@ -286,8 +287,9 @@ class OPU:
         if x is not None and x.size:
             rows, _ = rows_of(x, traits)
             on_fraction = float(np.count_nonzero(rows)) / rows.size
-        self._check_active()
-        self._stack_for(traits, on_fraction)
+        self._on_fraction = on_fraction
+        if self._active:  # else the device is set up by the first transform after open()
+            self._stack_for(traits, on_fraction)
 
     def _n_in(self, traits: InputTraits | None = None) -> int:
         t = traits or self._traits
@@ -360,7 +362,7 @@ class OPU:
                 "The input array should be binary - contain only 0s and 1s: use an encoder "
                 "(opu.lightonml.encoding.base) or linear_transform for real values"
             )
-        stack = self._stack_for(self._traits)
+        stack = self._stack_for(self._traits, getattr(self, "_on_fraction", None))
         if rows.shape[1] < stack.n_in:
             rows = np.pad(rows, ((0, 0), (0, stack.n_in - rows.shape[1])))
         start = dt.datetime.now()

@@ -4,7 +4,10 @@
 command buffer, 504-byte image chunks, out-of-order commands NACKed with the DLPU018 error code
 (description readable with 0x0101); what host code that loads real boards sends (the TI GUI's
 header bytes, Pycrafter6500's reply bit and header size) is accepted. Uploads are decoded into
-a pattern store; with external triggers each `trigger()` advances the LUT. `DLPC900Backend` is
+a pattern store; with external triggers each `trigger()` advances the LUT. Video-pattern mode
+(display mode 2) is entered from video mode with a locked source on the video input
+(`attach_video`, an EmulatedVideoLink from dlpc900_video.py); its LUT selects bit planes of
+the video frames. `DLPC900Backend` is
 a pyusb backend object, so the unchanged driver reaches the emulator through
 usb.core.find(backend=).
 
@@ -16,12 +19,9 @@ the controller drop the partly received command; replies queue on the IN endpoin
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass
 
 import numpy as np
-import usb.backend
-import usb.core
 
 from firmware_iface.dlpc900 import commands as c
 from firmware_iface.dlpc900.erle import erle_bound
@@ -43,6 +43,9 @@ from firmware_iface.dlpc900.report import (
     HEADER_SIZE as MSG_HEADER,
 )
 from firmware_iface.errors import CodecError, ConfigurationError, InputError
+from firmware_iface.usb_errors import LIBUSB_ERROR_INVALID_PARAM, usb_error
+
+from .fault_plan import FaultPlan
 
 _READ_ONLY = {
     c.Command.READ_ERROR_CODE,
@@ -59,9 +62,12 @@ _WRITE_ONLY = {
 }
 
 
+_PATTERN_MODES = (c.DisplayMode.PATTERN_ON_THE_FLY, c.DisplayMode.VIDEO_PATTERN)
+
+
 @dataclass
-class DLPC900Faults:
-    """Fault injection. Counters count down as faults fire.
+class DLPC900Faults(FaultPlan):
+    """Fault injection (a FaultPlan: countdowns count down as faults fire, `fired` counts them).
 
     nack_uploads: next image-data (0x1A2B) commands to refuse (error 255, load aborted).
     usb_timeouts: next USB transfers that time out (a write is lost; a read leaves its reply
@@ -126,13 +132,18 @@ class DLPC900Emulator:
         self._shown = 0
         self._cache: dict[int, np.ndarray] = {}
         self._content_version = 0
+        self.video = None  # an EmulatedVideoLink on the video input (attach_video)
+
+    def attach_video(self, link) -> None:
+        """Connect an EmulatedVideoLink to the video input (DisplayPort)."""
+        self.video = link
 
     # --- report level I/O (called by the backend) ----------------------------------------------
 
     def receive_report(self, report: bytes) -> None:
         """One 64-byte report from the host's OUT endpoint."""
         if len(report) != REPORT_SIZE:
-            raise usb.core.USBError(f"DLPC900 reports are {REPORT_SIZE} bytes", errno=errno.EINVAL)
+            raise usb_error(LIBUSB_ERROR_INVALID_PARAM, f"DLPC900 reports are {REPORT_SIZE} bytes")
         self._rx.append(bytes(report))
         if len(self._rx) == 1:
             _, _, length = decode_header(report)
@@ -230,8 +241,13 @@ class DLPC900Emulator:
         mode = c.DisplayMode(req.data[0])
         if self.running:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # stop before changing modes
-        if mode == c.DisplayMode.VIDEO_PATTERN:
-            raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # needs a locked video source
+        if mode == c.DisplayMode.VIDEO_PATTERN and not (
+            self.display_mode in (c.DisplayMode.VIDEO, c.DisplayMode.VIDEO_PATTERN)
+            and self.video is not None
+            and self.video.locked
+        ):
+            # DLPU018 0x1A1B note: first Video Mode (0) with the source enabled and sync locked
+            raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)
         self.display_mode = mode
         return b""
 
@@ -243,7 +259,7 @@ class DLPC900Emulator:
             self.running, self.paused = False, False
             self._position, self._shown = -1, 0
             return b""
-        if self.display_mode != c.DisplayMode.PATTERN_ON_THE_FLY:
+        if self.display_mode not in _PATTERN_MODES:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)
         if action == c.PatternAction.PAUSE:
             if not self.running:
@@ -254,19 +270,20 @@ class DLPC900Emulator:
             raise _Nack(c.ErrorCode.INVALID_PATTERN_DEFINITION)
         if self._load is not None:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # image load still in progress
-        if any(e.image_index not in self.images for e in self.lut):
-            raise _Nack(c.ErrorCode.BMP_NOT_PRESENT)
+        otf = self.display_mode == c.DisplayMode.PATTERN_ON_THE_FLY
+        if otf and any(e.image_index not in self.images for e in self.lut):
+            raise _Nack(c.ErrorCode.BMP_NOT_PRESENT)  # (video-pattern mode: frames are images)
         if not self.running:
             self._position, self._shown = -1, 0
         self.running, self.paused = True, False
         return b""
 
-    def _require_stopped_otf(self) -> None:
-        if self.display_mode != c.DisplayMode.PATTERN_ON_THE_FLY or self.running:
+    def _require_stopped_otf(self, modes=(c.DisplayMode.PATTERN_ON_THE_FLY,)) -> None:
+        if self.display_mode not in modes or self.running:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)
 
     def _cmd_lut_definition(self, req) -> bytes:
-        self._require_stopped_otf()
+        self._require_stopped_otf(_PATTERN_MODES)  # DLPU018: LUT for both pattern modes
         try:
             e = c.decode_lut_entry(req.data)
         except CodecError:
@@ -287,7 +304,7 @@ class DLPC900Emulator:
         return b""
 
     def _cmd_lut_configuration(self, req) -> bytes:
-        self._require_stopped_otf()
+        self._require_stopped_otf(_PATTERN_MODES)
         try:
             n, n_display = c.decode_lut_configuration(req.data)
         except CodecError:
@@ -338,8 +355,7 @@ class DLPC900Emulator:
     def _load_data(self, req, load: _Load | None) -> None:
         if load is None:
             raise _Nack(c.ErrorCode.NOT_ALLOWED_IN_MODE)  # no Initialize Pattern BMP Load
-        if self.faults.nack_uploads > 0:
-            self.faults.nack_uploads -= 1
+        if self.faults.take("nack_uploads"):
             raise _Nack(c.ErrorCode.INTERNAL_ERROR)
         try:
             chunk = c.decode_bmp_load_data(req.data)
@@ -420,168 +436,6 @@ class DLPC900Emulator:
         return img
 
 
+from .dlpc900_backend import DLPC900Backend  # noqa: E402  (re-exported: tests and opu.emulated)
 
-# --- pyusb backend -------------------------------------------------------------------------------
-
-
-class _Desc:
-    def __init__(self, **kw) -> None:
-        self.__dict__.update(kw)
-
-
-class _DevId:
-    """Opaque device identity handed to pyusb."""
-
-
-_STRINGS = {1: "Texas Instruments", 2: "DLPC900", 3: "EMU-DLPC900-0001"}
-
-
-class DLPC900Backend(usb.backend.IBackend):
-    """pyusb backend object in front of a DLPC900Emulator (VID 0x0451, PID 0xC900; one HID
-    interface with interrupt endpoints 0x01 OUT and 0x81 IN, 64-byte packets). Applies the
-    emulator's fault settings to transfers."""
-
-    EP_OUT = 0x01
-    EP_IN = 0x81
-
-    def __init__(self, emulator: DLPC900Emulator) -> None:
-        self.emulator = emulator
-        self._dev = _DevId()
-        self.transfers = 0
-
-    def enumerate_devices(self):
-        if self.emulator.connected:
-            yield self._dev
-
-    def get_device_descriptor(self, dev):
-        return _Desc(
-            bLength=18, bDescriptorType=1, bcdUSB=0x0200, bDeviceClass=0, bDeviceSubClass=0,
-            bDeviceProtocol=0, bMaxPacketSize0=64, idVendor=0x0451, idProduct=0xC900,
-            bcdDevice=0x0100, iManufacturer=1, iProduct=2, iSerialNumber=3,
-            bNumConfigurations=1, address=1, bus=1, port_number=1, port_numbers=(1,), speed=2,
-        )
-
-    def get_configuration_descriptor(self, dev, config):
-        return _Desc(
-            bLength=9, bDescriptorType=2, wTotalLength=41, bNumInterfaces=1,
-            bConfigurationValue=1, iConfiguration=0, bmAttributes=0x80, bMaxPower=50,
-            extra_descriptors=[],
-        )
-
-    def get_interface_descriptor(self, dev, intf, alt, config):
-        return _Desc(
-            bLength=9, bDescriptorType=4, bInterfaceNumber=0, bAlternateSetting=0,
-            bNumEndpoints=2, bInterfaceClass=3, bInterfaceSubClass=0, bInterfaceProtocol=0,
-            iInterface=0, extra_descriptors=[],
-        )
-
-    def get_endpoint_descriptor(self, dev, ep, intf, alt, config):
-        address = (self.EP_IN, self.EP_OUT)[ep]
-        return _Desc(
-            bLength=7, bDescriptorType=5, bEndpointAddress=address, bmAttributes=3,
-            wMaxPacketSize=REPORT_SIZE, bInterval=1, bRefresh=0, bSynchAddress=0,
-            extra_descriptors=[],
-        )
-
-    def _check_connected(self) -> None:
-        if not self.emulator.connected:
-            raise usb.core.USBError(
-                "No such device (it may have been disconnected)", -4, errno.ENODEV
-            )
-
-    def open_device(self, dev):
-        self._check_connected()
-        return _DevId()
-
-    def close_device(self, dev_handle):
-        pass
-
-    def set_configuration(self, dev_handle, config_value):
-        self._check_connected()
-
-    def get_configuration(self, dev_handle):
-        self._check_connected()
-        return 1
-
-    def set_interface_altsetting(self, dev_handle, intf, altsetting):
-        self._check_connected()
-
-    def claim_interface(self, dev_handle, intf):
-        self._check_connected()
-        if self.emulator.kernel_driver_active:
-            raise usb.core.USBError("Resource busy (kernel HID driver bound)", -6, errno.EBUSY)
-
-    def release_interface(self, dev_handle, intf):
-        pass
-
-    def is_kernel_driver_active(self, dev_handle, intf):
-        self._check_connected()
-        return self.emulator.kernel_driver_active
-
-    def detach_kernel_driver(self, dev_handle, intf):
-        self._check_connected()
-        self.emulator.kernel_driver_active = False
-
-    def attach_kernel_driver(self, dev_handle, intf):
-        self._check_connected()
-        self.emulator.kernel_driver_active = True
-
-    def clear_halt(self, dev_handle, ep):
-        self._check_connected()
-
-    def reset_device(self, dev_handle):
-        self._check_connected()
-
-    def _fault(self, direction: str) -> None:
-        emu, f = self.emulator, self.emulator.faults
-        self._check_connected()
-        self.transfers += 1
-        if f.disconnect_after_reports is not None:
-            if f.disconnect_after_reports <= 0:
-                emu.disconnect()
-                self._check_connected()
-            f.disconnect_after_reports -= 1
-        if f.usb_timeouts > 0 and f.timeout_direction in ("any", direction):
-            if direction == "in" and not emu.pending_reports:
-                return  # nothing to delay: the read times out on its own
-            if f.timeouts_after_reports > 0:
-                f.timeouts_after_reports -= 1
-                return
-            f.usb_timeouts -= 1
-            if direction == "out":
-                emu.drop_partial_command()
-            raise usb.core.USBTimeoutError("Operation timed out", -7, errno.ETIMEDOUT)
-
-    def intr_write(self, dev_handle, ep, intf, data, timeout):
-        if ep != self.EP_OUT:
-            raise usb.core.USBError("Pipe error (no such OUT endpoint)", -9, errno.EPIPE)
-        self._fault("out")
-        self.emulator.receive_report(bytes(data))
-        return len(data)
-
-    def intr_read(self, dev_handle, ep, intf, buff, timeout):
-        if ep != self.EP_IN:
-            raise usb.core.USBError("Pipe error (no such IN endpoint)", -9, errno.EPIPE)
-        self._fault("in")
-        report = self.emulator.next_report()
-        if report is None:
-            raise usb.core.USBTimeoutError("Operation timed out", -7, errno.ETIMEDOUT)
-        n = min(len(buff), len(report))
-        buff[:n] = type(buff)(buff.typecode, report[:n])
-        return n
-
-    def ctrl_transfer(self, dev_handle, bmRequestType, bRequest, wValue, wIndex, data, timeout):
-        self._check_connected()
-        if bmRequestType == 0x80 and bRequest == 6 and wValue >> 8 == 3:
-            index = wValue & 0xFF
-            if index == 0:
-                raw = bytes([4, 3, 0x09, 0x04])
-            elif index in _STRINGS:
-                text = _STRINGS[index].encode("utf-16-le")
-                raw = bytes([2 + len(text), 3]) + text
-            else:
-                raise usb.core.USBError("Pipe error (no such string)", -9, errno.EPIPE)
-            n = min(len(data), len(raw))
-            data[:n] = type(data)(data.typecode, raw[:n])
-            return n
-        raise usb.core.USBError("Pipe error (request not supported)", -9, errno.EPIPE)
+__all__ = ["DLPC900Backend", "DLPC900Emulator", "DLPC900Faults"]

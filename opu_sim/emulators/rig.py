@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from firmware_iface.dlpc900.commands import DisplayMode
 from firmware_iface.errors import ConfigurationError
 from firmware_iface.frames import check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
@@ -33,6 +34,7 @@ from ..bench import OpticalBench
 from ..profile import DeviceProfile
 from .camera import CameraEmulator
 from .dlpc900 import DLPC900Emulator
+from .dlpc900_video import EmulatedVideoLink, plane_fractions
 from .fpga import FPGAEmulator, RunRequest
 
 
@@ -65,7 +67,8 @@ class EmulatedRig:
     profile: the simulated device; seed: medium seed; layout: element placement on the DMD (the
     rig samples mirrors back into elements with it); cache_budget_bytes: the bench's
     transmission-matrix memory; name: the fpgaemu:// name (default: unique).
-    Attributes: dmd, fpga, camera (emulators; set their `.faults`), bench (full-sensor ROI),
+    Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video
+    input, EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI),
     stats (RigStats).
     """
 
@@ -93,10 +96,17 @@ class EmulatedRig:
         )
         self.bench = OpticalBench(sensor, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
+        self.video = EmulatedVideoLink(profile.dmd.width, profile.dmd.height)
+        self.dmd.attach_video(self.video)
         self.camera = CameraEmulator(
-            cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
+            cam.sensor_width,
+            cam.sensor_height,
+            cam.bit_depth,
+            _camera_serial(profile, seed),
+            exposure_range_us=(cam.min_exposure_us, cam.max_exposure_us),
         )
         self.fpga = FPGAEmulator(on_run=self._on_run)
+        self.fpga.vsync_input = self._vsync_frames  # the board's VSYNC input: the video link
         self.name = name or f"rig-{uuid.uuid4().hex[:12]}"
         self.url = f"fpgaemu://{self.name}"
         self.stats = RigStats()
@@ -134,8 +144,42 @@ class EmulatedRig:
             self._amplitudes[lut_index] = a
         return a
 
+    def _video_patterns(self, req: RunRequest) -> np.ndarray:
+        """Video-pattern mode: the link latches the host's frames on the run's VSYNC grid; each
+        camera pulse sees bit plane k of the frame shown at its VSYNC interval (the LUT's k-th
+        bit position), sampled into element amplitudes once per distinct frame."""
+        run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us)
+        cam_t = req.camera_trigger_times_us
+        out = np.zeros((cam_t.size, self.layout.n_elements), dtype=np.float32)
+        lut = self.dmd.lut if self.dmd.running and not self.dmd.paused else None
+        if not lut:
+            return out  # sequencer stopped: mirrors OFF
+        rel = cam_t - req.start_time_us
+        v = rel // run.vsync_period_us
+        k = (rel % run.vsync_period_us) // req.frame_period_us
+        bits = [e.bit_position for e in lut]
+        sampled: dict[int, np.ndarray] = {}
+        for j in range(cam_t.size):
+            if not 0 <= v[j] < len(run.shown) or k[j] >= len(lut) or run.shown[v[j]] is None:
+                continue
+            frame = run.shown[v[j]]
+            amp = sampled.get(id(frame))
+            if amp is None:
+                amp = sampled[id(frame)] = plane_fractions(frame, bits, self.layout)
+            out[j] = amp[k[j]]
+        return out
+
+    def _vsync_frames(self, req: RunRequest) -> list[int]:
+        """Frames of the run at which the board's VSYNC input counted an edge (video-pattern
+        runs only; nothing is wired in pattern-on-the-fly mode)."""
+        if self.dmd.display_mode != DisplayMode.VIDEO_PATTERN:
+            return []
+        return [i for i in self.video.counted_vsync_frames if i < req.n_frames]
+
     def _shown_patterns(self, req: RunRequest) -> np.ndarray:
         """Element amplitudes (n_camera_pulses, n_elements) on the DMD at each camera pulse."""
+        if self.dmd.display_mode == DisplayMode.VIDEO_PATTERN:
+            return self._video_patterns(req)
         shown = self.dmd.trigger(req.n_frames)  # LUT index each DMD pulse displayed, or -1
         cam_t = req.camera_trigger_times_us
         k = np.searchsorted(req.dmd_trigger_times_us, cam_t, side="right") - 1

@@ -11,13 +11,13 @@ import numpy as np
 
 from firmware_iface.errors import InputError
 
-from ...arrays import is_torch
+from ...arrays import is_torch, to_numpy
 
 
 def as_numpy(x: Any) -> np.ndarray:
     """A numpy view of x (numpy array, torch tensor on any device, or nested sequence)."""
     if is_torch(x):
-        return x.detach().cpu().numpy()
+        return to_numpy(x)  # any device; half and bfloat16 as float32
     if isinstance(x, np.ndarray):
         return x
     try:

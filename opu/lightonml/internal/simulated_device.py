@@ -28,6 +28,7 @@ STACK_KEYS = (
     "expected_on_fraction",
     "cache_budget_bytes",
     "profile",
+    "threads",
 )
 """opu.OPU arguments a config may set (besides "device")."""
 
@@ -111,6 +112,10 @@ class SimulatedOpuDevice:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        exp = f", exposure_us={self.exposure_us}" if self.exposure_us is not None else ""
+        return f"SimulatedOpuDevice(seed={self.seed}, noise={self.noise}{exp})"
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_stack"} | {"_stack": None}

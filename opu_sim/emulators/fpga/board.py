@@ -9,6 +9,7 @@ planned at once (runs.plan_run) and handed to the rig in one `on_run(RunRequest)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable
@@ -59,6 +60,9 @@ class FPGAEmulator:
         if baudrate <= 0:
             raise ConfigurationError(f"baudrate must be positive, got {baudrate}")
         self.on_run = on_run
+        # video-pattern runs: the frames (of the run) at whose DMD trigger the VSYNC input saw
+        # an edge, asked after on_run (the rig's video link); their events carry VSYNC
+        self.vsync_input: Callable[[RunRequest], object] | None = None
         self.on_run_end = on_run_end
         self.faults = faults if faults is not None else FPGAFaults()
         self._byte_ns = 10 * 1_000_000_000 // baudrate
@@ -402,6 +406,10 @@ class FPGAEmulator:
             return None
         finally:
             self.faults.run_hooks("run_rendered")
+        if self.vsync_input is not None:
+            for i in self.vsync_input(run.request):
+                ev = run.events[i]
+                run.events[i] = dataclasses.replace(ev, flags=ev.flags | m.TriggerFlags.VSYNC)
         self._run_id = run_id
         self._frames_requested = n
         self._log = []
