@@ -38,7 +38,7 @@ from firmware_iface.threads import check_threads, default_threads, numba_threads
 from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .calibrated import FirstUseCalibration
-from .encoding import float_planes, resolve_kind
+from .encoding import check_float_range, float_planes, resolve_kind
 from .kernel_threads import threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
@@ -313,6 +313,7 @@ class OPU(FirstUseCalibration):
             )
         if kind == "float" and mode == "linear":
             float_planes(xn[:1], precision)  # validates precision before any frame is taken
+            check_float_range(xn)
         b = xn.shape[0]
         if b * self.n_out * 4 > MAX_OUTPUT_BYTES:
             raise InputError(

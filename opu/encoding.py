@@ -16,6 +16,9 @@ import numpy as np
 from firmware_iface.errors import InputError
 
 KINDS = ("auto", "binary", "ternary", "float")
+# Largest accepted sum of |x| over a float input row: an output is |G x| <= sum|x| max|G_ij| and
+# max|G_ij| < 10 (unit Gaussians), so outputs stay far inside float32's range (3.4e38).
+FLOAT_ROW_L1_MAX = 1e30
 
 
 def classify(x: np.ndarray) -> str:
@@ -50,6 +53,19 @@ def resolve_kind(x: np.ndarray, encoding: str) -> str:
             "use encoding='auto' or convert the input"
         )
     return encoding
+
+
+def check_float_range(x: np.ndarray) -> None:
+    """Refuse float input whose projection could overflow float32 (InputError): each row's sum
+    of |x| must be at most FLOAT_ROW_L1_MAX."""
+    l1 = np.abs(x, dtype=np.float64).sum(axis=1)
+    bad = np.flatnonzero(~(l1 <= FLOAT_ROW_L1_MAX))
+    if bad.size:
+        raise InputError(
+            f"input row {bad[0]} has a sum of |x| of {l1[bad[0]]:.3g}: float inputs are accepted "
+            f"up to a sum of |x| per row of {FLOAT_ROW_L1_MAX:.0e} (so that the float32 outputs "
+            "stay finite); scale the input down and the output back up"
+        )
 
 
 @dataclass(frozen=True)

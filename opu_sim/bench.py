@@ -17,8 +17,9 @@ from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.frames import FrameBatch, check_exposure_us, check_pattern_batch, check_wait_s
 from firmware_iface.geometry import CameraRoi, DmdLayout
 
-from .camera_model import render_frames
+from .camera_model import laser_factors, render_frames
 from .field_kernels import fields as field_products
+from .field_kernels import prepare as prepare_rows
 from .pixel_maps import sensor_maps
 from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
@@ -243,8 +244,9 @@ class OpticalBench:
             out[sel] = f
             return out
         out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
+        prepared = prepare_rows(x)  # once for every tile
         for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS):
-            part = field_products(x, tile)
+            part = field_products(prepared, tile)
             nb_ = sl.stop - sl.start
             out[sel, sl] = part[:, :nb_]
             out[sel, npx + sl.start : npx + sl.stop] = part[:, nb_:]
@@ -290,10 +292,10 @@ class OpticalBench:
         # an exposure longer than the frame period stretches the frame
         period = max(self.frame_period_us, exposure_us)
         frame0 = self.frames_taken
-        if noise.laser and prof.laser.power_fluctuation_rel > 0:
-            rng = np.random.default_rng([prof.noise_seed, 99, frame0])
-            laser = 1.0 + prof.laser.power_fluctuation_rel * rng.standard_normal(b)
-            laser = np.maximum(laser, 0.0).astype(np.float32)
+        if noise.laser and prof.laser.power_fluctuation_rel > 0:  # keyed per frame index
+            laser = laser_factors(
+                np.uint64(prof.noise_seed), np.int64(frame0), b, prof.laser.power_fluctuation_rel
+            )
         else:
             laser = np.ones(b, np.float32)
         dark_e = (

@@ -55,6 +55,18 @@ def _adc(n, offset, z1, read_sigma, full_well, gain, black, max_dn, saturate, qu
     return dn, sat
 
 
+@nb.njit(cache=True)
+def laser_factors(noise_seed: np.uint64, frame_index0: np.int64, n: int, rel: float) -> np.ndarray:
+    """Laser power factor max(0, 1 + rel N(0, 1)) of frames frame_index0 .. frame_index0+n-1,
+    float32; each keyed by (noise seed, global frame index) alone, so batching changes none."""
+    out = np.empty(n, np.float32)
+    key = derive_key(noise_seed, np.uint64(99), np.uint64(0))
+    for f in range(n):
+        z, _ = gauss_pair(draw(key, np.uint64(frame_index0 + f)))
+        out[f] = max(np.float32(0.0), np.float32(1.0) + np.float32(rel) * z)
+    return out
+
+
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def render_frames(
     fields_data: np.ndarray,

@@ -138,3 +138,20 @@ def test_emulated_stack_equals_simulator_for_any_lut_chunking(pair, monkeypatch,
     assert np.array_equal(a.frames, b.frames)
     assert b.info.pattern_path == "usb"
     assert len(b.info.run_ids) == -(-p.shape[0] // lut)
+
+
+def test_noisy_intensity_depends_on_frame_indices_not_on_chunking(monkeypatch):
+    prof = DeviceProfile.default().with_noise(drift=False)  # laser, shot, read, ... all on
+    x = (np.random.default_rng(19).random((30, 48)) < 0.5).astype(np.uint8)
+
+    def run(x, frames_per_call=None):
+        if frames_per_call:
+            monkeypatch.setattr(device_mod, "_MAX_FRAMES_PER_CALL", frames_per_call)
+        with OPU(n_in=48, n_out=40, seed=18, profile=prof) as d:
+            return d.project(x, mode="intensity")
+
+    whole = run(x)
+    assert np.array_equal(run(x, 7), whole)  # the same frames get the same frame indices
+    alone = run(x[5])  # first frame after calibration: another frame index, other noise
+    assert not np.array_equal(alone, whole[5])
+    assert np.array_equal(run(x[5]), alone)  # the same device history gives the same bits
