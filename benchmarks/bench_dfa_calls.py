@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numba as nb
 import numpy as np
+from _timing import judge, paired_best
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -47,17 +47,6 @@ B = 128
 _BLAS = ThreadpoolController()
 
 
-def paired_best(target, floor, repeats: int) -> tuple[float, float]:
-    """Fastest wall times (s) of target and floor, run alternately so load hits both alike."""
-    bt = bf = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        floor()
-        bf = min(bf, time.perf_counter() - t)
-        t = time.perf_counter()
-        target()
-        bt = min(bt, time.perf_counter() - t)
-    return bt, bf
 
 
 @nb.njit(parallel=True, cache=True)
@@ -171,14 +160,11 @@ def main() -> int:
     print(f"B={B} ternary project() calls (ms) and a digits DFA epoch (s) against the floor "
           f"of the same run; numba threads {nb.get_num_threads()}")
     print(f"{'case':30s} {'time':>9s} {'floor':>9s} {'ratio':>6s} {'target':>7s}  ok")
-    ok_all = True
+    ok_all = judge(rows, "floor")
     for r in rows:
-        ratio = r["seconds"] / r["floor"]
-        ok = ratio <= r["target"]
-        ok_all &= ok
         unit, k = ("s", 1.0) if "epoch" in r["case"] else ("ms", 1e3)
         print(f"{r['case']:30s} {r['seconds'] * k:7.2f}{unit:>2s} {r['floor'] * k:7.2f}{unit:>2s} "
-              f"{ratio:6.2f} {r['target']:7.2f}  {'yes' if ok else 'NO'}   {r['note']}")
+              f"{r['ratio']:6.2f} {r['target']:7.2f}  {'yes' if r['ok'] else 'NO'}   {r['note']}")
     return 0 if ok_all else 1
 
 

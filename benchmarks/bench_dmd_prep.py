@@ -8,24 +8,14 @@ Run: NUMBA_NUM_THREADS=1 .venv/bin/python benchmarks/bench_dmd_prep.py
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 from firmware_iface.dlpc900.images import prepare_upload, prepare_upload_elements  # noqa: E402
 from firmware_iface.geometry import DmdLayout  # noqa: E402
-
-
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up (numba compile / cache load)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def copy_time(a: np.ndarray, repeats: int) -> float:

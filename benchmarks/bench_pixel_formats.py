@@ -10,25 +10,15 @@ Usage: .venv/bin/python benchmarks/bench_pixel_formats.py [--batch 16] [--repeat
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import best_time
 
 from firmware_iface.camera.pixel_formats import PixelFormat, pack, pack_into, payload_size, unpack
 
 W, H = 1920, 1200
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time of fn() over `repeats` runs after one warm-up, seconds."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main() -> None:

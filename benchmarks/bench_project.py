@@ -21,23 +21,9 @@ import json
 import resource
 import subprocess
 import sys
-import time
 
 import numpy as np
-
-
-def paired_best(target, ceiling, repeats: int) -> tuple[float, float]:
-    """Fastest wall times (seconds) of target and ceiling, run alternately so that load from
-    other processes hits both alike."""
-    bt = bc = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        ceiling()
-        bc = min(bc, time.perf_counter() - t)
-        t = time.perf_counter()
-        target()
-        bt = min(bt, time.perf_counter() - t)
-    return bt, bc
+from _timing import judge, paired_best
 
 
 def gemm_ceiling(b: int, n_in: int, n_out: int, block_rows: int = 2048):
@@ -118,13 +104,10 @@ def main() -> int:
                           f"1.5 GB), dense copies {mf['dense_copies']}, tile cache "
                           f"{mf['cached_bytes'] / 2**20:.0f} MiB"))
     print(f"{'case':40s} {'time s':>8s} {'ceiling s':>10s} {'ratio':>6s} {'target':>7s}  ok")
-    ok_all = True
+    ok_all = judge(rows, "ceiling")
     for r in rows:
-        ratio = r["seconds"] / r["ceiling"]
-        ok = ratio <= r["target"]
-        ok_all &= ok
-        print(f"{r['case']:40s} {r['seconds']:8.3f} {r['ceiling']:10.3f} {ratio:6.2f} "
-              f"{r['target']:7.2f}  {'yes' if ok else 'NO'}")
+        print(f"{r['case']:40s} {r['seconds']:8.3f} {r['ceiling']:10.3f} {r['ratio']:6.2f} "
+              f"{r['target']:7.2f}  {'yes' if r['ok'] else 'NO'}")
         if "note" in r:
             print(f"{'':40s} {r['note']}")
     return 0 if ok_all else 1

@@ -54,15 +54,12 @@ class EmulatedHardware(OPUHardware):
 
 def hardware_config(rig: EmulatedRig) -> HardwareConfig:
     """The HardwareConfig of a rig: the emulators' USB ids, its fpgaemu:// URL, the profile's
-    frame period and camera exposure range, a short readout wait."""
-    cam = rig.profile.camera
+    frame period, a short readout wait. The exposure range is the camera's own: the emulated
+    camera states the profile's range in its GenICam XML, and OPUHardware reads it there."""
     return HardwareConfig(
         fpga=FpgaConfig(url=rig.url),
         camera=CameraConfig(
-            usb_vendor_id=rig.camera.vendor_id,
-            usb_product_id=rig.camera.product_id,
-            min_exposure_us=cam.min_exposure_us,
-            max_exposure_us=cam.max_exposure_us,
+            usb_vendor_id=rig.camera.vendor_id, usb_product_id=rig.camera.product_id
         ),
         timing=TimingConfig(frame_period_us=rig.profile.frame_period_us),
         acquisition=AcquisitionConfig(readout_timeout_ms=100),

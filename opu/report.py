@@ -93,14 +93,23 @@ def plot_linearity(path: Path, sum_ab: np.ndarray, z_union: np.ndarray, ratio: f
     return _save(fig, path)
 
 
-def plot_decorrelation(path: Path, times_s: np.ndarray, corr: np.ndarray, tau_s: float) -> Path:
-    """Correlation of the reference projection against time, with exp(-2 t / tau)."""
+def plot_decorrelation(path: Path, times_s: np.ndarray, corr: np.ndarray, tau_s: float,
+                       tau_low_s: float | None = None, tau_high_s: float | None = None,
+                       valid_s: float | None = None) -> Path:
+    """Correlation of the reference projection against time, with exp(-2 t / tau), its 95 %
+    band and the age up to which the record counts as valid."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIG_SIZE_IN)
     ax.semilogx(times_s, corr, "o-", ms=3, label="measured")
+    t = np.geomspace(max(float(np.min(times_s)), 1e-3), float(np.max(times_s)), 100)
     if math.isfinite(tau_s):
-        t = np.geomspace(max(float(np.min(times_s)), 1e-3), float(np.max(times_s)), 100)
         ax.semilogx(t, np.exp(-2 * t / tau_s), "k--", label=f"exp(-2t/tau), tau = {tau_s:.3g} s")
+    if tau_low_s and tau_high_s is not None and tau_low_s > 0:
+        hi_c = np.exp(-2 * t / tau_high_s) if math.isfinite(tau_high_s) else np.ones_like(t)
+        ax.fill_between(t, np.exp(-2 * t / tau_low_s), hi_c, color="gray", alpha=0.3,
+                        label="95 % interval of tau")
+    if valid_s is not None and math.isfinite(valid_s):
+        ax.axvline(valid_s, color="tab:red", ls=":", label=f"record valid for {valid_s:.3g} s")
     ax.set(xlabel="time (s)", ylabel="intensity correlation", title="Stability")
     ax.legend()
     fig.tight_layout()
@@ -116,6 +125,7 @@ def plot_exposure(path: Path, noise_dn: float, mean_signal_dn: float, headroom_d
     vals = [max(noise_dn, 1e-3), max(mean_signal_dn, 1e-3), max(headroom_dn, 1e-3)]
     ax.barh(names, vals, color=["gray", "tab:blue", "tab:red"])
     ax.set_xscale("log")
+    ax.set_xlim(min(vals) / 3.0, max(vals) * 20.0)  # room for the labels
     for i, v in enumerate(vals):
         ax.text(v, i, f" {v:.3g} DN", va="center")
     ax.set(xlabel="DN (log)", title=f"Exposure {exposure_us:.1f} us: saturated fraction "
@@ -171,10 +181,19 @@ def write_plots(cal: Calibration, directory: Path, roi_size: tuple[int, int]) ->
                                         e["mean_signal_dn"], e["headroom_dn"],
                                         e["clipped_fraction"], e["exposure_us"])
     if "stab_times_s" in x and "stability" in r:
-        out["stability"] = plot_decorrelation(directory / "decorrelation.png", x["stab_times_s"],
-                                              x["stab_correlation"],
-                                              r["stability"]["decorrelation_time_s"])
+        st = r["stability"]
+        out["stability"] = plot_decorrelation(
+            directory / "decorrelation.png", x["stab_times_s"], x["stab_correlation"],
+            float(st["decorrelation_time_s"]), _float(st.get("tau_low_s")),
+            _float(st.get("tau_high_s")), _float(st.get("max_age_s")))
     return out
+
+
+def _float(v: object) -> float | None:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 ORDER = ("exposure", "dark", "defects", "ptc", "anchor", "linearity", "stability")

@@ -51,21 +51,51 @@ def fill_drift_tile(
 ) -> None:
     """Write T(t_s)[rows, col0:col0+n_cols] of the drifting medium (opu_sim.drift_model) into
     out (2*len(rows), n_cols) f32. inv_scale_s: 1 / (h_i tau) per scale (1/s, float64);
-    scale_lut: int32 inverse-CDF table of 2**16 entries. t_s >= 0. Same cost at any t_s."""
+    scale_lut: int32 inverse-CDF table of 2**16 entries. t_s >= 0. Same cost at any t_s.
+    The free process X is conditioned on the static medium S at t = 0:
+    T(t) = X(t) + E[X(t) X(0)*] (S - X(0)), so T(0) = S and the statistics are X's."""
     n = rows.shape[0]
     nc = out.shape[1]
     for i in nb.prange(n):
         rk = derive_key(seed, DRIFT_STREAM, np.uint64(rows[i]))
+        sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))  # the static medium's row
         for j in range(nc):
             c = np.uint64(col0 + j)
             h = draw(rk, c)
             k = scale_lut[h & np.uint64(0xFFFF)]
-            s = t_s * inv_scale_s[k] + float(h >> np.uint64(40)) * (1.0 / 16777216.0)
+            ph = float(h >> np.uint64(40)) * (1.0 / 16777216.0)
+            s = t_s * inv_scale_s[k] + ph
             m = math.floor(s)
             f = np.float32(s - m)
             knot = np.uint64(m)
             a_re, a_im = complex_gauss(draw(knot_key(rk, knot), c))
             b_re, b_im = complex_gauss(draw(knot_key(rk, knot + np.uint64(1)), c))
             wa, wb = quarter_phasor(f)
-            out[i, j] = wa * a_re + wb * b_re
-            out[n + i, j] = wa * a_im + wb * b_im
+            d_re, d_im = start_offset(sk, rk, c, np.float32(ph))
+            w0 = start_weight(m, wa, wb, np.float32(ph))
+            out[i, j] = (wa * a_re + wb * b_re) + w0 * d_re
+            out[n + i, j] = (wa * a_im + wb * b_im) + w0 * d_im
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
+def start_offset(
+    static_key: np.uint64, row_key: np.uint64, c: np.uint64, phase: np.float32
+) -> tuple[np.float32, np.float32]:
+    """S - X(0) of one entry: its static-medium value minus its free process at t = 0."""
+    s_re, s_im = complex_gauss(draw(static_key, c))
+    g0_re, g0_im = complex_gauss(draw(knot_key(row_key, np.uint64(0)), c))
+    g1_re, g1_im = complex_gauss(draw(knot_key(row_key, np.uint64(1)), c))
+    ca, cb = quarter_phasor(phase)
+    return s_re - (ca * g0_re + cb * g1_re), s_im - (ca * g0_im + cb * g1_im)
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
+def start_weight(m: int, wa: np.float32, wb: np.float32, phase: np.float32) -> np.float32:
+    """E[X(t) conj X(0)] of one entry given its knot interval m and weights at t: the overlap
+    of its knot weights with those at t = 0 (knots 0 and 1); 0 from knot interval 2 on."""
+    ca, cb = quarter_phasor(phase)
+    if m == 0:
+        return wa * ca + wb * cb
+    if m == 1:
+        return wa * cb
+    return np.float32(0.0)

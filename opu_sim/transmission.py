@@ -21,6 +21,12 @@ import numpy as np
 from firmware_iface.errors import ConfigurationError, InputError
 
 from . import drift_model
+from .drift_cache import (
+    STATE_BYTES_PER_ENTRY,
+    DriftState,
+    drift_state_advance,
+    drift_state_fill,
+)
 from .gaussian_tiles import fill_drift_tile, fill_stacked_tile
 
 
@@ -28,6 +34,7 @@ from .gaussian_tiles import fill_drift_tile, fill_stacked_tile
 class _DenseEntry:
     time_s: float
     stacked: np.ndarray  # (2n, nc) float32
+    state: DriftState | None = None  # per-entry knots of a drifting medium, when they fit
 
 
 class TransmissionMatrix:
@@ -104,9 +111,19 @@ class TransmissionMatrix:
 
     def _current(self, entry: _DenseEntry, pixel_ids: np.ndarray, col0: int, col1: int
                  ) -> np.ndarray:
-        """A cached copy, regenerated in place if the time has moved since it was made."""
+        """A cached copy, brought to the current time if it has moved since (drifting medium:
+        from the recorded knots when they were kept, else regenerated in place)."""
         if entry.time_s != self._time_s:
-            self._generate(pixel_ids, col0, col1, out=entry.stacked)
+            st = entry.state
+            if st is None:
+                self._generate(pixel_ids, col0, col1, out=entry.stacked)
+            else:
+                rows = np.ascontiguousarray(pixel_ids, dtype=np.int64)
+                drawn = np.zeros(rows.size, np.int64)
+                drift_state_advance(np.uint64(self.seed), self._time_s, self._inv_scale_s, rows,
+                                    col0, entry.stacked, st.scale, st.phase, st.knot, st.lo,
+                                    st.hi, st.offset, drawn)
+                self.draws += int(drawn.sum())
             entry.time_s = self._time_s
         return entry.stacked
 
@@ -123,6 +140,16 @@ class TransmissionMatrix:
         entry = self._dense.get(key)
         if entry is not None:
             return self._current(entry, pixel_ids, col0, col1)
+        n, nc = pixel_ids.size, col1 - col0
+        if self.drift_time_s is not None and self._reserve((8 + STATE_BYTES_PER_ENTRY) * n * nc):
+            out = np.empty((2 * n, nc), dtype=np.float32)
+            st = DriftState(n, nc)
+            drift_state_fill(np.uint64(self.seed), self._time_s, self._inv_scale_s,
+                             self._scale_lut, np.ascontiguousarray(pixel_ids), col0, out,
+                             st.scale, st.phase, st.knot, st.lo, st.hi, st.offset)
+            self.draws += self.draws_per_entry * n * nc
+            self._dense[key] = _DenseEntry(self._time_s, out, st)
+            return out
         out = self._generate(pixel_ids, col0, col1)
         if self._reserve(out.nbytes):
             self._dense[key] = _DenseEntry(self._time_s, out)

@@ -188,3 +188,11 @@ def test_validity_follows_measured_tau(record, tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         RecordStore(tmp_path).load_for(cal.device_id, cal.geometry)
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_emulated_stack(capsys):
+    code, out, err = run(capsys, "demo", "--device", "emu", *SMALL, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["selftest"]["passed"] and res["ok"]

@@ -153,14 +153,19 @@ def test_lost_uart_acks_are_recovered(env):
     assert rig.stats.runs == runs + 1  # the re-sent RUN did not run again
 
 
-@pytest.mark.parametrize("position", [5, N - 1])
-def test_dropped_camera_frame_is_reacquired(env, position):
+@pytest.mark.parametrize(
+    ("fault", "position", "problem"),
+    [("drop_frames", 5, "frame_status"), ("drop_frames", N - 1, "frame_status"),
+     ("corrupt_trailer", 7, None)],
+)
+def test_lost_or_corrupt_camera_frame_is_reacquired(env, fault, position, problem):
     rig, hw = env["rig"], env["hw"]
-    rig.camera.faults = CameraFaults(drop_frames={rig.camera.frame_counter + position})
+    rig.camera.faults = CameraFaults(**{fault: {rig.camera.frame_counter + position}})
     b = hw.acquire(env["patterns"], EXPOSURE_US)
     assert b.reacquired == N
     assert np.array_equal(b.frames, env["ref"])
-    assert any("frame_status" in p for p in b.info.problems)
+    if problem is not None:
+        assert any(problem in p for p in b.info.problems)
 
 
 def test_duplicated_frame_is_discarded(env):
@@ -171,14 +176,6 @@ def test_duplicated_frame_is_discarded(env):
     # the duplicate carries the same block id: the driver drops it, nothing to re-acquire
     assert b.reacquired == 0
     assert np.all(np.diff(b.frame_ids) == 1)
-
-
-def test_corrupt_trailer_is_reacquired(env):
-    rig, hw = env["rig"], env["hw"]
-    rig.camera.faults = CameraFaults(corrupt_trailer={rig.camera.frame_counter + 7})
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert b.reacquired == N
-    assert np.array_equal(b.frames, env["ref"])
 
 
 def test_one_frame_trigger_lag_is_detected_and_reacquired(env):

@@ -29,6 +29,7 @@ from tools.fuzz_targets import (  # noqa: E402
     all_targets,
     npz_with_header,
     record_bytes,
+    record_parts,
     sample_record,
 )
 
@@ -180,12 +181,7 @@ def test_record_announcing_a_huge_array_is_refused_in_bounded_memory(tmp_path):
 )
 def test_record_header_with_wrong_types_is_a_codec_error(tmp_path, edit):
     cal = sample_record()
-    header = {
-        "format_version": 1, "device_id": cal.device_id, "geometry": cal.geometry,
-        "exposure_us": 250.0, "scale_dn": 12.5, "created_s": 1.7e9,
-        "software_version": "0.1.0", "results": {}, "extra_arrays": [],
-    }
-    arrays = {k: getattr(cal, k) for k in Calibration._ARRAYS}
+    header, arrays = record_parts(cal)
     good = _load(tmp_path, npz_with_header(json.dumps(header).encode(), arrays))
     assert good.scale_dn == 12.5
     with pytest.raises(CodecError):

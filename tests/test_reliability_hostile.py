@@ -219,7 +219,7 @@ def _cli(argv: list[str], capsys) -> tuple[int, str]:
     [
         (["info", "--device", "quantum"], 1, "unknown device"),
         (["info", "--device", "hw:/nonexistent/config.json"], 1, "does not exist"),
-        (["info", "--n-in", "-5"], 1, "n_in"),
+        (["info", "--n-in", "-5"], 1, "--n-in must be >= 1"),  # option names (issue 11)
         (["info", "--n-in", "1000000000000"], 1, "n_in"),
         (["info", "--n-out", "abc"], 2, "invalid int"),
         (["calibrate", "everything"], 2, "invalid choice"),

@@ -289,6 +289,20 @@ def record_bytes(cal: object) -> bytes:
         return p.read_bytes()
 
 
+def record_parts(cal: object) -> tuple[dict, dict[str, np.ndarray]]:
+    """A valid JSON header (as a dict) and the arrays of `cal` (a sample_record()) as
+    Calibration.save writes them, to edit and write back with npz_with_header."""
+    header = {
+        "format_version": 1, "device_id": cal.device_id,  # type: ignore[attr-defined]
+        "geometry": cal.geometry,  # type: ignore[attr-defined]
+        "exposure_us": 250.0, "scale_dn": 12.5, "created_s": 1.7e9,
+        "software_version": "0.1.0", "results": {}, "extra_arrays": [],
+    }
+    with np.load(io.BytesIO(record_bytes(cal))) as z:
+        arrays = {k: z[k] for k in z.files if k != "header"}
+    return header, arrays
+
+
 def npz_with_header(header_json: bytes, arrays: dict[str, np.ndarray]) -> bytes:
     """An .npz record whose JSON header bytes are `header_json` (no validation)."""
     buf = io.BytesIO()
@@ -307,12 +321,7 @@ def _calibration_targets() -> list[Target]:
         return Calibration.load(path)
 
     cal = sample_record()
-    header = {
-        "format_version": 1, "device_id": cal.device_id, "geometry": cal.geometry,
-        "exposure_us": 250.0, "scale_dn": 12.5, "created_s": 1.7e9,
-        "software_version": "0.1.0", "results": {}, "extra_arrays": [],
-    }
-    arrays = {k: getattr(cal, k) for k in Calibration._ARRAYS}
+    header, arrays = record_parts(cal)
 
     def load_header(data: bytes) -> object:
         return load(npz_with_header(data, arrays))

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from ..driver_base import DeviceDriver
 from ..errors import CameraStateError, DeviceDisconnectedError, InputError
 from ..geometry import CameraRoi
@@ -17,6 +19,27 @@ from .pixel_formats import SIGNIFICANT_BITS, PixelFormat, pixel_format
 #: pixel formats the drivers unpack -> significant bits
 KNOWN_BITS = {f.name: b for f, b in SIGNIFICANT_BITS.items()}
 _IMAGE_FORMAT = ("Width", "Height", "OffsetX", "OffsetY", "PixelFormat")
+
+
+def check_count(value: Any, name: str, unit: str = "") -> int:
+    """`value` as an int >= 1 (a count, or milliseconds / bytes with `unit`); InputError for
+    anything else (bools included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        what = f" ({unit})" if unit else ""
+        raise InputError(f"{name} must be an integer >= 1{what}, got {value!r}")
+    return int(value)
+
+
+def check_frame_id(frame_id: Any, next_id: int) -> int:
+    """A skip_to target: an integer >= the next frame id to be read (InputError otherwise)."""
+    if isinstance(frame_id, bool) or not isinstance(frame_id, (int, np.integer)):
+        raise InputError(f"frame_id must be an integer, got {frame_id!r}")
+    if frame_id < next_id:
+        raise InputError(
+            f"cannot skip back to frame {frame_id}: frames up to {next_id - 1} were already "
+            "returned"
+        )
+    return int(frame_id)
 
 
 class FeatureCamera(DeviceDriver):
@@ -29,6 +52,20 @@ class FeatureCamera(DeviceDriver):
     sensor_width: int
     sensor_height: int
     _acquiring: bool = False
+
+    timeout_ms: int
+
+    def _read_request(self, n: Any, timeout_ms: Any) -> tuple[int, int]:
+        """The checked (n, timeout in ms) of a read_frames call; the camera must be usable and
+        acquiring (CameraStateError otherwise)."""
+        n = check_count(n, "n")
+        timeout = self.timeout_ms if timeout_ms is None else check_count(
+            timeout_ms, "timeout_ms", "milliseconds"
+        )
+        self._check_usable()
+        if not self._acquiring:
+            raise CameraStateError("the camera is not acquiring; call start() before read_frames()")
+        return n, timeout
 
     def start(self) -> None:  # pragma: no cover - implemented by the drivers
         raise NotImplementedError

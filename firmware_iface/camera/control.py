@@ -167,28 +167,35 @@ def encode_write_command(request_id: int, address: int, data: bytes, resend: boo
     )
 
 
-def decode_command(data: bytes) -> ReadCommand | WriteCommand:
-    """Parse a command (device side). Raises ControlCodecError carrying the status to answer."""
+def _split_header(data: bytes, what: str) -> tuple[int, int, int, int, bytes]:
+    """Check a command's or acknowledge's header against the transfer; return (flags or status,
+    id, length, request_id, data after the header). ControlCodecError (INVALID_HEADER) if the
+    transfer is shorter than a header, the prefix is wrong or the length field disagrees."""
     data = bytes(data)
     if len(data) < HEADER_SIZE:
         raise ControlCodecError(
-            f"command of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
+            f"{what} of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
             Status.INVALID_HEADER,
         )
-    prefix, flags, command_id, length, request_id = HEADER.unpack_from(data)
+    prefix, word, command_id, length, request_id = HEADER.unpack_from(data)
     if prefix != CONTROL_PREFIX:
         raise ControlCodecError(
-            f"command prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}", Status.INVALID_HEADER
+            f"{what} prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}", Status.INVALID_HEADER
         )
-    resend = bool(flags & FLAG_RESEND)
     if len(data) != HEADER_SIZE + length:
         raise ControlCodecError(
-            f"command length field says {length} bytes of data, "
+            f"{what} length field says {length} bytes of data, "
             f"transfer has {len(data) - HEADER_SIZE}",
             Status.INVALID_HEADER,
             request_id,
         )
-    scd = data[HEADER_SIZE:]
+    return word, command_id, length, request_id, data[HEADER_SIZE:]
+
+
+def decode_command(data: bytes) -> ReadCommand | WriteCommand:
+    """Parse a command (device side). Raises ControlCodecError carrying the status to answer."""
+    flags, command_id, length, request_id, scd = _split_header(data, "command")
+    resend = bool(flags & FLAG_RESEND)
     if command_id == CommandId.READMEM_CMD:
         if length != READ_SCD.size:
             raise ControlCodecError(
@@ -257,25 +264,7 @@ def ack_id_for(command_id: int) -> int:
 
 def decode_ack(data: bytes) -> Ack:
     """Parse an acknowledge (host side). Raises ControlCodecError when malformed."""
-    data = bytes(data)
-    if len(data) < HEADER_SIZE:
-        raise ControlCodecError(
-            f"acknowledge of {len(data)} bytes is shorter than the {HEADER_SIZE}-byte header",
-            Status.INVALID_HEADER,
-        )
-    prefix, status, command_id, length, request_id = HEADER.unpack_from(data)
-    if prefix != CONTROL_PREFIX:
-        raise ControlCodecError(
-            f"acknowledge prefix {prefix:#010x} is not {CONTROL_PREFIX:#010x}",
-            Status.INVALID_HEADER,
-        )
-    if len(data) != HEADER_SIZE + length:
-        raise ControlCodecError(
-            f"acknowledge length field says {length} bytes, transfer has {len(data) - HEADER_SIZE}",
-            Status.INVALID_HEADER,
-            request_id,
-        )
-    scd = data[HEADER_SIZE:]
+    status, command_id, length, request_id, scd = _split_header(data, "acknowledge")
     if status == Status.SUCCESS:
         if command_id == CommandId.WRITEMEM_ACK and length != WRITE_ACK_SCD.size:
             raise ControlCodecError(

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..errors import (
     CameraCommandError,
     CameraProtocolError,
@@ -38,7 +36,7 @@ from . import bootstrap as B
 from . import manifest, pixel_formats
 from . import usb_layout as L
 from .channel import CameraStats, ControlChannel
-from .common import KNOWN_BITS, FeatureCamera
+from .common import KNOWN_BITS, FeatureCamera, check_count, check_frame_id
 from .features import Features, sensor_bit_depth, sensor_size
 from .readout import FrameReadout, FrameStatus, StreamFormat, StreamReader
 from .transport import UsbCameraTransport
@@ -56,12 +54,6 @@ __all__ = [
 
 #: ABRM registers a device may leave unimplemented (read as "" when refused)
 _OPTIONAL_ABRM = ("family_name", "user_defined_name")
-
-
-def _check_timeout_ms(value: Any, name: str = "timeout_ms") -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1 (milliseconds), got {value!r}")
-    return int(value)
 
 
 class Camera(FeatureCamera):
@@ -85,10 +77,10 @@ class Camera(FeatureCamera):
         retries: int = 3,
         max_transfer: int = 1 << 20,
     ) -> None:
-        self.timeout_ms = _check_timeout_ms(timeout_ms)
+        self.timeout_ms = check_count(timeout_ms, "timeout_ms", "milliseconds")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InputError(f"retries must be an integer >= 0, got {retries!r}")
-        self.max_transfer = _check_timeout_ms(max_transfer, "max_transfer")
+        self.max_transfer = check_count(max_transfer, "max_transfer", "bytes")
         self.retries = retries
         super().__init__()
         self.stats = CameraStats()
@@ -243,14 +235,11 @@ class Camera(FeatureCamera):
         """The next n frames (ids first_id .. first_id + n - 1), waiting up to timeout_ms in all
         for the camera (frames already queued are read even past it). See readout.py for the
         per-frame statuses and what raises."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be an integer >= 1, got {n!r}")
-        timeout = self.timeout_ms if timeout_ms is None else _check_timeout_ms(timeout_ms)
-        self._check_usable()
-        if not self._acquiring or self._reader is None:
+        n, timeout = self._read_request(n, timeout_ms)
+        if self._reader is None:
             raise CameraStateError("the camera is not acquiring; call start() before read_frames()")
         with self._transaction(), self.stats.timed("readout"):
-            out = self._reader.read_frames(int(n), timeout)
+            out = self._reader.read_frames(n, timeout)
         self.stats.count("frames", int(n))
         return out
 
@@ -258,16 +247,9 @@ class Camera(FeatureCamera):
         """Continue reading at frame id `frame_id` (>= the next id to be read): frames with
         lower ids, buffered or still to arrive, are discarded as stale. Resynchronises the host
         after a faulty readout, e.g. with skip_to(camera["FrameCounter"])."""
-        if isinstance(frame_id, bool) or not isinstance(frame_id, (int, np.integer)):
-            raise InputError(f"frame_id must be an integer, got {frame_id!r}")
-        next_id = self._reader.next_id if self._reader is not None else 0
-        if frame_id < next_id:
-            raise InputError(
-                f"cannot skip back to frame {frame_id}: frames up to {next_id - 1} were "
-                "already returned"
-            )
+        frame_id = check_frame_id(frame_id, self._reader.next_id if self._reader is not None else 0)
         if self._reader is not None:
-            self._reader.skip_to(int(frame_id))
+            self._reader.skip_to(frame_id)
 
     # ------------------------------------------------------------------ lifetime
 

@@ -14,7 +14,6 @@ own exception (CameraCommandError for U3V) with the feature name attached.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from genicam import genapi
 
 from ..errors import CameraProtocolError, DeviceError, InputError
+from ..values import strict_float, strict_int
 
 _NI, _NA, _WO, _RO, _RW = 0, 1, 2, 3, 4
 _GENAPI_ERRORS = (
@@ -125,9 +125,7 @@ class Features:
         node = self._node(name)
         if isinstance(node, genapi.ICommand):
             raise InputError(f"{name} is a command: it has no value to read; use execute()")
-        mode = node.node.get_access_mode()
-        if mode not in (_RO, _RW):
-            raise InputError(f"{name} is not readable now ({_mode_name(mode)})")
+        _check_access(name, node, (_RO, _RW), "is not readable now")
         if isinstance(node, genapi.IEnumeration):
             return self._call(name, lambda: node.get_current_entry().symbolic)
         if isinstance(node, genapi.IRegister):
@@ -139,9 +137,7 @@ class Features:
         node = self._node(name)
         if isinstance(node, genapi.ICommand):
             raise InputError(f"{name} is a command: use execute({name!r})")
-        mode = node.node.get_access_mode()
-        if mode not in (_WO, _RW):
-            raise InputError(f"{name} is not writable now ({_mode_name(mode)})")
+        _check_access(name, node, (_WO, _RW), "is not writable now")
         v = _checked_value(name, node, value)
         if isinstance(node, genapi.IEnumeration):
             self._call(name, lambda: node.set_int_value(v))
@@ -153,9 +149,7 @@ class Features:
         node = self._node(name)
         if not isinstance(node, genapi.ICommand):
             raise InputError(f"{name} is not a command; use set()")
-        mode = node.node.get_access_mode()
-        if mode not in (_WO, _RW):
-            raise InputError(f"{name} cannot be executed now ({_mode_name(mode)})")
+        _check_access(name, node, (_WO, _RW), "cannot be executed now")
         self._call(name, node.execute)
 
     def _call(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -197,6 +191,13 @@ def sensor_bit_depth(f: Features, known: dict[str, int]) -> int:
     return max(bits)
 
 
+def _check_access(name: str, node: Any, allowed: tuple[int, ...], refusal: str) -> None:
+    """InputError "<name> <refusal> (<access mode>)" unless the node's access mode is allowed."""
+    mode = node.node.get_access_mode()
+    if mode not in allowed:
+        raise InputError(f"{name} {refusal} ({_mode_name(mode)})")
+
+
 def _mode_name(mode: int) -> str:
     return {
         _NI: "not implemented",
@@ -214,16 +215,9 @@ def _short(e: Exception) -> str:
 def _checked_value(name: str, node: Any, value: Any) -> Any:
     """The value to hand GenApi for this node, or InputError for a wrong type."""
     if isinstance(node, genapi.IInteger):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise InputError(f"{name} takes an integer, got {value!r}")
-        return int(value)
+        return strict_int(value, name, InputError)
     if isinstance(node, genapi.IFloat):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise InputError(f"{name} takes a number, got {value!r}")
-        v = float(value)
-        if not math.isfinite(v):
-            raise InputError(f"{name} must be finite, got {v}")
-        return v
+        return strict_float(value, name, InputError)
     if isinstance(node, genapi.IEnumeration):
         return _enum_value(name, node, value)
     if isinstance(node, genapi.IBoolean):

@@ -25,14 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
-    CameraStateError,
     CameraStreamTimeout,
     DeviceNotFoundError,
     DeviceTimeoutError,
-    InputError,
 )
 from .channel import CameraStats
-from .common import KNOWN_BITS, FeatureCamera
+from .common import KNOWN_BITS, FeatureCamera, check_count, check_frame_id
 from .features import Features, sensor_bit_depth, sensor_size
 from .pixel_formats import output_dtype, payload_size, unpack
 from .readout import FrameReadout, FrameStatus
@@ -48,12 +46,6 @@ def viky_producer() -> Path | None:
     return path if path.is_file() else None
 
 
-def _check_ms(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1 (milliseconds), got {value!r}")
-    return int(value)
-
-
 class GenTLCamera(FeatureCamera):
     """A camera opened through a GenTL producer. producer: path of the .cti file; serial: the
     camera's serial number (None: the only camera the producer lists). timeout_ms: default
@@ -66,7 +58,7 @@ class GenTLCamera(FeatureCamera):
         timeout_ms: int = 1000,
         num_buffers: int = 16,
     ) -> None:
-        self.timeout_ms = _check_ms(timeout_ms, "timeout_ms")
+        self.timeout_ms = check_count(timeout_ms, "timeout_ms", "milliseconds")
         super().__init__()
         self.stats = CameraStats()
         path = Path(producer).expanduser()
@@ -95,7 +87,7 @@ class GenTLCamera(FeatureCamera):
         its interface: remote_device.node_map, device.module.serial_number, start, stop,
         is_acquiring, fetch, destroy), e.g. one a caller configured itself."""
         self = cls.__new__(cls)
-        self.timeout_ms = _check_ms(timeout_ms, "timeout_ms")
+        self.timeout_ms = check_count(timeout_ms, "timeout_ms", "milliseconds")
         FeatureCamera.__init__(self)
         self.stats = CameraStats()
         self._harvester = None
@@ -165,13 +157,8 @@ class GenTLCamera(FeatureCamera):
     def read_frames(self, n: int, timeout_ms: int | None = None) -> FrameReadout:
         """The next n frames (ids next .. next + n - 1) from the producer's buffers; statuses and
         timeouts as for the U3V driver (CameraStreamTimeout keeps what was received)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be an integer >= 1, got {n!r}")
-        timeout = self.timeout_ms if timeout_ms is None else _check_ms(timeout_ms, "timeout_ms")
-        self._check_usable()
-        if not self._acquiring:
-            raise CameraStateError("the camera is not acquiring; call start() before read_frames()")
-        first, last = self._next_id, self._next_id + int(n) - 1
+        n, timeout = self._read_request(n, timeout_ms)
+        first, last = self._next_id, self._next_id + n - 1
         deadline = time.monotonic() + timeout / 1000.0
         try:
             with self._transaction(), self.stats.timed("readout"):
@@ -233,11 +220,7 @@ class GenTLCamera(FeatureCamera):
 
     def skip_to(self, frame_id: int) -> None:
         """Continue at frame id `frame_id` (>= the next id): lower ids are discarded."""
-        if isinstance(frame_id, bool) or not isinstance(frame_id, (int, np.integer)):
-            raise InputError(f"frame_id must be an integer, got {frame_id!r}")
-        if frame_id < self._next_id:
-            raise InputError(f"cannot skip back to frame {frame_id}: next is {self._next_id}")
-        self._next_id = int(frame_id)
+        self._next_id = check_frame_id(frame_id, self._next_id)
         self._buffered = {k: v for k, v in self._buffered.items() if k >= self._next_id}
 
     def _assemble(self, first: int, n: int, final: bool) -> FrameReadout:

@@ -152,18 +152,26 @@ class StreamFormat:
 
 
 class _Group:
-    """The transfers of one leader/payload/trailer group; pushed back on a timeout."""
+    """The transfers of one leader/payload/trailer group; pushed back on a timeout.
+    read(size, deadline): the reader's next transfer; pushback: the reader's queue of
+    transfers to deliver again (the group's go back to its front, in order)."""
 
-    def __init__(self, reader: StreamReader, deadline: _StreamDeadline) -> None:
-        self._reader = reader
+    def __init__(
+        self,
+        read: Callable[[int, _StreamDeadline], bytes],
+        pushback: deque[bytes],
+        deadline: _StreamDeadline,
+    ) -> None:
+        self._read = read
+        self._pushback = pushback
         self._deadline = deadline
         self.consumed: list[bytes] = []
 
     def take(self, size: int) -> bytes:
         try:
-            data = self._reader._read_transfer(size, self._deadline)
+            data = self._read(size, self._deadline)
         except DeviceTimeoutError:
-            self._reader._pushback.extendleft(reversed(self.consumed))
+            self._pushback.extendleft(reversed(self.consumed))
             raise
         self.consumed.append(data)
         return data
@@ -223,7 +231,7 @@ class StreamReader:
     # ---- one group ---------------------------------------------------------------------------
     def _receive_frame(self, deadline: _StreamDeadline, counters: dict) -> None:
         """Read one leader/payload/trailer group and file it under its block id."""
-        group = _Group(self, deadline)
+        group = _Group(self._read_transfer, self._pushback, deadline)
         leader = self._leader(group.take(self.plan.leader_size), counters)
         if leader is None:
             return

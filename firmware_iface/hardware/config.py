@@ -6,14 +6,13 @@ documented in docs/hardware.md. Pure data and parsing, no device access.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
+from ..values import strict_float, strict_int
 
 FORMAT = "opu-hardware/1"
 
@@ -53,7 +52,8 @@ class CameraConfig:
     """Camera: backend ("u3v": USB3 Vision over pyusb, found by its USB ids; "gentl": through
     the vendor's GenTL producer, the .cti path `gentl_producer` and the camera's serial
     `gentl_serial`), control timeout (ms) and retries, pixel format (None: the packed format of
-    the sensor's bit depth), trigger input line, and the exposure range to use (us)."""
+    the sensor's bit depth), trigger input line, and limits on the exposure (us) within the
+    range the camera itself reports for ExposureTime (None: the camera's own limit)."""
 
     backend: str = "u3v"
     gentl_producer: str | None = None
@@ -64,8 +64,8 @@ class CameraConfig:
     retries: int = 3
     pixel_format: str | None = None
     trigger_source: str = "Line0"
-    min_exposure_us: float = 10.0
-    max_exposure_us: float = 1.0e6
+    min_exposure_us: float | None = None
+    max_exposure_us: float | None = None
 
 
 @dataclass(frozen=True)
@@ -177,18 +177,11 @@ def _as_int(value: Any, where: str) -> int:
             return int(value, 0)
         except ValueError:
             raise ConfigurationError(f"{where} must be an integer, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigurationError(f"{where} must be an integer, got {value!r}")
-    return int(value)
+    return strict_int(value, where, ConfigurationError)
 
 
 def _as_float(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigurationError(f"{where} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ConfigurationError(f"{where} must be finite, got {value!r}")
-    return v
+    return strict_float(value, where, ConfigurationError)
 
 
 def _section(kind: type, data: Any, where: str) -> Any:
@@ -208,8 +201,8 @@ def _section(kind: type, data: Any, where: str) -> Any:
             raise ConfigurationError(f"{key}: no boolean settings exist")  # pragma: no cover
         if isinstance(default, int):
             values[name] = _as_int(value, key)
-        elif isinstance(default, float):
-            values[name] = _as_float(value, key)
+        elif isinstance(default, float) or known[name].type == "float | None":
+            values[name] = None if value is None else _as_float(value, key)
         elif value is not None and not isinstance(value, str):
             raise ConfigurationError(f"{key} must be a string, got {value!r}")
         else:
@@ -275,10 +268,12 @@ def _validate_consistency(c: HardwareConfig) -> None:
             f"timing.dmd_delay_us ({c.timing.dmd_delay_us}): the camera must expose while the "
             "pattern is on the mirrors"
         )
-    if not 0 < c.camera.min_exposure_us <= c.camera.max_exposure_us:
+    lo, hi = c.camera.min_exposure_us, c.camera.max_exposure_us
+    given = [v for v in (lo, hi) if v is not None]
+    if any(not v > 0 for v in given) or (len(given) == 2 and lo > hi):
         raise ConfigurationError(
             f"{c.source}: need 0 < camera.min_exposure_us <= camera.max_exposure_us, got "
-            f"{c.camera.min_exposure_us}, {c.camera.max_exposure_us}"
+            f"{lo}, {hi}"
         )
     _validate_camera_backend(c)
     if c.acquisition.camera_clock not in ("shared", "relative"):

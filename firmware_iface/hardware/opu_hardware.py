@@ -55,7 +55,7 @@ from .chunks import ChunkResult, ChunkRunner
 from .config import HardwareConfig
 from .opening import Devices, open_devices
 from .stats import HardwareStats
-from .timing import FrameTiming, exposure_limits_us, plan_timing
+from .timing import FrameTiming, camera_exposure_range_us, exposure_limits_us, plan_timing
 from .video_path import CHUNK_PATTERNS, pattern_period_us, run_video_chunk, video_timing
 
 
@@ -115,6 +115,9 @@ class OPUHardware(DeviceDriver):
         self._dmd_mode: str | None = "usb"
         try:
             open_devices(self.config, layout, roi, dmd_backend, camera_backend, self._devices)
+            self._camera_range_us = camera_exposure_range_us(
+                self._devices.camera, self.config.camera
+            )
             if self._video is not None:
                 self._video.open()  # the controller needs a locked source before mode 2
                 self._set_dmd_mode("video")
@@ -233,16 +236,12 @@ class OPUHardware(DeviceDriver):
 
     @property
     def exposure_range_us(self) -> tuple[float, float]:
-        """(shortest, longest) exposure, microseconds: the camera's range within the FPGA's
-        and the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
+        """(shortest, longest) exposure, microseconds: the camera's ExposureTime range (as
+        the camera reports it, narrowed by the config's camera limits) within the FPGA's and
+        the DMD's limits (shorter than the DMD's 105 us pattern minimum is allowed: the
         pattern then stays up longer than the exposure)."""
-        c = self.config
-        return exposure_limits_us(
-            c.camera.min_exposure_us,
-            c.camera.max_exposure_us,
-            c.timing.dmd_delay_us,
-            c.timing.camera_delay_us,
-        )
+        t = self.config.timing
+        return exposure_limits_us(*self._camera_range_us, t.dmd_delay_us, t.camera_delay_us)
 
     @property
     def device_id(self) -> str:
@@ -257,13 +256,12 @@ class OPUHardware(DeviceDriver):
     def timing_for(self, exposure_us: float) -> FrameTiming:
         """The frame timing an acquisition at exposure_us uses (checked like acquire)."""
         lo, hi = self.exposure_range_us
-        cam = self.config.camera
+        cam_lo, cam_hi = self._camera_range_us
         e = check_exposure_us(
             exposure_us,
             lo,
             hi,
-            f"the camera's ([{cam.min_exposure_us:g}, {cam.max_exposure_us:g}] us), the FPGA's "
-            "and the DMD's common",
+            f"the camera's ([{cam_lo:g}, {cam_hi:g}] us), the FPGA's and the DMD's common",
         )
         return self._plan(e)
 

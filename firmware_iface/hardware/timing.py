@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..dlpc900.commands import MAX_24BIT, MIN_EXPOSURE_1BIT_US
+from ..errors import ConfigurationError
 from ..fpga.timing import (
     MAX_EXPOSURE_US,
     MAX_FRAME_PERIOD_US,
@@ -54,6 +56,22 @@ class FrameTiming:
     def camera_delay_us(self) -> int:
         """Camera trigger delay from each frame's start, microseconds."""
         return self.board.camera_delay_us
+
+
+def camera_exposure_range_us(camera: Any, limits: Any) -> tuple[float, float]:
+    """The camera's ExposureTime range as it reports it (GenApi min/max, us), narrowed by
+    `limits` (a CameraConfig: min_exposure_us / max_exposure_us, None = the camera's).
+    ConfigurationError when the configured limits leave nothing of the camera's range."""
+    cam_lo, cam_hi = (float(v) for v in camera.features.range("ExposureTime"))
+    lo = cam_lo if limits.min_exposure_us is None else max(cam_lo, limits.min_exposure_us)
+    hi = cam_hi if limits.max_exposure_us is None else min(cam_hi, limits.max_exposure_us)
+    if not lo <= hi:
+        raise ConfigurationError(
+            f"camera exposure limits [{limits.min_exposure_us}, {limits.max_exposure_us}] us "
+            f"leave nothing of the camera's ExposureTime range [{cam_lo:g}, {cam_hi:g}] us; "
+            "widen them or remove them from the hardware config"
+        )
+    return lo, hi
 
 
 def exposure_limits_us(

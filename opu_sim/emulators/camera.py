@@ -50,7 +50,9 @@ class CameraEmulator(StreamSide):
     """An emulated camera of `sensor_width` x `sensor_height` pixels with a `bit_depth`-bit ADC.
 
     Power-up state: full-sensor ROI, PixelFormat Mono<bit_depth> (unpacked), ExposureTime
-    1000 us, Gain 0 dB, TriggerMode Off, TriggerSource Line0, not acquiring, stream disabled.
+    1000 us (within `exposure_range_us`), Gain 0 dB, TriggerMode Off, TriggerSource Line0, not
+    acquiring, stream disabled. `exposure_range_us` (min, max): the ExposureTime range this
+    camera accepts and states in its GenICam XML (default: the register map's 1 us .. 10 s).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class CameraEmulator(StreamSide):
         serial: str = "EMU-CAM-0001",
         vendor_id: int = L.DEFAULT_VENDOR_ID,
         product_id: int = L.DEFAULT_PRODUCT_ID,
+        exposure_range_us: tuple[float, float] | None = None,
     ) -> None:
         if bit_depth not in (8, 10, 12):
             raise ConfigurationError(f"bit_depth must be 8, 10 or 12, got {bit_depth}")
@@ -69,6 +72,14 @@ class CameraEmulator(StreamSide):
                 f"sensor must be at least 1x1, got {sensor_width}x{sensor_height}"
             )
         registers.encode_value(REGISTERS["DeviceSerialNumber"], serial)  # validates the serial
+        reg = REGISTERS["ExposureTime"]
+        lo, hi = exposure_range_us if exposure_range_us is not None else (reg.minimum, reg.maximum)
+        if not reg.minimum <= lo < hi <= reg.maximum:
+            raise ConfigurationError(
+                f"exposure_range_us must satisfy {reg.minimum:g} <= min < max <= "
+                f"{reg.maximum:g} us (the ExposureTime register), got {exposure_range_us}"
+            )
+        self.exposure_range_us = (float(lo), float(hi))
         self.sensor_width = int(sensor_width)
         self.sensor_height = int(sensor_height)
         self.bit_depth = int(bit_depth)
@@ -82,7 +93,7 @@ class CameraEmulator(StreamSide):
         self._format = {8: PixelFormat.Mono8, 10: PixelFormat.Mono10, 12: PixelFormat.Mono12}[
             bit_depth
         ]
-        self._exposure_us = 1000.0
+        self._exposure_us = min(max(1000.0, self.exposure_range_us[0]), self.exposure_range_us[1])
         self._gain_db = 0.0
         self._trigger_mode = 0
         self._trigger_source = registers.TRIGGER_SOURCES["Line0"]
@@ -92,7 +103,11 @@ class CameraEmulator(StreamSide):
         self._acks: deque[bytes] = deque()
         self._stream = PacketStream()
         self._last_request: tuple[int, bytes] | None = None
-        self.bootstrap = BootstrapMemory(self._abrm_strings(), self._payload_size)
+        self.bootstrap = BootstrapMemory(
+            self._abrm_strings(),
+            self._payload_size,
+            self.exposure_range_us if exposure_range_us is not None else None,
+        )
         self._setters: dict[str, Callable[[int | float], Status]] = self._make_setters()
         self.faults = CameraFaults()
 
@@ -314,11 +329,14 @@ class CameraEmulator(StreamSide):
 
             return set_
 
-        def number(attr: str, name: str) -> Callable[[int | float], Status]:
+        def number(
+            attr: str, name: str, limits: tuple[float, float] | None = None
+        ) -> Callable[[int | float], Status]:
             reg = REGISTERS[name]
+            lo, hi = limits if limits is not None else (reg.minimum, reg.maximum)
 
             def set_(v: int | float) -> Status:
-                if not (math.isfinite(v) and reg.minimum <= v <= reg.maximum):
+                if not (math.isfinite(v) and lo <= v <= hi):
                     return Status.INVALID_PARAMETER
                 setattr(self, attr, float(v))
                 return Status.SUCCESS
@@ -340,7 +358,7 @@ class CameraEmulator(StreamSide):
             "OffsetX": roi("_offset_x", 0, lambda: self.sensor_width - self._width),
             "OffsetY": roi("_offset_y", 0, lambda: self.sensor_height - self._height),
             "PixelFormat": self._set_pixel_format,
-            "ExposureTime": number("_exposure_us", "ExposureTime"),
+            "ExposureTime": number("_exposure_us", "ExposureTime", self.exposure_range_us),
             "Gain": number("_gain_db", "Gain"),
             "TriggerMode": choice("_trigger_mode", registers.TRIGGER_MODES),
             "TriggerSource": choice("_trigger_source", registers.TRIGGER_SOURCES),

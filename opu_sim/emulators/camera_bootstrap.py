@@ -22,6 +22,7 @@ from the AIA's Wireshark dissector and Aravis' arvuvcpprivate.h):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from importlib import resources
@@ -52,20 +53,29 @@ MAX_RESPONSE_TIME_MS = 50
 _SIRM_WRITABLE = set(B.SIRM_CONFIG) | {"si_control"}
 
 
-def camera_xml() -> str:
-    """The GenICam XML text of the emulated camera (opu_sim/emulators/camera.xml)."""
-    return resources.files(__package__).joinpath("camera.xml").read_text(encoding="utf-8")
+_XML_EXPOSURE = "<pValue>ExposureTime_Reg</pValue>\n    <Min>1.0</Min>\n    <Max>10000000.0</Max>"
 
 
-_XML_ZIP: bytes | None = None
+def camera_xml(exposure_range_us: tuple[float, float] | None = None) -> str:
+    """The GenICam XML text of the emulated camera (opu_sim/emulators/camera.xml); with
+    `exposure_range_us` (min, max), the ExposureTime feature's <Min>/<Max> are that camera's."""
+    xml = resources.files(__package__).joinpath("camera.xml").read_text(encoding="utf-8")
+    if exposure_range_us is None:
+        return xml
+    if _XML_EXPOSURE not in xml:  # pragma: no cover - camera.xml edited without this function
+        raise RuntimeError("camera.xml: the ExposureTime <Min>/<Max> block is not as expected")
+    lo, hi = (float(v) for v in exposure_range_us)
+    return xml.replace(
+        _XML_EXPOSURE,
+        f"<pValue>ExposureTime_Reg</pValue>\n    <Min>{lo!r}</Min>\n    <Max>{hi!r}</Max>",
+    )
 
 
-def camera_xml_zip() -> bytes:
-    """The device's stored GenICam file: camera.xml in a ZIP (built once)."""
-    global _XML_ZIP
-    if _XML_ZIP is None:
-        _XML_ZIP = manifest.zip_xml(camera_xml(), "OPUStack_CameraEmulator.xml")
-    return _XML_ZIP
+@functools.lru_cache(maxsize=8)
+def camera_xml_zip(exposure_range_us: tuple[float, float] | None = None) -> bytes:
+    """The device's stored GenICam file: camera_xml(exposure_range_us) in a ZIP (built once
+    per range)."""
+    return manifest.zip_xml(camera_xml(exposure_range_us), "OPUStack_CameraEmulator.xml")
 
 
 def _block(fields: dict[str, B.Field], values: dict[str, int | str], size: int) -> bytearray:
@@ -78,11 +88,17 @@ def _block(fields: dict[str, B.Field], values: dict[str, int | str], size: int) 
 
 class BootstrapMemory:
     """The bootstrap areas of one emulated camera. `required_payload()` gives the current
-    payload size in bytes (from the image-format registers)."""
+    payload size in bytes (from the image-format registers); the stored XML states the
+    camera's `exposure_range_us` (None: the register map's)."""
 
-    def __init__(self, strings: dict[str, str], required_payload: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        strings: dict[str, str],
+        required_payload: Callable[[], int],
+        exposure_range_us: tuple[float, float] | None = None,
+    ) -> None:
         self._required_payload = required_payload
-        zipped = camera_xml_zip()
+        zipped = camera_xml_zip(exposure_range_us)
         entry = manifest.ManifestEntry(
             (1, 0, 0),
             manifest.FILE_TYPE_DEVICE_XML,

@@ -99,7 +99,11 @@ class EmulatedRig:
         self.video = EmulatedVideoLink(profile.dmd.width, profile.dmd.height)
         self.dmd.attach_video(self.video)
         self.camera = CameraEmulator(
-            cam.sensor_width, cam.sensor_height, cam.bit_depth, _camera_serial(profile, seed)
+            cam.sensor_width,
+            cam.sensor_height,
+            cam.bit_depth,
+            _camera_serial(profile, seed),
+            exposure_range_us=(cam.min_exposure_us, cam.max_exposure_us),
         )
         self.fpga = FPGAEmulator(on_run=self._on_run)
         self.fpga.vsync_input = self._vsync_frames  # the board's VSYNC input: the video link

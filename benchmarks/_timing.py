@@ -1,0 +1,44 @@
+"""Timing helpers shared by the benchmark scripts (imported as `_timing`: a script's own folder
+is on sys.path when it runs as `python benchmarks/bench_x.py`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall time of fn() over `repeats` runs after one warm-up (numba compile, cache
+    load), seconds."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def paired_best(
+    target: Callable[[], object], ceiling: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Fastest wall times (seconds) of target and ceiling (or floor), run alternately so that
+    load from other processes hits both alike; no separate warm-up."""
+    bt = bc = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        ceiling()
+        bc = min(bc, time.perf_counter() - t)
+        t = time.perf_counter()
+        target()
+        bt = min(bt, time.perf_counter() - t)
+    return bt, bc
+
+
+def judge(rows: list[dict], reference: str) -> bool:
+    """Add to each row its `ratio` (row["seconds"] / row[reference], the same-run ceiling or
+    floor) and `ok` (ratio <= row["target"]); True when every row is ok."""
+    for r in rows:
+        r["ratio"] = r["seconds"] / r[reference]
+        r["ok"] = r["ratio"] <= r["target"]
+    return all(r["ok"] for r in rows)
