@@ -111,13 +111,16 @@ def test_ctrl_c_prints_one_line_keeps_record_exits_130(record, monkeypatch, caps
 
 def test_ctrl_c_in_a_real_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "opu.cli", "calibrate", "all", *SMALL,
+    # a shape whose photon-transfer step takes ~1.5 s on a quiet machine (SMALL's whole run
+    # takes ~50 ms once compiled: an interrupt could arrive after the end)
+    big = ["--n-in", "256", "--n-out", "8192", "--seed", "5"]
+    p = subprocess.Popen([sys.executable, "-m", "opu.cli", "calibrate", "all", *big,
                           "--record-dir", str(tmp_path)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    for line in p.stdout:  # wait until the run is inside step 2
-        if "step 2/5" in line:
+    for line in p.stdout:  # step lines are printed as each step starts
+        if "step 3/5" in line:
             break
-    time.sleep(0.2)
+    time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
