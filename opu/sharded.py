@@ -244,6 +244,22 @@ class DataParallelProjector:
         self.n_out = opu.n_out
         self.seed = opu.seed
 
+    def gather_errors(self, e: Any) -> tuple[Any, slice]:
+        """Every rank's error rows (torch, float32) in rank order, and the slice that is this
+        rank's. opu.dfa calls it so that the global batch is ternarised once, with the same
+        rounding draws as one process on the concatenated batch (then `project_all`)."""
+        import torch
+
+        local = np.ascontiguousarray(e.detach().cpu().numpy(), dtype=np.float32)
+        everything, counts = self._shard.gather_rows(local)
+        r0 = sum(counts[: self._shard.rank])
+        return torch.from_numpy(everything).to(e.device), slice(r0, r0 + local.shape[0])
+
+    def project_all(self, x: Any, mode: str = "linear") -> Any:
+        """The projection of rows that are already the global batch (every rank passes the
+        same rows, e.g. from `gather_errors`): all of them, (rows, n_out) float32."""
+        return self.opu.project(x, mode=mode)
+
     def project(self, x: Any, mode: str = "linear") -> Any:
         """This rank's rows of the projection of every rank's rows (rows, n_out) float32."""
         from .arrays import like_input, to_numpy

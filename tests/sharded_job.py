@@ -62,7 +62,7 @@ def dfa_training(sharded: bool) -> dict[str, np.ndarray]:
     import torch
     from torch import nn
 
-    from opu.dfa import DFA, Ternarizer
+    from opu.dfa import DFA
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(20, 64), nn.Tanh(), nn.Linear(64, 10))
@@ -81,7 +81,7 @@ def dfa_training(sharded: bool) -> dict[str, np.ndarray]:
         rows = slice(DFA_ROWS * r // w, DFA_ROWS * (r + 1) // w)
     else:
         projector = dev
-    net = DFA(model, [model[1]], projector, ternarizer=Ternarizer(rule="max"))
+    net = DFA(model, [model[1]], projector)  # the default: stochastic rounding per sign
     if sharded:
         net = nn.parallel.DistributedDataParallel(net)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)

@@ -232,13 +232,21 @@ class DFA(nn.Module):
         """
         v = grad_y.shape[-1]
         e = grad_y.detach().reshape(-1, v).float()
+        # A data-parallel projector (opu.sharded.DataParallelProjector) gathers every rank's
+        # errors first: the global batch is ternarised once, with the same rounding draws on
+        # every rank, exactly as one process would on the concatenated batch.
+        gather = getattr(self.projector, "gather_errors", None)
+        mine = slice(None)
+        if gather is not None:
+            e, mine = gather(e)
         if self.ternarizer.split_signs:
             bp, bn, ap, an = self.ternarizer.split(e, self.rounding)
-            p = self._project(torch.cat([bp, bn]).contiguous())
+            p = self._project(torch.cat([bp, bn]).contiguous(), gather is not None)
             p = ap * p[: e.shape[0]] - an * p[e.shape[0] :]
         else:
             t, alpha = self.ternarizer(e, self.rounding)
-            p = alpha * self._project(t.contiguous())
+            p = alpha * self._project(t.contiguous(), gather is not None)
+        p = p[mine]
         var = float(getattr(self.projector, "output_variance", 1.0))
         s = p * (self.feedback_gain / math.sqrt(var))
         widths = [math.prod(sh[len(grad_y.shape) - 1 :]) for sh in shapes]
@@ -246,8 +254,9 @@ class DFA(nn.Module):
             part.reshape(sh) for part, sh in zip(torch.split(s, widths, dim=1), shapes, strict=True)
         ]
 
-    def _project(self, t: torch.Tensor) -> torch.Tensor:
-        out = self.projector.project(t, mode="linear")
+    def _project(self, t: torch.Tensor, gathered: bool = False) -> torch.Tensor:
+        project = self.projector.project_all if gathered else self.projector.project
+        out = project(t, mode="linear")
         if isinstance(out, np.ndarray):
             out = torch.from_numpy(np.ascontiguousarray(out))
         if not isinstance(out, torch.Tensor):
