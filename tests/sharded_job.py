@@ -8,6 +8,7 @@ its own process and compares bit for bit.
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -104,6 +105,10 @@ def main() -> None:
     out = projections(sharded=True)  # the first sharded OPU initialises the process group
     out.update(dfa_training(sharded=True))
     np.savez(Path(sys.argv[1]) / f"rank{dist.get_rank()}.npz", **out)
+    # the DDP module of dfa_training sits in reference cycles: free it while the process group
+    # lives (destroyed only at interpreter exit, its reducer aborted the job now and then:
+    # "terminate called without an active exception")
+    gc.collect()
     dist.destroy_process_group()
 
 
