@@ -17,6 +17,8 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/opu demo
+	# DFA through the simulated OPU (the CLI's demo leaves training to the example)
+	$(PY) examples/dfa_digits.py
 
 # The suite runs on the machine's own OpenBLAS kernel (OPENBLAS_CORETYPE unset), then the
 # `numerics` tests (float-order sensitive, see tests/conftest.py) again on the AVX2 (Haswell)
