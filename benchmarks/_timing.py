@@ -42,3 +42,24 @@ def judge(rows: list[dict], reference: str) -> bool:
         r["ratio"] = r["seconds"] / r[reference]
         r["ok"] = r["ratio"] <= r["target"]
     return all(r["ok"] for r in rows)
+
+
+def print_stack_phases(
+    labels: list[str], hw_s: dict, rig_s: dict, n_frames: int, width: int = 40
+) -> None:
+    """Print where an emulated-stack acquisition's time went, microseconds per frame and share.
+
+    labels: nine phase names (DMD prepare, DMD upload/present, DMD sample in the rig, FPGA
+    protocol, physics, camera stream pack, camera readout, integrity, other host work); hw_s:
+    OPUHardware's phase seconds; rig_s: the rig's phase seconds; n_frames: frames timed."""
+    rig_total = sum(rig_s.values())
+    seconds = [
+        hw_s["dmd_prepare"], hw_s["dmd_upload"], rig_s["dmd_sample"],
+        hw_s["fpga_run"] - rig_total, rig_s["physics"], rig_s["camera_deliver"],
+        hw_s["camera_read"], hw_s["integrity"], hw_s["host_other"],
+    ]
+    total = sum(seconds)
+    print(f"{'phase':<{width}}{'us/frame':>10}{'share':>8}")
+    for name, sec in zip(labels, seconds, strict=True):
+        print(f"{name:<{width}}{1e6 * sec / n_frames:>10.1f}{100 * sec / total:>7.1f}%")
+    print(f"{'total':<{width}}{1e6 * total / n_frames:>10.1f}")

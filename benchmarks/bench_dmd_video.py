@@ -15,6 +15,7 @@ import argparse
 import time
 
 import numpy as np
+from _timing import print_stack_phases
 
 from firmware_iface.dlpc900.timing import PathTiming
 from firmware_iface.dlpc900.video import pack_frame, pack_frame_elements
@@ -98,23 +99,17 @@ def bench_stack(n_in: int, n_out: int, n_frames: int, repeats: int) -> None:
     emu = n_frames / best_emu
     print(f"{'emulated stack (OPUHardware, video)':<40}{emu:>10,.0f}   "
           f"= {emu / model.patterns_per_s:.2f} x the device")
-    rig_total = sum(rig_s.values())
-    rows = [
-        ("pack frames (elements -> RGB888)", hw_s["dmd_prepare"]),
-        ("present frames (video link)", hw_s["dmd_upload"]),
-        ("DMD bit planes -> elements (rig)", rig_s["dmd_sample"]),
-        ("FPGA protocol (UART, events)", hw_s["fpga_run"] - rig_total),
-        ("physics render (OpticalBench)", rig_s["physics"]),
-        ("camera stream pack (emulator)", rig_s["camera_deliver"]),
-        ("camera readout + unpack (driver)", hw_s["camera_read"]),
-        ("integrity + VSYNC attribution", hw_s["integrity"]),
-        ("other host work", hw_s["host_other"]),
-    ]
-    total = sum(v for _, v in rows)
-    print(f"{'phase':<40}{'us/frame':>10}{'share':>8}")
-    for name, sec in rows:
-        print(f"{name:<40}{1e6 * sec / n_total:>10.1f}{100 * sec / total:>7.1f}%")
-    print(f"{'total':<40}{1e6 * total / n_total:>10.1f}")
+    print_stack_phases([
+        "pack frames (elements -> RGB888)",
+        "present frames (video link)",
+        "DMD bit planes -> elements (rig)",
+        "FPGA protocol (UART, events)",
+        "physics render (OpticalBench)",
+        "camera stream pack (emulator)",
+        "camera readout + unpack (driver)",
+        "integrity + VSYNC attribution",
+        "other host work",
+    ], hw_s, rig_s, n_total, width=40)
     usb = PathTiming.usb(110.0)
     print(f"\nfor comparison, the usb path uploading the same patterns: "
           f"{usb.call_s(n_frames, image_bytes=20_898) * 1e3:,.0f} ms per call of {n_frames} "

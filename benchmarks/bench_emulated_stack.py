@@ -12,6 +12,7 @@ import argparse
 import time
 
 import numpy as np
+from _timing import print_stack_phases
 
 from firmware_iface.geometry import CameraRoi, DmdLayout
 from opu.emulated import open_hardware
@@ -65,23 +66,17 @@ def main() -> None:
     print(f"{'simulator (OpticalBench)':<34}{args.frames / best_sim:>12,.0f}")
     print(f"{'emulated stack (OPUHardware)':<34}{args.frames / best_emu:>12,.0f}")
     print()
-    rig_total = sum(rig_s.values())
-    rows = [
-        ("DMD prepare (ERLE / RGB888 frames)", hw_s["dmd_prepare"]),
-        ("DMD upload (USB HID) / frame present", hw_s["dmd_upload"]),
-        ("DMD shown pattern -> elements (rig)", rig_s["dmd_sample"]),
-        ("FPGA protocol (UART, events)", hw_s["fpga_run"] - rig_total),
-        ("physics render (OpticalBench)", rig_s["physics"]),
-        ("camera stream pack (emulator)", rig_s["camera_deliver"]),
-        ("camera readout + unpack (driver)", hw_s["camera_read"]),
-        ("integrity checks + counter reads", hw_s["integrity"]),
-        ("other host work", hw_s["host_other"]),
-    ]
-    total = sum(v for _, v in rows)
-    print(f"{'phase':<36}{'us/frame':>10}{'share':>8}")
-    for name, sec in rows:
-        print(f"{name:<36}{1e6 * sec / n_total:>10.1f}{100 * sec / total:>7.1f}%")
-    print(f"{'total':<36}{1e6 * total / n_total:>10.1f}")
+    print_stack_phases([
+        "DMD prepare (ERLE / RGB888 frames)",
+        "DMD upload (USB HID) / frame present",
+        "DMD shown pattern -> elements (rig)",
+        "FPGA protocol (UART, events)",
+        "physics render (OpticalBench)",
+        "camera stream pack (emulator)",
+        "camera readout + unpack (driver)",
+        "integrity checks + counter reads",
+        "other host work",
+    ], hw_s, rig_s, n_total, width=36)
     hw.close()
 
 
