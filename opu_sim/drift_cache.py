@@ -17,7 +17,7 @@ import numba as nb
 import numpy as np
 
 from .counter_rng import complex_gauss, derive_key, draw, knot_key, quarter_phasor
-from .gaussian_tiles import _FM_DRIFT, DRIFT_STREAM, start_offset, start_weight
+from .gaussian_tiles import _FM_DRIFT, DRIFT_STREAM, drift_entry, start_weight
 
 # scale index, phase, knot index, two complex knots, the complex start offset S - X(0)
 STATE_BYTES_PER_ENTRY = 4 + 4 + 8 + 16 + 8
@@ -54,30 +54,18 @@ def drift_state_fill(
         rk = derive_key(seed, DRIFT_STREAM, np.uint64(rows[i]))
         sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))
         for j in range(nc):
-            c = np.uint64(col0 + j)
-            h = draw(rk, c)
-            k = scale_lut[h & np.uint64(0xFFFF)]
-            ph = float(h >> np.uint64(40)) * (1.0 / 16777216.0)
-            s = t_s * inv_scale_s[k] + ph
-            m = math.floor(s)
-            f = np.float32(s - m)
-            kn = np.uint64(m)
-            a_re, a_im = complex_gauss(draw(knot_key(rk, kn), c))
-            b_re, b_im = complex_gauss(draw(knot_key(rk, kn + np.uint64(1)), c))
-            wa, wb = quarter_phasor(f)
-            d_re, d_im = start_offset(sk, rk, c, np.float32(ph))
-            w0 = start_weight(m, wa, wb, np.float32(ph))
-            out[i, j] = (wa * a_re + wb * b_re) + w0 * d_re
-            out[n + i, j] = (wa * a_im + wb * b_im) + w0 * d_im
-            offset[i, j] = d_re
-            offset[n + i, j] = d_im
-            scale[i, j] = k
-            phase[i, j] = np.float32(ph)  # exact: a 24-bit integer times 2**-24
-            knot[i, j] = np.int64(m)
-            lo[i, j] = a_re
-            lo[n + i, j] = a_im
-            hi[i, j] = b_re
-            hi[n + i, j] = b_im
+            e = drift_entry(rk, sk, np.uint64(col0 + j), t_s, inv_scale_s, scale_lut)
+            out[i, j] = e[0]
+            out[n + i, j] = e[1]
+            scale[i, j] = e[2]
+            phase[i, j] = e[3]  # exact: a 24-bit integer times 2**-24
+            knot[i, j] = np.int64(e[4])
+            lo[i, j] = e[5]
+            lo[n + i, j] = e[6]
+            hi[i, j] = e[7]
+            hi[n + i, j] = e[8]
+            offset[i, j] = e[9]
+            offset[n + i, j] = e[10]
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FM_DRIFT)

@@ -60,21 +60,33 @@ def fill_drift_tile(
         rk = derive_key(seed, DRIFT_STREAM, np.uint64(rows[i]))
         sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))  # the static medium's row
         for j in range(nc):
-            c = np.uint64(col0 + j)
-            h = draw(rk, c)
-            k = scale_lut[h & np.uint64(0xFFFF)]
-            ph = float(h >> np.uint64(40)) * (1.0 / 16777216.0)
-            s = t_s * inv_scale_s[k] + ph
-            m = math.floor(s)
-            f = np.float32(s - m)
-            knot = np.uint64(m)
-            a_re, a_im = complex_gauss(draw(knot_key(rk, knot), c))
-            b_re, b_im = complex_gauss(draw(knot_key(rk, knot + np.uint64(1)), c))
-            wa, wb = quarter_phasor(f)
-            d_re, d_im = start_offset(sk, rk, c, np.float32(ph))
-            w0 = start_weight(m, wa, wb, np.float32(ph))
-            out[i, j] = (wa * a_re + wb * b_re) + w0 * d_re
-            out[n + i, j] = (wa * a_im + wb * b_im) + w0 * d_im
+            e = drift_entry(rk, sk, np.uint64(col0 + j), t_s, inv_scale_s, scale_lut)
+            out[i, j] = e[0]
+            out[n + i, j] = e[1]
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
+def drift_entry(
+    row_key: np.uint64, static_key: np.uint64, c: np.uint64, t_s: float,
+    inv_scale_s: np.ndarray, scale_lut: np.ndarray,
+) -> tuple:
+    """One entry (row keys, column c) of the drifting medium at t_s, and its state: (value re,
+    value im, scale index, phase, knot index n, G_n re, im, G_n+1 re, im, start offset S - X(0)
+    re, im). The one definition fill_drift_tile and the dense drift cache both use."""
+    h = draw(row_key, c)
+    k = scale_lut[h & np.uint64(0xFFFF)]
+    ph = float(h >> np.uint64(40)) * (1.0 / 16777216.0)
+    s = t_s * inv_scale_s[k] + ph
+    m = math.floor(s)
+    f = np.float32(s - m)
+    knot = np.uint64(m)
+    a_re, a_im = complex_gauss(draw(knot_key(row_key, knot), c))
+    b_re, b_im = complex_gauss(draw(knot_key(row_key, knot + np.uint64(1)), c))
+    wa, wb = quarter_phasor(f)
+    d_re, d_im = start_offset(static_key, row_key, c, np.float32(ph))
+    w0 = start_weight(m, wa, wb, np.float32(ph))
+    return ((wa * a_re + wb * b_re) + w0 * d_re, (wa * a_im + wb * b_im) + w0 * d_im, k,
+            np.float32(ph), m, a_re, a_im, b_re, b_im, d_re, d_im)
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
