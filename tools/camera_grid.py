@@ -2,6 +2,7 @@
 simulator's truth (docs/calibration.md "Any consistent camera").
 
     python tools/camera_grid.py [--bits 8,10,12] [--k 0.05,0.134,0.5,2] [--wells 0.1,0.3,1.2]
+                                [--read-e 6]
 
 Each camera: black level clear of 0 by 4 read-noise sigmas, full well at the given fraction of
 the ADC range above it, light scaled to the full well; profiles whose saturation is below 30
@@ -61,6 +62,7 @@ def main() -> None:
     ap.add_argument("--bits", default="8,10,12")
     ap.add_argument("--k", default="0.05,0.134,0.5,2")
     ap.add_argument("--wells", default="0.1,0.3,1.2")
+    ap.add_argument("--read-e", type=float, default=6.0, help="read noise, e-")
     args = ap.parse_args()
     print("| bits | K (DN/e-) | full well / range | K error | read noise error | "
           "saturation error | read-noise method |")
@@ -69,7 +71,7 @@ def main() -> None:
         for k in (float(v) for v in args.k.split(",")):
             for frac in (float(v) for v in args.wells.split(",")):
                 try:
-                    p = camera_profile(bits, k, frac)
+                    p = camera_profile(bits, k, frac, args.read_e)
                 except ConfigurationError:
                     print(f"| {bits} | {k:g} | {frac:g} | refused (saturation < 30 read-noise "
                           "sigmas) | | | |", flush=True)
@@ -79,7 +81,7 @@ def main() -> None:
                 print(f"| {bits} | {k:g} | {frac:g} | {r.gain_dn_per_e / k - 1:+.1%} | "
                       f"{r.read_noise_e / p.camera.read_noise_e - 1:+.1%} | "
                       f"{r.saturation_capacity_e / saturation_e(p) - 1:+.1%} | "
-                      f"{r.extra['read_noise_method']} |", flush=True)
+                      f"{r.extra['read_noise_method'].split(' (')[0]} |", flush=True)
 
 
 if __name__ == "__main__":
