@@ -101,3 +101,28 @@ def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
         parallel = b.project(x)
     np.testing.assert_array_equal(serial, parallel)
     assert nb.get_num_threads() == configured
+
+
+def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
+    """Between PARALLEL_IF_IDLE_ABOVE and SERIAL_BELOW_PIXEL_FRAMES a call takes this thread
+    plus the cores idle right now (/proc/loadavg's runnable count), never more than
+    configured; below, one thread; above, the configured count whatever the load."""
+    import os
+
+    import opu.kernel_threads as kt
+
+    cpus = len(os.sched_getaffinity(0))
+    fake = tmp_path / "loadavg"
+    monkeypatch.setattr(kt, "_LOADAVG", str(fake))
+    mid = kt.PARALLEL_IF_IDLE_ABOVE
+    for running, idle in ((1, cpus - 1), (cpus, 0), (cpus + 7, 0)):
+        fake.write_text(f"0.50 0.40 0.30 {running}/321 4242\n")
+        assert kt.idle_cores() == idle
+        assert kt.threads_for_work(mid, 64) == 1 + idle
+        assert kt.threads_for_work(mid - 1, 64) == 1
+        assert kt.threads_for_work(kt.SERIAL_BELOW_PIXEL_FRAMES, 64) == 64
+        assert kt.threads_for_work(mid, 1) == 1
+    fake.write_text("garbage\n")
+    assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
+    monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
+    assert kt.idle_cores() == 0
