@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from firmware_iface.errors import ConfigurationError, InputError
 from opu_sim import drift_model
+from opu_sim.coefficient_grid import STEP
 from opu_sim.transmission import DRIFT_QUANTUM_TAU, TransmissionMatrix
 
 PIXELS = np.array([5, 17, 123456, 2_000_000, 42, 7], dtype=np.int64)
@@ -301,7 +302,13 @@ def test_drift_starts_from_the_static_medium():
     ids = np.arange(200, dtype=np.int64) * 7
     static = TransmissionMatrix(seed=5).coefficients(ids, 0, 500)
     t = TransmissionMatrix(seed=5, drift_time_s=TAU)
-    np.testing.assert_allclose(t.coefficients(ids, 0, 500), static, atol=2e-5, rtol=0)
+    # before rounding to the coefficient grid the two agree to 2e-5 (float32 arithmetic of the
+    # drift recombination); on the grid they are equal but where a value sat within that of a
+    # rounding boundary, and there one grid step apart
+    d = np.abs(np.concatenate([(t.coefficients(ids, 0, 500) - static).real.ravel(),
+                               (t.coefficients(ids, 0, 500) - static).imag.ravel()]))
+    assert d.max() <= STEP
+    assert np.mean(d == 0) > 0.999
     for lag in (0.05, 0.5, 2.0):
         t.set_time(lag * TAU)
         assert abs(_corr(static, t.coefficients(ids, 0, 500)).real - np.exp(-lag)) < 0.02
