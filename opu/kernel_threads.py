@@ -10,7 +10,11 @@ So a call of `pixel_frames` (frames x output pixels):
     from /proc/loadavg, this one included, below the usable CPUs): this thread plus the idle
     cores, at most the OPU's count;
   - else one thread.
-The results are the same bits either way (the kernels do not depend on the thread count);
+The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
+threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
+that took 26 ms instead of 0.06 ms on one thread. BLAS's count is process-wide, so BLAS calls
+of other threads are capped too while a small call runs. The results are the same bits
+either way (the kernels and the exact-sum field GEMMs do not depend on the thread count);
 only the time differs.
 """
 
@@ -21,12 +25,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba as nb
+import numpy as np  # noqa: F401  (loads the BLAS library threadpoolctl finds)
+from threadpoolctl import ThreadpoolController
 
 from firmware_iface.threads import start_numba_pool
 
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
 _LOADAVG = "/proc/loadavg"
+_blas: list | None = None  # threadpoolctl controllers of the BLAS libraries, found once
+
+
+def _blas_libraries() -> list:
+    global _blas
+    if _blas is None:
+        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas
 
 
 def idle_cores() -> int:
@@ -54,15 +68,20 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
 def threads_for(pixel_frames: int) -> Iterator[int]:
     """Within this context, Numba kernels launched from this thread use `threads_for_work`
     threads (at most the count already set: OPU(threads=), via
-    firmware_iface.threads.numba_threads); yields the count in use."""
+    firmware_iface.threads.numba_threads), and BLAS at most that many; yields the count."""
     start_numba_pool()
     configured = nb.get_num_threads()
     n = threads_for_work(pixel_frames, configured)
-    if n == configured:
-        yield configured
-        return
-    nb.set_num_threads(n)
+    blas = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+    blas = [(lib, old) for lib, old in blas if old > n]
+    if n != configured:
+        nb.set_num_threads(n)
+    for lib, _ in blas:
+        lib.set_num_threads(n)
     try:
         yield n
     finally:
-        nb.set_num_threads(configured)
+        for lib, old in blas:
+            lib.set_num_threads(old)
+        if n != configured:
+            nb.set_num_threads(configured)

@@ -91,10 +91,19 @@ def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
     import opu.kernel_threads as kt
 
     x = rng.integers(-1, 2, (24, 16))
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
     configured = nb.get_num_threads()
+    blas_before = blas_threads()
+    assert blas_before  # numpy has loaded its BLAS
     with kt.threads_for(10) as n:
         assert n == 1 and nb.get_num_threads() == 1
+        assert blas_threads() == [1] * len(blas_before)  # numpy's BLAS capped too
     assert nb.get_num_threads() == configured
+    assert blas_threads() == blas_before
     with OPU(n_in=16, n_out=32, seed=4) as a, OPU(n_in=16, n_out=32, seed=4) as b:
         serial = a.project(x)
         monkeypatch.setattr(kt, "SERIAL_BELOW_PIXEL_FRAMES", 0)  # every call on all threads
