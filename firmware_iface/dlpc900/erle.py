@@ -42,6 +42,15 @@ _ERRORS = {
 }
 
 
+def _encode(kernel, p: np.ndarray, bound: int) -> bytes:
+    """The stream kernel(pixels, run values, run lengths, out) -> size writes into a buffer
+    of `bound` bytes (the format's worst case for this image)."""
+    w = p.shape[1]
+    out = np.empty(bound, np.uint8)
+    n = kernel(p, np.empty(w, np.uint32), np.empty(w, np.int64), out)
+    return out[:n].tobytes()
+
+
 def _decode(kind: str, kernel, data: bytes, width: int, height: int) -> np.ndarray:
     """(height, width) uint32 image decoded by kernel(bytes, out) -> (error code, offset)."""
     out = np.zeros((height, width), np.uint32)
@@ -156,10 +165,8 @@ def erle_bound(width: int, height: int) -> int:
 
 
 @numba.njit(cache=True)
-def _erle_encode(p, out):
+def _erle_encode(p, vals, lens, out):
     h, w = p.shape
-    vals = np.empty(w, np.uint32)
-    lens = np.empty(w, np.int64)
     pos = 0
     for y in range(h):
         same = y > 0
@@ -268,9 +275,7 @@ def _erle_control(d, p, nb, out, x, y, wrapped):
 def _erle_decode(d, out):
     """Returns (error code, byte offset); 0 = ok."""
     nb = d.shape[0]
-    p = 0
-    x = 0
-    y = 0
+    p = x = y = 0  # byte, column, line
     wrapped = False
     while p < nb:
         if d[p] != 0:  # n pixel: repeat
@@ -310,9 +315,7 @@ def encode_erle(pixels: np.ndarray) -> bytes:
     p = _check_pixels(pixels)
     if p.shape[1] > MAX_ERLE_LENGTH:
         raise CodecError(f"ERLE lines hold at most {MAX_ERLE_LENGTH} pixels, got {p.shape[1]}")
-    out = np.empty(erle_bound(p.shape[1], p.shape[0]), np.uint8)
-    n = _erle_encode(p, out)
-    return out[:n].tobytes()
+    return _encode(_erle_encode, p, erle_bound(p.shape[1], p.shape[0]))
 
 
 def decode_erle(data: bytes, width: int, height: int) -> np.ndarray:
@@ -324,10 +327,8 @@ def decode_erle(data: bytes, width: int, height: int) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _rle_encode(p, out):
+def _rle_encode(p, vals, lens, out):
     h, w = p.shape
-    vals = np.empty(w, np.uint32)
-    lens = np.empty(w, np.int64)
     pos = 0
     for y in range(h):
         n = _line_runs(p[y], vals, lens)
@@ -399,9 +400,7 @@ def _rle_end(d, p, nb, x, y, shape):
 @numba.njit(cache=True)
 def _rle_decode(d, out):
     nb = d.shape[0]
-    p = 0
-    x = 0
-    y = 0
+    p = x = y = 0  # byte, column, line
     while p < nb:
         n = np.int64(d[p])
         if n != 0:  # n pixel: repeat
@@ -440,9 +439,7 @@ def encode_rle(pixels: np.ndarray) -> bytes:
     """RLE stream (without the image header) of an (H, W) uint32 image."""
     p = _check_pixels(pixels)
     h, w = p.shape
-    out = np.empty(h * (4 * w + 8) + 2, np.uint8)
-    n = _rle_encode(p, out)
-    return out[:n].tobytes()
+    return _encode(_rle_encode, p, h * (4 * w + 8) + 2)
 
 
 def decode_rle(data: bytes, width: int, height: int) -> np.ndarray:
