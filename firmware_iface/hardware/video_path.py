@@ -3,8 +3,9 @@ DLPC900's video input, shown VSYNC-locked at 24 x the refresh rate, one camera e
 pattern trigger, and attributed frame by frame (firmware_iface.dlpc900.video_sync).
 
 One chunk (at most MAX_FRAMES_PER_RUN video frames, `VideoChunk`), per round:
-1. present the first frame still needed, then run the timing board for 24 x (frames + 1 +
-   latency) pattern triggers from a VSYNC (the spare VSYNC absorbs one late flip);
+1. present the first frame still needed, wait half a VSYNC period (the margin every later
+   frame has before its edge), then run the timing board for 24 x (frames + 1 + latency)
+   pattern triggers from a VSYNC (the spare VSYNC absorbs one late flip);
 2. while the board runs, present the other frames one per VSYNC interval, each at the middle
    of the interval before its VSYNC on the board's clock (the furthest from both edges); a
    flip that lands after its VSYNC moves the following frames one VSYNC on;
@@ -16,8 +17,9 @@ One chunk (at most MAX_FRAMES_PER_RUN video frames, `VideoChunk`), per round:
    rounds FrameIntegrityError is raised. No exposure is used unless its attribution is certain.
 
 The video output protocol (duck-typed; the emulated link opu_sim.emulators.dlpc900_video, the
-bench's window_output.WindowVideoOutput): `open()`, `close()`, `present(frame) -> (earliest,
-latest)` board time of the flip (us), `board_now_us()`, `wait_until_us(t)`. VSYNC edges and
+bench's window_output.WindowVideoOutput): `open()`, `close()`, `sync()` (before each run: its
+clock against the board's), `present(frame) -> (earliest, latest)` board time at which the
+frame became current (us), `board_now_us()`, `wait_until_us(t)`. VSYNC edges and
 pattern triggers come from the timing board: one event per trigger, flagged VSYNC where its
 VSYNC input saw an edge.
 """
@@ -170,7 +172,11 @@ class VideoChunk:
         paced on the run's VSYNC grid, and wait for the run's end."""
         out, fpga, stats = self.output, self.runner.fpga, self.runner.stats
         with stats.timed("dmd_upload"):
+            out.sync()  # the output's clock against the board's, before the run
             flips = [out.present(self.video[self.todo[0]])]
+            # as every later frame: half a VSYNC period between its flip and its edge (the
+            # run's first), for the output to make it current
+            out.wait_until_us(flips[0][1] + 0.5 * self.vsync_period_us)
         with stats.timed("fpga_run"):
             fpga.arm()
             accepted = fpga.run(n_trig)

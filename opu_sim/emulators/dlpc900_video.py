@@ -86,8 +86,8 @@ class EmulatedVideoLink:
     the FPGA emulator's clock); vsync_period_us: the VSYNC period the host runs at (the rig:
     24 x the board's frame period).
     Host side (the video output protocol of firmware_iface.hardware.video_path): open(),
-    close(), present(frame) -> (earliest, latest) board time of the flip, board_now_us(),
-    wait_until_us(t). Rig side: start_run(n_triggers, pattern_period_us) when a run is
+    close(), sync(), present(frame) -> (earliest, latest) board time of the flip, board_now_us(),
+    wait_until_us(t). Rig side: start_run(start_us, n_triggers, pattern_period_us) when a run is
     accepted, finish_run(start_us, n_triggers, pattern_period_us) when it ends.
     """
 
@@ -120,6 +120,9 @@ class EmulatedVideoLink:
         self.locked = False
         self._flips.clear()
 
+    def sync(self) -> None:
+        """Nothing to measure: the emulated host reads the board's clock itself."""
+
     def board_now_us(self) -> float:
         """The board's time now (the host's estimate is exact in emulation), us."""
         return float(self._clock())
@@ -150,7 +153,7 @@ class EmulatedVideoLink:
         return t, t
 
     # ---- rig side -------------------------------------------------------------------------
-    def start_run(self, n_triggers: int) -> None:
+    def start_run(self, start_us: int, n_triggers: int, pattern_period_us: int) -> None:
         """A run was accepted: the VSYNC edges its counter will see (`counted_vsync_frames`,
         lost_vsyncs applied)."""
         n_vsync = -(-n_triggers // PATTERNS_PER_FRAME)

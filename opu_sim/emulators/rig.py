@@ -67,7 +67,9 @@ class EmulatedRig:
 
     profile: the simulated device; seed: medium seed; layout: element placement on the DMD (the
     rig samples mirrors back into elements with it); cache_budget_bytes: the bench's
-    transmission-matrix memory; name: the fpgaemu:// name (default: unique).
+    transmission-matrix memory; name: the fpgaemu:// name (default: unique); realtime: the
+    board's clock follows the host's (FPGAEmulator realtime mode: for a real window feeding
+    the video input, `attach_video_input`).
     Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video
     input, EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI),
     stats (RigStats).
@@ -80,6 +82,7 @@ class EmulatedRig:
         layout: DmdLayout,
         cache_budget_bytes: int = 512 << 20,
         name: str | None = None,
+        realtime: bool = False,
     ) -> None:
         if not isinstance(profile, DeviceProfile):
             raise ConfigurationError(
@@ -110,7 +113,8 @@ class EmulatedRig:
             _camera_serial(profile, seed),
             exposure_range_us=(cam.min_exposure_us, cam.max_exposure_us),
         )
-        self.fpga = FPGAEmulator(on_run=self._on_run, on_run_end=self._on_run_end)
+        self.fpga = FPGAEmulator(on_run=self._on_run, on_run_end=self._on_run_end,
+                                 realtime=realtime)
         self.fpga.vsync_input = self._vsync_frames  # the board's VSYNC input: the video link
         self.name = name or f"rig-{uuid.uuid4().hex[:12]}"
         self.url = f"fpgaemu://{self.name}"
@@ -119,6 +123,12 @@ class EmulatedRig:
         self._amp_version = -1
         self._amplitudes: dict[int, np.ndarray] = {}
         self._video_run: RunRequest | None = None  # a video-pattern run not yet rendered
+
+    def attach_video_input(self, video_input: object) -> None:
+        """Feed the DMD's video input from another source than the emulated link (a
+        ScreenVideoInput reading a real window's X server; the rig needs realtime=True)."""
+        self.video = video_input
+        self.dmd.attach_video(video_input)
 
     def close(self) -> None:
         """Release the bench's caches (hardware on the rig closes separately)."""
@@ -205,7 +215,7 @@ class EmulatedRig:
         """FPGA RUN callback: render and deliver one camera frame per camera pulse (a
         video-pattern run at its end: the host presents its frames while it runs)."""
         if self.dmd.display_mode == DisplayMode.VIDEO_PATTERN:
-            self.video.start_run(req.n_frames)
+            self.video.start_run(req.start_time_us, req.n_frames, req.frame_period_us)
             self._video_run = req
             return
         self._render(req, self._shown_patterns)
