@@ -3,8 +3,9 @@
 Fields are linear in the pattern: the bench splits each pattern into its data region and its
 anchor region (firmware_iface.geometry.DmdLayout), computes the field of each distinct region
 content once (batch-invariant products with the stacked [Re T; Im T], dense or tile by tile:
-opu_sim.field_kernels) and adds them per frame inside the camera kernel. That is exact physics,
-and it makes the anchor scheme's repeated sub-patterns cost nothing extra.
+exact sums for binary patterns, opu_sim.field_kernels) and adds them per frame inside the
+camera kernel. That is exact physics, and it makes the anchor scheme's repeated sub-patterns
+cost nothing extra.
 """
 
 from __future__ import annotations
@@ -223,9 +224,10 @@ class OpticalBench:
     def _fields(self, rows: np.ndarray, col0: int, col1: int) -> np.ndarray:
         """Fields [Re | Im] (n_rows, 2P) of region patterns `rows` over columns col0:col1.
 
-        Batch-invariant: opu_sim.field_kernels sums every output in a fixed order, so a row's
+        Batch-invariant (opu_sim.field_kernels): binary rows are summed exactly (T is on the
+        coefficient grid; BLAS in exact column chunks), other rows in a fixed order, so a row's
         field is the same bits alone, in any batch, in the dense or the tile-by-tile path, on
-        any thread count and CPU (a BLAS GEMM's is not: see that module)."""
+        any thread count, CPU and BLAS kernel."""
         ids = self._pixel_ids
         npx = ids.size
         live = np.flatnonzero(rows.any(axis=1))  # an all-OFF region contributes no field

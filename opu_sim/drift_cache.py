@@ -5,8 +5,8 @@ Per entry the cache keeps its scale index, phase, current knot index n, the knot
 G_{n+1} and its start offset S - X(0) (fill_drift_tile). At a new time t only entries whose
 knot index changed draw new knots (one, when time moved to the next interval; two otherwise);
 all others recombine cos(pi f/2) G_n + sin(pi f/2) G_{n+1} (+ the start term) with the new f.
-Same arithmetic as fill_drift_tile (no FMA contraction), so the result is identical to
-generating afresh.
+Same arithmetic as fill_drift_tile (no FMA contraction, then the same on_grid rounding), so
+the result is identical to generating afresh.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import numba as nb
 import numpy as np
 
+from .coefficient_grid import on_grid
 from .counter_rng import complex_gauss, derive_key, draw, knot_key, quarter_phasor
 from .gaussian_tiles import _FM_DRIFT, DRIFT_STREAM, drift_entry, start_weight
 
@@ -55,8 +56,8 @@ def drift_state_fill(
         sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))
         for j in range(nc):
             e = drift_entry(rk, sk, np.uint64(col0 + j), t_s, inv_scale_s, scale_lut)
-            out[i, j] = e[0]
-            out[n + i, j] = e[1]
+            out[i, j] = on_grid(e[0])
+            out[n + i, j] = on_grid(e[1])
             scale[i, j] = e[2]
             phase[i, j] = e[3]  # exact: a 24-bit integer times 2**-24
             knot[i, j] = np.int64(e[4])
@@ -103,6 +104,7 @@ def drift_state_advance(
                 new += 1
             wa, wb = quarter_phasor(f)
             w0 = start_weight(m, wa, wb, phase[i, j])
-            out[i, j] = (wa * lo[i, j] + wb * hi[i, j]) + w0 * offset[i, j]
-            out[n + i, j] = (wa * lo[n + i, j] + wb * hi[n + i, j]) + w0 * offset[n + i, j]
+            out[i, j] = on_grid((wa * lo[i, j] + wb * hi[i, j]) + w0 * offset[i, j])
+            out[n + i, j] = on_grid((wa * lo[n + i, j] + wb * hi[n + i, j])
+                                    + w0 * offset[n + i, j])
         drawn[i] = new

@@ -1,21 +1,24 @@
-"""Batch-invariant field products F = X @ W.T (Numba): every output has one fixed summation order.
+"""Batch-invariant field products F = X @ W.T (float32): a row's field depends on that row alone.
 
-A BLAS GEMM's result for a row depends on where the row sits in the call (OpenBLAS's Haswell
-kernel gives rows at different positions of one call, or the same row in calls of different
-sizes or thread counts, different last bits; its AVX-512 kernel happens not to). The simulator
-needs a row's field to be a function of that row alone, so these kernels fix the order:
+A BLAS GEMM's rounding depends on where a row sits in the call (OpenBLAS's Haswell kernel
+gives rows at different positions of one call, or the same row in calls of different sizes or
+thread counts, different last bits). The simulator needs a row's field to be a function of
+that row alone, so:
 
-- binary rows (every value 0 or 1: DMD patterns) use a "four Russians" table: the DMD elements
-  are taken in groups of 4, the 16 subset sums of each group's 4 columns of W are tabulated
-  (subset s = its highest element added to subset s minus that element), and a row's field is
-  the sum over groups, in group order, of the table entry its 4 bits select. Adds only, about a
-  quarter of a GEMM's operations.
-- other rows (mirror fractions in [0, 1]) sum x[k] * W[p, k] over k in order, a product then an
-  add (no fused multiply-add).
+- exact rows (every value -1, 0 or 1: DMD patterns, ternary inputs) go through BLAS sgemm in
+  chunks of CHUNK_COLS columns. W is on the coefficient grid (opu_sim.coefficient_grid: every
+  entry a multiple of 2**-11 within +-8), so every product is exact and so is every partial
+  sum of a chunk: the chunk's result is the exact sum whatever the kernel, blocking, batch or
+  thread count. The chunk results are then added in chunk order, elementwise (one fixed order
+  per output). In practice those adds are exact too (|field| << 2**13), so a field equals its
+  float64 sum bit for bit.
+- other rows (mirror fractions in [0, 1]) sum x[k] * W[p, k] over k in order in a Numba kernel,
+  a product then an add (no fused multiply-add, no fastmath).
 
-Both are plain IEEE float32 arithmetic in a fixed order (no fastmath), so an output depends only
-on its row, its column of W and the number of columns: not on the batch, its order, the block
-sizes, the tile of W it comes in, the thread count, the CPU or the BLAS library.
+Either way an output depends only on its row, its row of W and the number of columns: not on
+the batch, its order, the tile of W it comes in, the thread count, the CPU or the BLAS library.
+W must be on the grid for the exact path's guarantee (every generator of
+opu_sim.transmission writes it so).
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from .coefficient_grid import CHUNK_COLS
+
 PIX_BLOCK = 128  # output columns (rows of W) per parallel work item (chosen by measurement)
-GROUP_BLOCK = 64  # 4-element groups per table (256 DMD elements; 512 KiB table, in L2)
+K_BLOCK = 256  # columns of W transposed at a time by the float kernel (in L2)
 
 
 @nb.njit(cache=True)
@@ -43,65 +48,12 @@ def _transpose_block(w: np.ndarray, p0: int, pn: int, k0: int, kn: int, wt: np.n
 
 
 @nb.njit(parallel=True, cache=True)
-def binary_fields(nibbles: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
-    """out[r, p] = sum_k x[r, k] W[p, k] for binary rows given as nibbles[r, g] = sum_j
-    x[r, 4g + j] << j (uint8, (R, G), G a multiple of GROUP_BLOCK, zero past the last element);
-    w: (M, K) float32, 4 G >= K; out: (R, M) float32.
-
-    Order of the sum for one output: groups of 8 table entries are added as a balanced tree
-    ((t0 + t1) + (t2 + t3)) + ((t4 + t5) + (t6 + t7)), and those octets are added in order."""
-    n_rows, n_groups = nibbles.shape
-    m, k = w.shape
-    n_real = (k + 3) // 4  # groups holding elements; the padding past them codes 0
-    n_blocks = (m + PIX_BLOCK - 1) // PIX_BLOCK
-    for blk in nb.prange(n_blocks):
-        p0 = blk * PIX_BLOCK
-        pn = min(PIX_BLOCK, m - p0)
-        wt = np.empty((4 * GROUP_BLOCK, PIX_BLOCK), np.float32)
-        table = np.empty((GROUP_BLOCK, 16, PIX_BLOCK), np.float32)
-        table[:, 0, :] = 0.0  # the empty subset; the others are written before they are read
-        acc = np.zeros((n_rows, PIX_BLOCK), np.float32)
-        for g0 in range(0, n_groups, GROUP_BLOCK):
-            # octets made only of padding add +0.0 to an accumulator that is never -0.0, so
-            # skipping them leaves every bit as it was (and n_in=10 does 8 groups, not 64)
-            g_end = min(GROUP_BLOCK, (max(0, n_real - g0) + 7) // 8 * 8)
-            if g_end == 0:
-                continue
-            kn = max(0, min(4 * GROUP_BLOCK, k - 4 * g0))
-            _transpose_block(w, p0, pn, 4 * g0, kn, wt[: 4 * g_end])
-            for g in range(g_end):
-                for s in range(1, 16):
-                    hb = 3 if s >= 8 else (2 if s >= 4 else (1 if s >= 2 else 0))
-                    rest = s ^ (1 << hb)
-                    for j in range(PIX_BLOCK):
-                        table[g, s, j] = table[g, rest, j] + wt[4 * g + hb, j]
-            for r in range(n_rows):
-                code = nibbles[r, g0 : g0 + GROUP_BLOCK]
-                for g in range(0, g_end, 8):
-                    t0 = table[g, code[g]]
-                    t1 = table[g + 1, code[g + 1]]
-                    t2 = table[g + 2, code[g + 2]]
-                    t3 = table[g + 3, code[g + 3]]
-                    t4 = table[g + 4, code[g + 4]]
-                    t5 = table[g + 5, code[g + 5]]
-                    t6 = table[g + 6, code[g + 6]]
-                    t7 = table[g + 7, code[g + 7]]
-                    for j in range(PIX_BLOCK):
-                        acc[r, j] += ((t0[j] + t1[j]) + (t2[j] + t3[j])) + (
-                            (t4[j] + t5[j]) + (t6[j] + t7[j])
-                        )
-        for r in range(n_rows):
-            for j in range(pn):
-                out[r, p0 + j] = acc[r, j]
-
-
-@nb.njit(parallel=True, cache=True)
 def float_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
     """out[r, p] = sum_k x[r, k] W[p, k], k in order, product then add; x: (R, K) float32;
     w: (M, K) float32; out: (R, M) float32."""
     n_rows, k = x.shape
     m = w.shape[0]
-    kb = 4 * GROUP_BLOCK
+    kb = K_BLOCK
     n_blocks = (m + PIX_BLOCK - 1) // PIX_BLOCK
     for blk in nb.prange(n_blocks):
         p0 = blk * PIX_BLOCK
@@ -121,15 +73,22 @@ def float_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
                 out[r, p0 + j] = acc[r, j]
 
 
-def nibbles_of(rows: np.ndarray) -> np.ndarray:
-    """Binary rows (R, K) -> uint8 codes (R, G): code g holds elements 4g..4g+3, element 4g + j
-    in bit j; G = ceil(K/4) rounded up to a multiple of GROUP_BLOCK, the extra codes zero."""
-    packed = np.packbits(rows.astype(bool, copy=False), axis=1, bitorder="little")
-    n_groups = -(-rows.shape[1] // (4 * GROUP_BLOCK)) * GROUP_BLOCK
-    nib = np.zeros((rows.shape[0], n_groups), np.uint8)
-    nib[:, 0 : 2 * packed.shape[1] : 2] = packed & 0x0F
-    nib[:, 1 : 2 * packed.shape[1] : 2] = packed >> 4
-    return nib
+def exact_fields(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x @ w.T summed exactly: x (R, K) float32 of -1/0/1, w (M, K) float32 on the coefficient
+    grid; (R, M) float32. BLAS sgemm per CHUNK_COLS columns, chunk results added in order."""
+    n_rows, k = x.shape
+    out = np.zeros((n_rows, w.shape[0]), np.float32)
+    part = None
+    for k0 in range(0, k, CHUNK_COLS):
+        xs, ws = x[:, k0 : k0 + CHUNK_COLS], w[:, k0 : k0 + CHUNK_COLS].T
+        if k0 == 0:
+            np.matmul(xs, ws, out=out)
+            continue
+        if part is None:
+            part = np.empty_like(out)
+        np.matmul(xs, ws, out=part)
+        out += part
+    return out
 
 
 @dataclass(frozen=True)
@@ -137,25 +96,33 @@ class PreparedRows:
     """Rows in the kernels' operand forms (see `prepare`); reusable over tiles of W."""
 
     n_rows: int
-    binary: np.ndarray  # indices of the binary rows
-    nibbles: np.ndarray  # their codes (nibbles_of)
+    exact: np.ndarray  # indices of the rows of -1/0/1
+    exact_rows: np.ndarray  # those rows, float32
     fractional: np.ndarray  # indices of the other rows
     floats: np.ndarray  # those rows, float32
 
 
+def _exact_mask(rows: np.ndarray) -> np.ndarray:
+    if rows.dtype == np.bool_:
+        return np.ones(rows.shape[0], bool)
+    if rows.dtype == np.uint8:
+        return (rows <= 1).all(axis=1)
+    if np.issubdtype(rows.dtype, np.integer):
+        return ((rows >= -1) & (rows <= 1)).all(axis=1)
+    return ((rows == 0) | (rows == 1) | (rows == -1)).all(axis=1)
+
+
 def prepare(rows: np.ndarray) -> PreparedRows:
-    """Split rows (R, K) (bool, uint8 0/1, or float in [0, 1]) into the kernels' operands. A row
-    whose values are all 0 or 1 takes the binary kernel whatever its dtype, so its result does
-    not depend on the other rows of the batch."""
-    if rows.dtype == np.bool_ or rows.dtype == np.uint8:
-        binary = np.ones(rows.shape[0], bool)
-    else:
-        binary = ((rows == 0) | (rows == 1)).all(axis=1)
-    bi, fi = np.flatnonzero(binary), np.flatnonzero(~binary)
+    """Split rows (R, K) (bool, integers, or floats such as mirror fractions in [0, 1]) into
+    the kernels' operands. A row whose values are all -1, 0 or 1 takes the exact path whatever
+    its dtype, so its result does not depend on the other rows of the batch."""
+    exact = _exact_mask(rows)
+    ei, fi = np.flatnonzero(exact), np.flatnonzero(~exact)
     return PreparedRows(
         n_rows=rows.shape[0],
-        binary=bi,
-        nibbles=nibbles_of(rows if bi.size == rows.shape[0] else rows[bi]),
+        exact=ei,
+        exact_rows=np.ascontiguousarray(rows if ei.size == rows.shape[0] else rows[ei],
+                                        dtype=np.float32),
         fractional=fi,
         floats=np.ascontiguousarray(rows[fi], dtype=np.float32),
     )
@@ -163,20 +130,15 @@ def prepare(rows: np.ndarray) -> PreparedRows:
 
 def fields(rows: np.ndarray | PreparedRows, w: np.ndarray) -> np.ndarray:
     """Batch-invariant rows @ w.T, float32 (R, M): rows (R, K) as for `prepare` (or prepared
-    once for several tiles of W), w (M, K) float32."""
+    once for several tiles of W), w (M, K) float32 on the coefficient grid."""
     prep = rows if isinstance(rows, PreparedRows) else prepare(rows)
     w = np.ascontiguousarray(w, dtype=np.float32)
     if prep.fractional.size == 0:
-        out = np.empty((prep.n_rows, w.shape[0]), np.float32)
-        binary_fields(prep.nibbles, w, out)
-        return out
+        return exact_fields(prep.exact_rows, w)
     out = np.empty((prep.n_rows, w.shape[0]), np.float32)
-    for idx, kernel, operand in (
-        (prep.binary, binary_fields, prep.nibbles),
-        (prep.fractional, float_fields, prep.floats),
-    ):
-        if idx.size:
-            part = np.empty((idx.size, w.shape[0]), np.float32)
-            kernel(operand, w, part)
-            out[idx] = part
+    if prep.exact.size:
+        out[prep.exact] = exact_fields(prep.exact_rows, w)
+    part = np.empty((prep.fractional.size, w.shape[0]), np.float32)
+    float_fields(prep.floats, w, part)
+    out[prep.fractional] = part
     return out

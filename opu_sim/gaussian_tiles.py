@@ -6,6 +6,8 @@ A static medium is stream 0; a drifting one combines knots of its own streams
 (opu_sim.drift_model).
 A tile is returned stacked as a real matrix W of shape (2 * n_rows, n_cols): rows [0, n) hold
 Re T, rows [n, 2n) hold Im T, so that one real GEMM X @ W.T gives both parts of the field.
+Every value written is on the coefficient grid (opu_sim.coefficient_grid.on_grid: multiples of
+2**-11 within +-8), which makes the field sums of binary rows exact.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 import numba as nb
 import numpy as np
 
+from .coefficient_grid import on_grid
 from .counter_rng import _FM, complex_gauss, derive_key, draw, knot_key, quarter_phasor
 
 DRIFT_STREAM = np.uint64(0xD21F7000000000A5)  # stream of the drift knots (static T uses 0)
@@ -35,8 +38,8 @@ def fill_stacked_tile(
         key = derive_key(seed, epoch, np.uint64(rows[i]))
         for j in range(nc):
             re, im = complex_gauss(draw(key, np.uint64(col0 + j)))
-            out[i, j] = re
-            out[n + i, j] = im
+            out[i, j] = on_grid(re)
+            out[n + i, j] = on_grid(im)
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FM_DRIFT)
@@ -61,8 +64,8 @@ def fill_drift_tile(
         sk = derive_key(seed, np.uint64(0), np.uint64(rows[i]))  # the static medium's row
         for j in range(nc):
             e = drift_entry(rk, sk, np.uint64(col0 + j), t_s, inv_scale_s, scale_lut)
-            out[i, j] = e[0]
-            out[n + i, j] = e[1]
+            out[i, j] = on_grid(e[0])
+            out[n + i, j] = on_grid(e[1])
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
@@ -71,8 +74,9 @@ def drift_entry(
     inv_scale_s: np.ndarray, scale_lut: np.ndarray,
 ) -> tuple:
     """One entry (row keys, column c) of the drifting medium at t_s, and its state: (value re,
-    value im, scale index, phase, knot index n, G_n re, im, G_n+1 re, im, start offset S - X(0)
-    re, im). The one definition fill_drift_tile and the dense drift cache both use."""
+    value im (both before on_grid), scale index, phase, knot index n, G_n re, im, G_n+1 re,
+    im, start offset S - X(0) re, im). The one definition fill_drift_tile and the dense drift
+    cache both use."""
     h = draw(row_key, c)
     k = scale_lut[h & np.uint64(0xFFFF)]
     ph = float(h >> np.uint64(40)) * (1.0 / 16777216.0)

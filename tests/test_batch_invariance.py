@@ -2,7 +2,8 @@
 chunking (the OPU's, the DMD LUT's), dense or tile by tile, on any thread count.
 
 These are the `numerics` tests: CI runs them again under OPENBLAS_CORETYPE=Haswell (the AVX2
-kernel, whose GEMM results depend on the call shape; see opu_sim/field_kernels.py).
+kernel, whose GEMM rounding depends on the call shape; the simulator's binary fields are exact
+sums, see opu_sim/coefficient_grid.py and opu_sim/field_kernels.py).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from dataclasses import replace
 import numba as nb
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import firmware_iface.hardware.opu_hardware as hw_mod
 import opu.device as device_mod
 import opu_sim.bench as bench_mod
 from opu import OPU
 from opu.emulated import hardware_config, open_hardware
+from opu_sim.coefficient_grid import CHUNK_COLS, LIMIT, STEP, is_on_grid, quantise
 from opu_sim.emulators.rig import EmulatedRig
 from opu_sim.field_kernels import fields
 from opu_sim.profile import DeviceProfile
+from opu_sim.transmission import TransmissionMatrix
 
 pytestmark = pytest.mark.numerics
 
@@ -36,12 +40,19 @@ def _with_threads(n: int, f):
         nb.set_num_threads(old)
 
 
-@pytest.mark.parametrize("kind", ["binary", "float"])
+def _grid_matrix(rng, m, k):
+    """A random W on the coefficient grid (what every generator of T returns)."""
+    return quantise(rng.standard_normal((m, k)).astype(np.float32) * np.float32(np.sqrt(0.5)))
+
+
+@pytest.mark.parametrize("kind", ["binary", "ternary", "float"])
 def test_field_of_a_row_is_the_same_bits_in_any_batch_tile_and_thread_count(kind):
     rng = np.random.default_rng(10)
-    k, m = 301, 130  # neither a multiple of the kernels' blocks
-    w = rng.standard_normal((m, k)).astype(np.float32)
+    k, m = 2301, 130  # three column chunks; neither a multiple of the kernels' blocks
+    w = _grid_matrix(rng, m, k)
     x = (rng.random((150, k)) < 0.5).astype(np.uint8)
+    if kind == "ternary":
+        x = rng.integers(-1, 2, (150, k)).astype(np.int8)
     if kind == "float":
         x = x * rng.random((150, k)).astype(np.float32)
     row = x[37]
@@ -56,17 +67,62 @@ def test_field_of_a_row_is_the_same_bits_in_any_batch_tile_and_thread_count(kind
     assert np.array_equal(tiles[0], alone)
     for t in range(1, nb.config.NUMBA_NUM_THREADS + 1):
         assert np.array_equal(_with_threads(t, lambda: fields(x[:64], w))[37], alone)
+        with threadpool_limits(t, user_api="blas"):
+            assert np.array_equal(fields(x[:64], w)[37], alone)
     truth = row.astype(np.float64) @ w.T.astype(np.float64)
-    np.testing.assert_allclose(alone, truth, rtol=0, atol=2e-5 * np.abs(w).sum(axis=1).max())
+    if kind == "float":
+        np.testing.assert_allclose(alone, truth, rtol=0, atol=2e-5 * np.abs(w).sum(axis=1).max())
+    else:  # every partial sum is a multiple of 2**-11 below 2**13: no rounding anywhere
+        assert np.array_equal(alone, truth)
 
 
-def test_binary_valued_float_rows_take_the_binary_kernel():
+def test_exact_fields_equal_the_float64_sum_at_a_projection_size():
+    """Exact truth: fields of binary rows over 4096 columns of a generated T (four column
+    chunks) are the float64 sums bit for bit, for every row of a batch, on this BLAS kernel."""
+    tm = TransmissionMatrix(seed=21)
+    w = tm.stacked(np.arange(300, dtype=np.int64) * 9973, 0, 4096)
+    x = (np.random.default_rng(22).random((97, 4096)) < 0.5).astype(np.uint8)
+    got = fields(x, w)
+    truth = x.astype(np.float64) @ w.T.astype(np.float64)
+    assert np.array_equal(got, truth)
+    assert np.array_equal(fields(x[40:41], w)[0], got[40])
+
+
+def test_generated_coefficients_lie_on_the_grid_within_the_bound():
+    """Every entry of T, static or drifting, dense, tile or recorded-knot cache, is a multiple
+    of STEP with |value| <= LIMIT, and LIMIT over a chunk of columns stays within 2**24 steps."""
+    assert CHUNK_COLS * LIMIT <= 2**24 * STEP and CHUNK_COLS >= 1024
+    ids = np.arange(64, dtype=np.int64) * 31
+    static = TransmissionMatrix(seed=3)
+    drifting = TransmissionMatrix(seed=3, drift_time_s=2.0)
+    free = TransmissionMatrix(seed=3, drift_time_s=2.0, cache_budget_bytes=0)
+    blocks = [static.stacked(ids, 0, 700)]
+    for t in (0.0, 0.7, 55.0):
+        drifting.set_time(t)
+        free.set_time(t)
+        blocks.append(drifting.stacked(ids, 0, 700))  # knot cache (advanced in place)
+        blocks += [tile for _, tile in free.blocks(ids, 0, 700, 16)]
+    for b in blocks:
+        assert is_on_grid(b)
+        assert np.abs(b).max() <= LIMIT
+    assert np.abs(blocks[0]).max() > 2.5  # tails present, not clipped away
+    # rounding to the grid is a perturbation of the Gaussian, not a change of it
+    assert abs(np.mean(blocks[0].astype(np.float64) ** 2) - 0.5) < 0.01
+    assert np.array_equal(quantise(blocks[0]), blocks[0])
+    assert np.array_equal(quantise(np.float32([0.3 * STEP, -0.7 * STEP, 9.0, -1e30])),
+                          np.float32([0.0, -STEP, LIMIT, -LIMIT]))
+
+
+def test_exact_rows_take_the_exact_path_whatever_their_dtype():
     rng = np.random.default_rng(11)
-    w = rng.standard_normal((70, 90)).astype(np.float32)
+    w = _grid_matrix(rng, 70, 90)
     xb = (rng.random((4, 90)) < 0.5).astype(np.uint8)
     mixed = np.vstack([xb.astype(np.float32), rng.random((3, 90)).astype(np.float32)])
     assert np.array_equal(fields(mixed, w)[:4], fields(xb, w))
     assert np.array_equal(fields(xb.astype(bool), w), fields(xb, w))
+    xt = rng.integers(-1, 2, (3, 90)).astype(np.int8)
+    assert np.array_equal(fields(xt.astype(np.float64), w), fields(xt, w))
+    assert np.array_equal(fields(xt, w), xt.astype(np.float64) @ w.T.astype(np.float64))
 
 
 @pytest.fixture(scope="module")
