@@ -148,7 +148,7 @@ class EmulatedVideoLink:
         t = float(self._clock())
         if i - 1 in self.faults.dropped_frames and self._flips:
             t = self._flips[-1][0] + 1.0  # came right after the previous flip: overwrites it
-        self._flips.append((t, f.copy()))
+        self._flips.append((t, f))  # held, not copied: the host does not reuse a frame
         self.frames_presented += 1
         return t, t
 
