@@ -68,7 +68,7 @@ def test_default_path_is_video_and_frames_equal_the_simulator(env):
         ({"late_flips": {1}}, "late_flip"),
         ({"dropped_frames": {0}}, "dropped_frame"),
         ({"lost_vsyncs": {2}}, "lost_vsync"),
-        ({"late_flips": {0}, "dropped_frames": {1}, "lost_vsyncs": {3}}, "dropped_frame"),
+        ({"late_flips": {1}, "dropped_frames": {1}, "lost_vsyncs": {3}}, "dropped_frame"),
         ({"lost_vsyncs": {0}}, "trigger_count"),  # the run's first edge: run again
     ],
 )
