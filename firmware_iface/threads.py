@@ -8,6 +8,8 @@ torch code down. `start_numba_pool` starts the pool once, at import of this modu
 package of the stack imports it before running a kernel), and puts every loaded OpenMP
 runtime's thread count back as it was. `numba_threads(n)` then sets Numba's count for the calling
 thread only (numba.set_num_threads is thread-local) and restores it on exit.
+The simulator's field GEMMs run on numpy's BLAS with at most the calling thread's Numba count
+(`blas_threads_at_most`), so OPU(threads=) bounds them too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from .errors import ConfigurationError
 _OPENMP_LIBS = ("libgomp", "libomp", "libiomp5")
 _start_lock = threading.Lock()
 _started = False
+_blas_libs: list | None = None
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_saved: list[int] = []
 
 
 def _openmp_runtimes() -> list[ctypes.CDLL]:
@@ -65,6 +71,46 @@ def start_numba_pool() -> None:
         for lib, n in before:
             lib.omp_set_num_threads(n)
         _started = True
+
+
+def _numpy_blas() -> list:
+    """threadpoolctl controllers of numpy's BLAS (its bundled OpenBLAS; else every BLAS loaded
+    but torch's), found once."""
+    global _blas_libs
+    if _blas_libs is None:
+        import numpy  # noqa: F401  (its BLAS must be loaded to be found)
+        from threadpoolctl import ThreadpoolController
+
+        libs = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+        own = [c for c in libs if "numpy" in c.filepath]
+        _blas_libs = own or [c for c in libs if "torch" not in c.filepath]
+    return _blas_libs
+
+
+@contextlib.contextmanager
+def blas_threads_at_most(threads: int) -> Iterator[None]:
+    """Run the block with numpy's BLAS on at most `threads` threads. OpenBLAS's count is
+    process-wide, so it is lowered only when above `threads`, only while some caller is inside
+    such a block, and then restored; results do not depend on it (the simulator's GEMMs are
+    exact sums: opu_sim.field_kernels)."""
+    global _blas_depth, _blas_saved
+    libs = _numpy_blas()
+    with _blas_lock:
+        if _blas_depth == 0:
+            _blas_saved = [c.num_threads for c in libs]
+        _blas_depth += 1
+        for c in libs:
+            if c.num_threads > threads:
+                c.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                for c, n in zip(libs, _blas_saved, strict=True):
+                    if c.num_threads != n:
+                        c.set_num_threads(n)
 
 
 def max_threads() -> int:
