@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from calibration.quick import calibrate_for_projection, geometry_of
+from calibration.quick import calibrate_for_projection
 from calibration.record import Calibration
 from calibration.stability import DRIFT_WARN_CORRELATION
 from calibration.store import RecordStore
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
+from firmware_iface.geometry import ProjectionGeometry
 from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from . import truth
@@ -182,9 +183,9 @@ class OPU(FirstUseCalibration):
         return self._bench
 
     @property
-    def geometry(self) -> dict:
+    def geometry(self) -> ProjectionGeometry:
         """The geometry a calibration record must match."""
-        return geometry_of(self.n_in, self.n_out, self.layout, self.roi)
+        return ProjectionGeometry.of(self.n_in, self.n_out, self.layout, self.roi)
 
     @property
     def frame_period_us(self) -> float:
@@ -233,6 +234,9 @@ class OPU(FirstUseCalibration):
         self._anchor_floor_dn = np.float32(0.01 * float(np.median(cal.anchor_dn)))
         self.last_anchor_dn = cal.anchor_dn.astype(np.float32)  # all n_out, also when sharded
         self._anchor_drift_warned = False
+        ref = cal.anchor_dn.astype(np.float64)
+        ref -= ref.mean()
+        self._anchor_ref = (ref, float(np.sqrt(ref @ ref)))  # centred, and its norm
         self._lin_gain = math.sqrt(2.0 / cal.scale_dn)
 
     # ---- projection ---------------------------------------------------------------------
@@ -367,11 +371,14 @@ class OPU(FirstUseCalibration):
         """Pearson correlation (over output pixels) between the anchor intensity I(r) measured
         in the latest linear-mode acquisition and the calibrated one: 1 right after
         calibration, falling as the medium decorrelates (speckle: |field correlation|^2)."""
-        cal = self.calibration.anchor_dn.astype(np.float64)
+        self.calibration  # noqa: B018  (raises CalibrationError before there is one)
+        ref, ref_norm = self._anchor_ref  # centred at use_calibration (once per record)
         now = self.last_anchor_dn.astype(np.float64)
-        if cal.size < 2 or cal.std() == 0 or now.std() == 0:
+        now -= now.mean()
+        now_norm = float(np.sqrt(now @ now))
+        if ref.size < 2 or ref_norm == 0 or now_norm == 0:
             return 1.0
-        return float(np.corrcoef(cal, now)[0, 1])
+        return float(ref @ now) / (ref_norm * now_norm)
 
     @staticmethod
     def reference_frames(data_frames: int) -> int:

@@ -91,13 +91,47 @@ def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
     import opu.kernel_threads as kt
 
     x = rng.integers(-1, 2, (24, 16))
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
     configured = nb.get_num_threads()
+    blas_before = blas_threads()
+    assert blas_before  # numpy has loaded its BLAS
     with kt.threads_for(10) as n:
         assert n == 1 and nb.get_num_threads() == 1
+        assert blas_threads() == [1] * len(blas_before)  # numpy's BLAS capped too
     assert nb.get_num_threads() == configured
+    assert blas_threads() == blas_before
     with OPU(n_in=16, n_out=32, seed=4) as a, OPU(n_in=16, n_out=32, seed=4) as b:
         serial = a.project(x)
         monkeypatch.setattr(kt, "SERIAL_BELOW_PIXEL_FRAMES", 0)  # every call on all threads
         parallel = b.project(x)
     np.testing.assert_array_equal(serial, parallel)
     assert nb.get_num_threads() == configured
+
+
+def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
+    """Between PARALLEL_IF_IDLE_ABOVE and SERIAL_BELOW_PIXEL_FRAMES a call takes this thread
+    plus the cores idle right now (/proc/loadavg's runnable count), never more than
+    configured; below, one thread; above, the configured count whatever the load."""
+    import os
+
+    import opu.kernel_threads as kt
+
+    cpus = len(os.sched_getaffinity(0))
+    fake = tmp_path / "loadavg"
+    monkeypatch.setattr(kt, "_LOADAVG", str(fake))
+    mid = kt.PARALLEL_IF_IDLE_ABOVE
+    for running, idle in ((1, cpus - 1), (cpus, 0), (cpus + 7, 0)):
+        fake.write_text(f"0.50 0.40 0.30 {running}/321 4242\n")
+        assert kt.idle_cores() == idle
+        assert kt.threads_for_work(mid, 64) == 1 + idle
+        assert kt.threads_for_work(mid - 1, 64) == 1
+        assert kt.threads_for_work(kt.SERIAL_BELOW_PIXEL_FRAMES, 64) == 64
+        assert kt.threads_for_work(mid, 1) == 1
+    fake.write_text("garbage\n")
+    assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
+    monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
+    assert kt.idle_cores() == 0
