@@ -28,8 +28,6 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from firmware_iface.threads import blas_threads_at_most
-
 from .coefficient_grid import CHUNK_COLS
 
 PIX_BLOCK = 128  # output columns (rows of W) per parallel work item (chosen by measurement)
@@ -132,17 +130,14 @@ def prepare(rows: np.ndarray) -> PreparedRows:
 
 def fields(rows: np.ndarray | PreparedRows, w: np.ndarray) -> np.ndarray:
     """Batch-invariant rows @ w.T, float32 (R, M): rows (R, K) as for `prepare` (or prepared
-    once for several tiles of W), w (M, K) float32 on the coefficient grid. BLAS and Numba run
-    on at most the calling thread's Numba thread count."""
+    once for several tiles of W), w (M, K) float32 on the coefficient grid."""
     prep = rows if isinstance(rows, PreparedRows) else prepare(rows)
     w = np.ascontiguousarray(w, dtype=np.float32)
     if prep.fractional.size == 0:
-        with blas_threads_at_most(nb.get_num_threads()):  # OPU(threads=) bounds BLAS too
-            return exact_fields(prep.exact_rows, w)
+        return exact_fields(prep.exact_rows, w)
     out = np.empty((prep.n_rows, w.shape[0]), np.float32)
     if prep.exact.size:
-        with blas_threads_at_most(nb.get_num_threads()):
-            out[prep.exact] = exact_fields(prep.exact_rows, w)
+        out[prep.exact] = exact_fields(prep.exact_rows, w)
     part = np.empty((prep.fractional.size, w.shape[0]), np.float32)
     float_fields(prep.floats, w, part)
     out[prep.fractional] = part
