@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -42,6 +44,42 @@ def judge(rows: list[dict], reference: str) -> bool:
         r["ratio"] = r["seconds"] / r[reference]
         r["ok"] = r["ratio"] <= r["target"]
     return all(r["ok"] for r in rows)
+
+
+@dataclass
+class StackTimes:
+    """Best wall times (seconds) of one call on the simulator and on the emulated stack, the
+    emulated stack's last batch, and the phase seconds (OPUHardware's, the rig's) summed over
+    the timed calls; reacquired: frames the timed emulated calls acquired again."""
+
+    best_sim: float
+    best_emu: float
+    batch: Any
+    hw_s: dict
+    rig_s: dict
+    reacquired: int
+
+
+def time_stack(sim: Any, hw: Any, rig: Any, patterns: Any, exposure_us: float,
+               repeats: int, warm_up: int) -> StackTimes:
+    """Time sim.acquire and hw.acquire of the same patterns alternately, best of `repeats`,
+    after one warm-up call of the first `warm_up` patterns on each (numba caches, matrices)."""
+    sim.acquire(patterns[:warm_up], exposure_us)
+    hw.acquire(patterns[:warm_up], exposure_us)
+    hw_before, rig_before = dict(hw.stats.seconds), dict(rig.stats.seconds)
+    best_sim = best_emu = float("inf")
+    b, reacquired = None, 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sim.acquire(patterns, exposure_us)
+        best_sim = min(best_sim, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        b = hw.acquire(patterns, exposure_us)
+        best_emu = min(best_emu, time.perf_counter() - t0)
+        reacquired += b.reacquired
+    hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
+    rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
+    return StackTimes(best_sim, best_emu, b, hw_s, rig_s, reacquired)
 
 
 def print_stack_phases(

@@ -15,7 +15,7 @@ import argparse
 import time
 
 import numpy as np
-from _timing import print_stack_phases
+from _timing import print_stack_phases, time_stack
 
 from firmware_iface.dlpc900.timing import PathTiming
 from firmware_iface.dlpc900.video import pack_frame, pack_frame_elements
@@ -75,20 +75,9 @@ def bench_stack(n_in: int, n_out: int, n_frames: int, repeats: int) -> None:
     rig = EmulatedRig(prof, 1, layout)
     hw = open_hardware(rig, roi)
     exposure = 100.0
-    sim.acquire(p[:384], exposure)
-    hw.acquire(p[:384], exposure)
-    hw_before, rig_before = dict(hw.stats.seconds), dict(rig.stats.seconds)
-    best_sim = best_emu = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sim.acquire(p, exposure)
-        best_sim = min(best_sim, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        b = hw.acquire(p, exposure)
-        best_emu = min(best_emu, time.perf_counter() - t0)
+    t = time_stack(sim, hw, rig, p, exposure, repeats, warm_up=384)
+    b, best_sim, best_emu, hw_s, rig_s = t.batch, t.best_sim, t.best_emu, t.hw_s, t.rig_s
     n_total = n_frames * repeats
-    hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
-    rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
     model = hw.timing_model
     print(f"\nemulated stack on the video path (pattern_path={b.info.pattern_path!r}): "
           f"n_in={n_in}, n_out={n_out}, {n_frames} frames per call, best of {repeats}")

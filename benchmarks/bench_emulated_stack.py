@@ -9,10 +9,9 @@ breakdown of where the time goes.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
-from _timing import print_stack_phases
+from _timing import print_stack_phases, time_stack
 
 from firmware_iface.geometry import CameraRoi, DmdLayout
 from opu.emulated import open_hardware
@@ -39,23 +38,10 @@ def main() -> None:
     sim = OpticalBench(prof, 1, layout, roi)
     rig = EmulatedRig(prof, 1, layout)
     hw = open_hardware(rig, roi)
-    sim.acquire(p[:400], exposure)  # warm-up: numba caches, matrices
-    hw.acquire(p[:400], exposure)
-
-    best_sim = best_emu = float("inf")
-    hw_before = dict(hw.stats.seconds)
-    rig_before = dict(rig.stats.seconds)
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        sim.acquire(p, exposure)
-        best_sim = min(best_sim, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        b = hw.acquire(p, exposure)
-        best_emu = min(best_emu, time.perf_counter() - t0)
-        assert b.reacquired == 0
+    t = time_stack(sim, hw, rig, p, exposure, args.repeats, warm_up=400)
+    assert t.reacquired == 0
+    b, best_sim, best_emu, hw_s, rig_s = t.batch, t.best_sim, t.best_emu, t.hw_s, t.rig_s
     n_total = args.frames * args.repeats
-    hw_s = {k: v - hw_before.get(k, 0.0) for k, v in hw.stats.seconds.items()}
-    rig_s = {k: v - rig_before.get(k, 0.0) for k, v in rig.stats.seconds.items()}
     period = b.info.frame_period_us
     print(f"n_in={args.n_in} (+{args.n_in} anchor elements, {layout.macro_pixel}-mirror "
           f"macro-pixels), n_out={args.n_out} (ROI {roi.width}x{roi.height}), "

@@ -39,7 +39,7 @@ def main() -> None:
     opu = OPU(n_components=args.n_components, opu_device=SimulatedOpuDevice(seed=0),
               max_n_features=args.n_features)
     opu.fit1d(n_features=args.n_features)
-    stack = opu.device._stack
+    stack = opu.device.stack
     print(f"n_features={args.n_features} n_components={args.n_components} "
           f"repeats={args.repeats} (simulator with noise)")
     print(f"{'call':<28}{'batch':>7}{'compat ms':>12}{'project ms':>12}{'ratio':>8}")

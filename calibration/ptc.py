@@ -31,8 +31,9 @@ import numpy as np
 from firmware_iface.errors import CalibrationError, InputError
 from firmware_iface.frames import FrameSource
 
-from .dark import hot_pixel_mask
+from .dark import hot_pixel_mask, measure_dark_current
 from .progress import Progress, tick
+from .quantisation import sub_dn_gain_and_noise
 from .saturation import probe_saturation
 
 _QUANT_VAR = 1.0 / 12.0
@@ -328,6 +329,21 @@ def _read_noise_e(dark_var0: float, offset: float, k: float, quantised: bool) ->
     return math.sqrt(max(dark_var0 - q, 0.0)) / k, "dark_frames"
 
 
+def _sub_dn(source: FrameSource, pattern: np.ndarray, sw: _Sweep, good: np.ndarray,
+            m_sm: np.ndarray, sat_dn: float, n_bins: int, n_frames: int, k: float,
+            read_e: float, method: str) -> tuple[float, float, str]:
+    """(K, read noise e-, method) from the exact moments of rounded Gaussians (module
+    calibration.quantisation) and 256 dark frames; the linear results if unmeasurable."""
+    d, _ = _frames(source, np.zeros_like(pattern), 256, float(sw.exposures[0]))
+    try:
+        k_q, s_d = sub_dn_gain_and_noise(d[:, good], m_sm.reshape(sw.mu.shape[0], -1),
+                                         sw.var[:, good], _FIT_MAX_SAT * sat_dn, n_bins,
+                                         n_frames, k)
+    except CalibrationError as e:
+        return k, read_e, f"{method} ({e})"
+    return k_q, s_d / k_q, "dark_frames_ml"
+
+
 def _variance_max_dn(m_all: np.ndarray, var_raw: np.ndarray, sat_dn: float,
                      n_bins: int) -> float:
     """EMVA 1288's saturation point: the mean signal where the photon transfer curve's
@@ -338,30 +354,6 @@ def _variance_max_dn(m_all: np.ndarray, var_raw: np.ndarray, sat_dn: float,
     if xb.size < 3:
         return float("nan")
     return float(xb[int(np.argmax(yb))])
-
-
-def measure_dark_current(source: FrameSource, gain_dn_per_e: float, hot: np.ndarray | None = None,
-                         exposures_s: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0),
-                         n_frames: int = 32) -> tuple[float, float]:
-    """EMVA 1288 dark current, e-/s, from a dark series against exposure time: (mean method:
-    slope of the mean dark signal / K; variance method: slope of the temporal dark variance /
-    K^2). Exposures are capped at the camera's longest; hot pixels excluded."""
-    lo, hi = source.exposure_range_us
-    zeros = np.zeros(source.layout.n_elements, dtype=np.uint8)
-    ts, means, variances = [], [], []
-    for t_s in exposures_s:
-        t = float(min(hi, max(lo, t_s * 1e6)))
-        d, _ = _frames(source, zeros, n_frames, t)
-        keep = ~hot if hot is not None else np.ones(d.shape[1], bool)
-        ts.append(t * 1e-6)
-        means.append(float(d.mean(axis=0)[keep].mean()))
-        variances.append(float(d.var(axis=0, ddof=1)[keep].mean()))
-    ts_a = np.asarray(ts)
-    if np.ptp(ts_a) <= 0:
-        return float("nan"), float("nan")
-    slope_mean = float(np.polyfit(ts_a, means, 1)[0])
-    slope_var = float(np.polyfit(ts_a, variances, 1)[0])
-    return slope_mean / gain_dn_per_e, slope_var / gain_dn_per_e**2
 
 
 def _quantum_efficiency(source: FrameSource, pattern: np.ndarray, sw: _Sweep, good: np.ndarray,
@@ -446,9 +438,13 @@ def measure_photon_transfer(
     sat_dn = _saturation_plateau(m_all, v_all, sw.var_raw[:, good].ravel(), dark_all, plateau,
                                  n_bins, source.exposure_range_us[1])
     tick(progress, "photon transfer sweep", n_e, n_e + 1)
-    k, offset, k_err, (xb, yb, cb) = _fit_gain(_smoothed_mean(sw, good, sat_dn), v_all,
+    m_sm = _smoothed_mean(sw, good, sat_dn)
+    k, offset, k_err, (xb, yb, cb) = _fit_gain(m_sm, v_all,
                                                 sat_dn, n_bins, n_frames, dark_var[0])
     read_noise_e, read_method = _read_noise_e(dark_var[0], offset, k, quantised)
+    if quantised and dark_noise_dn < _DITHER_DN:  # rounding not dithered: exact moments
+        k, read_noise_e, read_method = _sub_dn(source, pattern, sw, good, m_sm, sat_dn,
+                                               n_bins, n_frames, k, read_noise_e, read_method)
     dsnu_dn = _dsnu_dn(source, np.zeros_like(pattern), n_dark_frames,
                        float(exposures[n_e // 2]), hot)
     tick(progress, "photon transfer sweep", n_e + 1, n_e + 1)

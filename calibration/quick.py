@@ -5,22 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from firmware_iface.frames import FrameSource
-from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.geometry import CameraRoi, DmdLayout, ProjectionGeometry
 
 from .anchor import anchor_pattern, calibrate_anchor, optimal_anchor_size
 from .dark import measure_dark
 from .exposure import choose_exposure
 from .record import Calibration
-
-
-def geometry_of(n_in: int, n_out: int, layout: DmdLayout, roi: CameraRoi) -> dict:
-    """The geometry a calibration is valid for, as plain data."""
-    return {
-        "n_in": int(n_in),
-        "n_out": int(n_out),
-        "layout": [layout.n_data, layout.n_anchor, layout.macro_pixel, layout.grid_cols],
-        "roi": [roi.offset_x, roi.offset_y, roi.width, roi.height],
-    }
 
 
 def sample_inputs(
@@ -66,7 +56,7 @@ def calibrate_for_projection(
     results["anchor"] = {**anc.summary(), "repeats": 16, "anchor_first_element": int(lay.n_data)}
     return Calibration(
         device_id=source.device_id,
-        geometry=geometry_of(n_in, n_out, lay, roi),
+        geometry=ProjectionGeometry.of(n_in, n_out, lay, roi),
         exposure_us=float(exposure_us),
         dark_dn=dark.dark_dn,
         hot_pixels=dark.hot,

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from firmware_iface.errors import CalibrationError, CodecError
+from firmware_iface.geometry import ProjectionGeometry
 
 from .results import AnchorSummary, PtcSummary, StabilitySummary, anchor_of, ptc_of, stability_of
 
@@ -37,7 +38,8 @@ _MAX_RECORD_BYTES = 1 << 31
 class Calibration:
     """Calibration of one device for one geometry.
 
-    device_id: identity of the device; geometry: dict (n_in, n_out, layout, roi) it is valid for;
+    device_id: identity of the device; geometry: the ProjectionGeometry it is valid for (a dict
+    of its file form is converted);
     exposure_us: camera exposure, us; dark_dn: (n_roi,) mean dark frame over the ROI, DN;
     hot_pixels: (n_roi,) bool; output_pixels: (n_out,) global sensor ids used as outputs;
     anchor: (n_anchor,) bool anchor pattern r; anchor_dn: (n_out,) mean dark-subtracted I(r), DN;
@@ -46,7 +48,7 @@ class Calibration:
     """
 
     device_id: str
-    geometry: dict
+    geometry: ProjectionGeometry
     exposure_us: float
     dark_dn: np.ndarray
     hot_pixels: np.ndarray
@@ -60,6 +62,10 @@ class Calibration:
     extra_arrays: dict = field(default_factory=dict)
 
     _ARRAYS = ("dark_dn", "hot_pixels", "output_pixels", "anchor", "anchor_dn")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.geometry, dict):
+            self.geometry = ProjectionGeometry.from_dict(self.geometry)
 
     @property
     def ptc(self) -> PtcSummary | None:
@@ -85,7 +91,7 @@ class Calibration:
         pos = np.searchsorted(roi_pixel_ids, pixel_ids)
         return self.dark_dn[pos]
 
-    def check_matches(self, device_id: str, geometry: dict) -> None:
+    def check_matches(self, device_id: str, geometry: ProjectionGeometry) -> None:
         """Raise CalibrationError unless this record is for that device and geometry."""
         if device_id != self.device_id:
             raise CalibrationError(
@@ -94,7 +100,7 @@ class Calibration:
             )
         if geometry != self.geometry:
             raise CalibrationError(
-                f"calibration record is for geometry {self.geometry}, not {geometry}: "
+                f"calibration record is for geometry ({self.geometry}), not ({geometry}): "
                 "run `opu calibrate all` with these n_in/n_out"
             )
 
@@ -105,7 +111,7 @@ class Calibration:
         header = {
             "format_version": RECORD_FORMAT_VERSION,
             "device_id": self.device_id,
-            "geometry": self.geometry,
+            "geometry": self.geometry.as_dict(),
             "exposure_us": self.exposure_us,
             "scale_dn": self.scale_dn,
             "created_s": self.created_s,
@@ -174,7 +180,7 @@ class Calibration:
         try:
             cal = cls(
                 device_id=str(header["device_id"]),
-                geometry=dict(header["geometry"]),
+                geometry=ProjectionGeometry.from_dict(header["geometry"]),
                 exposure_us=float(header["exposure_us"]),
                 scale_dn=float(header["scale_dn"]),
                 created_s=float(header["created_s"]),
@@ -262,16 +268,8 @@ def _check_members(path: Path) -> None:
 
 def _inconsistency(cal: Calibration) -> str:
     """What is wrong with a loaded record's values and array shapes ('' when nothing)."""
-    g = cal.geometry
-    try:
-        n_out = g["n_out"]
-        n_anchor = g["layout"][1]
-        n_roi = g["roi"][2] * g["roi"][3]
-        ints = (g["n_in"], n_out, n_anchor, n_roi)
-    except (KeyError, IndexError, TypeError) as exc:
-        return f"geometry {g!r} lacks n_in, n_out, layout or roi ({exc})"
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
-        return f"geometry {g!r} holds non-integer sizes"
+    g = cal.geometry  # whole numbers (checked by ProjectionGeometry)
+    n_out, n_anchor, n_roi = g.n_out, g.n_anchor, g.n_roi_pixels
     if not (math.isfinite(cal.exposure_us) and cal.exposure_us > 0):
         return f"exposure_us={cal.exposure_us} is not a positive number"
     if not (math.isfinite(cal.scale_dn) and cal.scale_dn > 0):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_iface.errors import CalibrationError
+from firmware_iface.geometry import ProjectionGeometry
 
 from .record import Calibration, warn_if_stale
 from .stability import validity_s
@@ -148,7 +149,9 @@ class RecordStore:
             )
         return cal
 
-    def load_for(self, device_id: str, geometry: dict, warn_stale: bool = True) -> Calibration:
+    def load_for(
+        self, device_id: str, geometry: ProjectionGeometry, warn_stale: bool = True
+    ) -> Calibration:
         """The record for this device and geometry; CalibrationError if missing or another
         device's/geometry's; a UserWarning if it is stale (record_validity)."""
         cal = self.load(device_id)

@@ -245,3 +245,80 @@ class CameraRoi:
         return cls(
             (sensor_width - w) // 2, (sensor_height - h) // 2, w, h, sensor_width, sensor_height
         )
+
+
+def _whole(name: str, value: object) -> int:
+    """value as a non-negative int; ValueError for bools, floats, strings, negatives."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"geometry field {name} must be a whole number >= 0, got {value!r}")
+    return int(value)
+
+
+def _four(name: str, value: object) -> tuple[int, int, int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 4:
+        raise ValueError(f"geometry field {name} must hold 4 whole numbers, got {value!r}")
+    a, b, c, d = (_whole(f"{name}[{i}]", v) for i, v in enumerate(value))
+    return a, b, c, d
+
+
+@dataclass(frozen=True)
+class ProjectionGeometry:
+    """The geometry a calibration record is valid for, compared by value.
+
+    n_in inputs, n_out outputs; layout: the DmdLayout's (n_data, n_anchor, macro_pixel,
+    grid_cols); roi: the CameraRoi's (offset_x, offset_y, width, height), pixels. The record
+    file keeps it as a JSON object (`as_dict` / `from_dict`)."""
+
+    n_in: int
+    n_out: int
+    layout: tuple[int, int, int, int]
+    roi: tuple[int, int, int, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_in", _whole("n_in", self.n_in))
+        object.__setattr__(self, "n_out", _whole("n_out", self.n_out))
+        object.__setattr__(self, "layout", _four("layout", self.layout))
+        object.__setattr__(self, "roi", _four("roi", self.roi))
+
+    @classmethod
+    def of(cls, n_in: int, n_out: int, layout: DmdLayout, roi: CameraRoi) -> ProjectionGeometry:
+        """The geometry of a device driven with this layout and ROI."""
+        return cls(
+            n_in,
+            n_out,
+            (layout.n_data, layout.n_anchor, layout.macro_pixel, layout.grid_cols),
+            (roi.offset_x, roi.offset_y, roi.width, roi.height),
+        )
+
+    @classmethod
+    def from_dict(cls, data: object) -> ProjectionGeometry:
+        """From the record file's object {"n_in", "n_out", "layout": [4], "roi": [4]};
+        ValueError if a field is missing or not whole numbers."""
+        if not isinstance(data, dict) or set(data) != {"n_in", "n_out", "layout", "roi"}:
+            raise ValueError(
+                f"geometry must be an object with exactly n_in, n_out, layout and roi, "
+                f"got {data!r}"
+            )
+        return cls(data["n_in"], data["n_out"], data["layout"], data["roi"])
+
+    def as_dict(self) -> dict:
+        """The record file's form (JSON-able)."""
+        return {"n_in": self.n_in, "n_out": self.n_out, "layout": list(self.layout),
+                "roi": list(self.roi)}
+
+    @property
+    def n_anchor(self) -> int:
+        """Anchor elements of the layout."""
+        return self.layout[1]
+
+    @property
+    def n_roi_pixels(self) -> int:
+        """Pixels in the camera ROI."""
+        return self.roi[2] * self.roi[3]
+
+    def __str__(self) -> str:
+        x, y, w, h = self.roi
+        n_data, n_anchor, mp, cols = self.layout
+        return (f"{self.n_in} inputs -> {self.n_out} outputs, DMD layout {n_data} data + "
+                f"{n_anchor} anchor elements of {mp}x{mp} mirrors in {cols} columns, camera ROI "
+                f"{w}x{h}+{x}+{y}")

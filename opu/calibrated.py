@@ -12,6 +12,7 @@ from typing import Any
 
 from calibration.record import Calibration
 from firmware_iface.errors import CalibrationError
+from firmware_iface.geometry import ProjectionGeometry
 
 __all__ = ["FirstUseCalibration"]
 
@@ -24,7 +25,7 @@ class FirstUseCalibration:
     _fresh: bool
     _shard: Any
     _source: Any
-    geometry: dict
+    geometry: ProjectionGeometry
 
     def calibrate(self) -> Calibration:  # pragma: no cover - provided by opu.OPU
         raise NotImplementedError

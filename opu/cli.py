@@ -210,8 +210,8 @@ def _load_base(store: RecordStore, opu: Any) -> Calibration | None:
     cal = store.load(dev)
     if cal.geometry != opu.geometry:
         raise OPUError(
-            f"the record {store.path_for(dev)} is for geometry {cal.geometry}, not "
-            f"{opu.geometry}; run `opu calibrate all` with these --n-in/--n-out to replace it"
+            f"the record {store.path_for(dev)} is for geometry ({cal.geometry}), not "
+            f"({opu.geometry}); run `opu calibrate all` with these --n-in/--n-out to replace it"
         )
     return cal
 

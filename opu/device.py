@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from calibration.quick import calibrate_for_projection, geometry_of
+from calibration.quick import calibrate_for_projection
 from calibration.record import Calibration
 from calibration.stability import DRIFT_WARN_CORRELATION
 from calibration.store import RecordStore
 from firmware_iface.errors import ConfigurationError, InputError
 from firmware_iface.frames import FrameSource
+from firmware_iface.geometry import ProjectionGeometry
 from firmware_iface.threads import check_threads, default_threads, numba_threads
 
 from . import truth
@@ -182,9 +183,9 @@ class OPU(FirstUseCalibration):
         return self._bench
 
     @property
-    def geometry(self) -> dict:
+    def geometry(self) -> ProjectionGeometry:
         """The geometry a calibration record must match."""
-        return geometry_of(self.n_in, self.n_out, self.layout, self.roi)
+        return ProjectionGeometry.of(self.n_in, self.n_out, self.layout, self.roi)
 
     @property
     def frame_period_us(self) -> float:

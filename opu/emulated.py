@@ -34,7 +34,8 @@ class EmulatedHardware(OPUHardware):
     rig (`rig`) and its physics (`simulator`, the rig's OpticalBench) at hand for tests and
     simulator truth."""
 
-    def __init__(self, rig: EmulatedRig, roi: CameraRoi, config: HardwareConfig) -> None:
+    def __init__(self, rig: EmulatedRig, roi: CameraRoi, config: HardwareConfig,
+                 video_output: Any = None) -> None:
         self.rig = rig
         super().__init__(
             rig.layout,
@@ -43,7 +44,7 @@ class EmulatedHardware(OPUHardware):
             dmd_backend=DLPC900Backend(rig.dmd),
             camera_backend=CameraBackend(rig.camera),
             sleep=rig.wait_s,
-            video_output=rig.video,
+            video_output=rig.video if video_output is None else video_output,
         )
 
     @property
@@ -67,13 +68,17 @@ def hardware_config(rig: EmulatedRig) -> HardwareConfig:
     )
 
 
-def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None) -> EmulatedHardware:
+def open_hardware(rig: EmulatedRig, roi: CameraRoi, config: Any = None,
+                  video_output: Any = None) -> EmulatedHardware:
     """An OPUHardware on this rig (the real driver stack through the emulators' transports),
-    with wait_s on the rig's clock. The FPGA emulator is registered under rig.url only while
+    with wait_s on the rig's clock; video_output: the host's video output (default: the rig's
+    emulated link; a real window's WindowVideoOutput with a ScreenVideoInput rig). The FPGA
+    emulator is registered under rig.url only while
     the hardware opens its port."""
     register_emulator(rig.name, rig.fpga)
     try:
-        return EmulatedHardware(rig, roi, config if config is not None else hardware_config(rig))
+        return EmulatedHardware(rig, roi, config if config is not None else hardware_config(rig),
+                                video_output)
     finally:
         # the name is only looked up when the port opens; the open link stays
         unregister_emulator(rig.name)

@@ -211,10 +211,9 @@ def write_report(cal: Calibration, directory: str | Path, roi_size: tuple[int, i
     g = cal.geometry
     header = {
         "device": cal.device_id,
-        "inputs x outputs": f"{g.get('n_in')} x {g.get('n_out')}",
-        "DMD layout (data, anchor, macro-pixel, columns)": ", ".join(
-            str(v) for v in g.get("layout", [])),
-        "camera ROI (x, y, width, height)": ", ".join(str(v) for v in g.get("roi", [])),
+        "inputs x outputs": f"{g.n_in} x {g.n_out}",
+        "DMD layout (data, anchor, macro-pixel, columns)": ", ".join(str(v) for v in g.layout),
+        "camera ROI (x, y, width, height)": ", ".join(str(v) for v in g.roi),
         "calibrated": local_time(cal.created_s),
         "exposure": f"{cal.exposure_us:.1f} us",
         "software": cal.software_version,

@@ -7,10 +7,10 @@ that row alone, so:
 
 - exact rows (every value -1, 0 or 1: DMD patterns, ternary inputs) go through BLAS sgemm in
   chunks of CHUNK_COLS columns. W is on the coefficient grid (opu_sim.coefficient_grid: every
-  entry a multiple of 2**-11 within +-8), so every product is exact and so is every partial
+  entry a multiple of 2**-9 within +-8), so every product is exact and so is every partial
   sum of a chunk: the chunk's result is the exact sum whatever the kernel, blocking, batch or
   thread count. The chunk results are then added in chunk order, elementwise (one fixed order
-  per output). In practice those adds are exact too (|field| << 2**13), so a field equals its
+  per output). In practice those adds are exact too (|field| << 2**15), so a field equals its
   float64 sum bit for bit.
 - other rows (mirror fractions in [0, 1]) sum x[k] * W[p, k] over k in order in a Numba kernel,
   a product then an add (no fused multiply-add, no fastmath).

@@ -7,7 +7,7 @@ A static medium is stream 0; a drifting one combines knots of its own streams
 A tile is returned stacked as a real matrix W of shape (2 * n_rows, n_cols): rows [0, n) hold
 Re T, rows [n, 2n) hold Im T, so that one real GEMM X @ W.T gives both parts of the field.
 Every value written is on the coefficient grid (opu_sim.coefficient_grid.on_grid: multiples of
-2**-11 within +-8), which makes the field sums of binary rows exact.
+2**-9 within +-8), which makes the field sums of binary rows exact.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -27,6 +31,35 @@ def noisy_opu():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def xvfb(tmp_path, monkeypatch):
+    """A virtual X server (Xvfb) with a 1920x1080x24 screen on a free display, DISPLAY and
+    SDL_VIDEODRIVER set for it; yields its framebuffer file (XWD, `-fbdir`). Skipped when Xvfb
+    is missing, a failure when OPU_REQUIRE_XVFB is set (CI)."""
+    exe = shutil.which("Xvfb")
+    if exe is None:
+        if os.environ.get("OPU_REQUIRE_XVFB"):
+            pytest.fail("Xvfb is required (OPU_REQUIRE_XVFB is set): apt-get install xvfb")
+        pytest.skip("Xvfb not installed (apt-get install xvfb; .ci/run does)")
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [exe, "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-fbdir", str(tmp_path),
+         "-nolisten", "tcp"],
+        pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(w)
+    try:
+        with os.fdopen(r) as f:
+            display = f.readline().strip()  # Xvfb picks a free display and reports it here
+        assert display.isdigit(), "Xvfb did not start"
+        monkeypatch.setenv("DISPLAY", f":{display}")
+        monkeypatch.setenv("SDL_VIDEODRIVER", "x11")
+        yield tmp_path / "Xvfb_screen0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 # Modules whose assertions depend on float arithmetic order (bit-identical frames or

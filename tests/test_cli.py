@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import struct
@@ -153,7 +154,7 @@ def test_other_geometry_refused_and_stale_warns(calibrated):
     store = RecordStore(d)
     cal = Calibration.load(next(d.glob("*.npz")))
     with pytest.raises(CalibrationError, match="geometry"):
-        store.load_for(cal.device_id, {**cal.geometry, "n_out": 1})
+        store.load_for(cal.device_id, dataclasses.replace(cal.geometry, n_out=1))
     cal.created_s -= 10 * cal.results["stability"]["max_age_s"]
     store.save(cal)
     with pytest.warns(UserWarning, match="opu calibrate all"):

@@ -14,16 +14,7 @@ import numpy as np
 import pytest
 
 from firmware_iface.dlpc900 import commands as c
-from firmware_iface.dlpc900.images import (
-    HEADER_SIZE,
-    Compression,
-    ImageHeader,
-    decode_image,
-    decode_image_header,
-    encode_image,
-    encode_image_header,
-    unpack_pattern,
-)
+from firmware_iface.dlpc900 import images as im
 from firmware_iface.dlpc900.report import decode_reply, join_reports
 from firmware_iface.errors import CodecError
 from opu_sim.emulators.dlpc900 import DLPC900Emulator
@@ -35,7 +26,7 @@ def gui_header(data_size: int, compression: int = 2) -> bytes:
     """The 48 header bytes as TI's GUI sends them (E2E 599044)."""
     head = bytearray(b"Spld" + struct.pack("<HHI", W, H, data_size) + b"\xff" * 8 + bytes(4))
     head += bytes([0x01, compression, 0x01, 0x00, 0x00, 0x01]) + bytes(18)
-    assert len(head) == HEADER_SIZE and head[24] == 1 and head[29] == 1
+    assert len(head) == im.HEADER_SIZE and head[24] == 1 and head[29] == 1
     return bytes(head)
 
 
@@ -61,8 +52,8 @@ def pycrafter_erle(words: np.ndarray) -> bytes:
 
 def pycrafter_image(words: np.ndarray) -> bytes:
     body = pycrafter_erle(words)
-    total = HEADER_SIZE + len(body)
-    head = bytearray(encode_image_header(ImageHeader(W, H, 0, Compression.ERLE)))
+    total = im.HEADER_SIZE + len(body)
+    head = bytearray(im.encode_image_header(im.ImageHeader(W, H, 0, im.Compression.ERLE)))
     struct.pack_into("<I", head, 8, total)  # Pycrafter: size field = total, header included
     return bytes(head) + body
 
@@ -108,9 +99,9 @@ def words():
 
 
 def test_gui_header_bytes_are_accepted(emu, words):
-    body = encode_image(words)[HEADER_SIZE:]
+    body = im.encode_image(words)[im.HEADER_SIZE:]
     image = gui_header(len(body)) + body
-    assert decode_image_header(image).data_size == len(body)
+    assert im.decode_image_header(image).data_size == len(body)
     replies = upload(emu, image, reply=False)
     assert replies == [None] * len(replies) and error_code(emu) == 0
     assert np.array_equal(emu.images[0], words)
@@ -125,14 +116,14 @@ def test_pycrafter_packets_and_header_size_are_accepted(emu, words):
     assert all(r.sequence == 0x11 for r in replies)
     assert error_code(emu) == 0
     assert np.array_equal(emu.images[0], words)
-    assert np.array_equal(unpack_pattern(emu.images[0], 5), ((words >> 5) & 1).astype(bool))
+    assert np.array_equal(im.unpack_pattern(emu.images[0], 5), ((words >> 5) & 1).astype(bool))
 
 
 def test_both_size_conventions_decode_the_same_image(words):
-    body = encode_image(words)[HEADER_SIZE:]
+    body = im.encode_image(words)[im.HEADER_SIZE:]
     data_size = gui_header(len(body)) + body
-    total = gui_header(len(body) + HEADER_SIZE) + body
-    assert np.array_equal(decode_image(data_size)[1], decode_image(total)[1])
+    total = gui_header(len(body) + im.HEADER_SIZE) + body
+    assert np.array_equal(im.decode_image(data_size)[1], im.decode_image(total)[1])
 
 
 def test_reply_on_data_of_an_aborted_load_is_a_nack(emu, words):
@@ -156,10 +147,10 @@ def test_reply_on_data_of_an_aborted_load_is_a_nack(emu, words):
     ],
 )
 def test_remaining_header_refusals(emu, words, edit, code, match):
-    body = encode_image(words)[HEADER_SIZE:]
+    body = im.encode_image(words)[im.HEADER_SIZE:]
     image = edit(gui_header(len(body)) + body)
     with pytest.raises(CodecError, match=match):
-        decode_image(image)
+        im.decode_image(image)
     upload(emu, image, reply=False)
     assert error_code(emu) == code
     assert 0 not in emu.images

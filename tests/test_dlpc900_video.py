@@ -126,3 +126,26 @@ def test_lost_vsyncs_are_put_back_and_bad_counts_are_fatal():
     assert attribute(flips, _run(4, lost={0}), T).fatal
     short = VsyncCount(np.array([0.0, T]), np.arange(47) * 347.0)
     assert attribute(flips[:2], short, T).fatal
+
+
+def test_a_flip_within_the_clock_error_of_its_vsync_is_never_attributed():
+    from firmware_iface.dlpc900.video_sync import FlipTimes
+
+    # frame 1 became current somewhere in [0.9 T, 1.1 T]: VSYNC 1 may show frame 0 or frame 1
+    flips = FlipTimes(np.array([-0.5 * T, 0.9 * T, 1.5 * T]), np.array([-0.4 * T, 1.1 * T,
+                                                                          1.6 * T]))
+    a = attribute(flips, _run(4), T)
+    assert ("uncertain_flip" in [k for k, _ in a.problems])
+    assert a.frame[24:48].tolist() == [-1] * 24  # VSYNC 1: not attributed
+    # VSYNC 2 shows frame 2 (flipped before it for sure): frame 1 counts as not shown
+    assert a.frame[48:72].tolist() == [2] * 24 and a.shown.tolist() == [True, False, True]
+    with pytest.raises(InputError, match="earliest <= latest"):
+        FlipTimes(np.array([1.0]), np.array([0.0]))
+    with pytest.raises(InputError, match="must not decrease"):
+        FlipTimes(np.array([1.0, 0.0]), np.array([1.0, 0.5]))
+
+
+def test_a_display_latency_shifts_which_vsync_shows_a_frame():
+    flips = np.array([-0.5 * T, 0.5 * T])  # frames current from edges 0 and 1
+    a = attribute(flips, _run(4), T, latency_vsyncs=1)  # shown one VSYNC later
+    assert a.frame[::24].tolist() == [-1, 0, 1, -1] and a.shown.all() and not a.problems

@@ -76,6 +76,13 @@ def env(setup):
     return setup
 
 
+def acquire_exact(env):
+    """The batch of env's patterns, checked to be the fault-free frames bit for bit."""
+    b = env["hw"].acquire(env["patterns"], EXPOSURE_US)
+    assert np.array_equal(b.frames, env["ref"])
+    return b
+
+
 def assert_stopped(rig: EmulatedRig) -> None:
     assert not rig.dmd.running, "DMD sequencer left running"
     assert rig.fpga.state == BoardState.IDLE, "FPGA left armed or running"
@@ -101,8 +108,7 @@ def test_dmd_nack_on_upload_is_retried(env):
     rig, hw = env["rig"], env["hw"]
     before = hw.dmd.stats.upload_retries
     rig.dmd.faults.nack_uploads = 1
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    acquire_exact(env)
     assert hw.dmd.stats.upload_retries == before + 1
 
 
@@ -121,24 +127,21 @@ def test_dmd_usb_timeouts_are_retried(env):
     before = hw.dmd.stats.timeouts
     rig.dmd.faults.usb_timeouts = 2
     rig.dmd.faults.timeouts_after_reports = 5
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    acquire_exact(env)
     assert hw.dmd.stats.timeouts >= before + 1
 
 
 def test_camera_usb_timeouts_are_retried(env):
-    rig, hw = env["rig"], env["hw"]
+    rig = env["rig"]
     rig.camera.faults = CameraFaults(usb_timeouts=3)
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    acquire_exact(env)
 
 
 def test_uart_crc_errors_are_recovered(env):
     rig, hw = env["rig"], env["hw"]
     before = hw.fpga.link_stats.decode_errors
     rig.fpga.faults.crc_error_rate = 0.2
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    acquire_exact(env)
     assert hw.fpga.link_stats.decode_errors > before
 
 
@@ -147,8 +150,7 @@ def test_lost_uart_acks_are_recovered(env):
     before = hw.fpga.link_stats.resends
     rig.fpga.faults.lost_acks = 2  # ARM's and RUN's: RUN is answered from the reply cache
     runs = rig.stats.runs
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    acquire_exact(env)
     assert hw.fpga.link_stats.resends >= before + 2
     assert rig.stats.runs == runs + 1  # the re-sent RUN did not run again
 
@@ -169,10 +171,9 @@ def test_lost_or_corrupt_camera_frame_is_reacquired(env, fault, position, proble
 
 
 def test_duplicated_frame_is_discarded(env):
-    rig, hw = env["rig"], env["hw"]
+    rig = env["rig"]
     rig.camera.faults = CameraFaults(duplicate_frames={rig.camera.frame_counter + 3})
-    b = hw.acquire(env["patterns"], EXPOSURE_US)
-    assert np.array_equal(b.frames, env["ref"])
+    b = acquire_exact(env)
     # the duplicate carries the same block id: the driver drops it, nothing to re-acquire
     assert b.reacquired == 0
     assert np.all(np.diff(b.frame_ids) == 1)

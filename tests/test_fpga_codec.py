@@ -8,6 +8,14 @@ from hypothesis import strategies as st
 
 from firmware_iface import errors as E
 from firmware_iface.errors import CodecError
+from firmware_iface.fpga.bodies import (
+    CounterReport,
+    RunAccepted,
+    RunComplete,
+    StatusReport,
+    TriggerEvent,
+    TriggerLog,
+)
 from firmware_iface.fpga.cobs import cobs_decode, cobs_encode, cobs_max_encoded_len
 from firmware_iface.fpga.crc import CRC16_CHECK, crc16_ccitt_false, crc16_ccitt_false_table
 from firmware_iface.fpga.frame import (
@@ -20,29 +28,20 @@ from firmware_iface.fpga.frame import (
 from firmware_iface.fpga.messages import (
     Ack,
     Arm,
-    BoardState,
-    CounterReport,
     ErrorCode,
     GetStatus,
-    MsgType,
     Nak,
     ReadCounters,
     ReadTriggerLog,
     Run,
-    RunAccepted,
-    RunComplete,
-    RunEndReason,
     SetExposure,
     SetFramePeriod,
     SetTriggerDelays,
-    StatusReport,
     Stop,
-    TriggerEvent,
-    TriggerFlags,
-    TriggerLog,
     decode_message,
     encode_message,
 )
+from firmware_iface.fpga.protocol import BoardState, MsgType, RunEndReason, TriggerFlags
 from firmware_iface.fpga.timing import Timing
 
 PROPS = settings(max_examples=150, deadline=None)

@@ -132,7 +132,7 @@ def test_context_is_filled_from_the_acquisition(exact):
     before = dt.datetime.now()
     y = exact.transform(x)
     c = y.context
-    stack = exact.device._stack
+    stack = exact.device.stack
     assert c.exposure_us == pytest.approx(stack.calibration.exposure_us)
     assert c.frametime_us == pytest.approx(stack.frame_period_us)
     roi = stack.roi
@@ -282,7 +282,7 @@ def test_progress_bar_parts_give_the_same_projection(exact, monkeypatch):
     x = _bin(10, N_F)
     want = exact.transform(x)
     monkeypatch.setattr(lml, "_verbose_level", 1)
-    stack = exact.device._stack
+    stack = exact.device.stack
     calls = []
     real = stack.project
     monkeypatch.setattr(stack, "project", lambda r, mode: calls.append(len(r)) or real(r, mode))
@@ -294,9 +294,9 @@ def test_deepcopy_leaves_the_original_open_and_decoder_classes_without_params(ex
     import copy
 
     exact.fit1d(n_features=N_F)
-    stack = exact.device._stack
+    stack = exact.device.stack
     twin = copy.deepcopy(exact)
-    assert exact.device._stack is stack and exact._stacks  # the original keeps its device
+    assert exact.device.stack is stack and exact._stacks  # the original keeps its device
     x = _bin(3, N_F)
     np.testing.assert_allclose(twin.transform(x), exact.transform(x), rtol=1e-4, atol=1e-3)
     twin.close()

@@ -31,7 +31,7 @@ def test_record_of_other_geometry_refused_then_fresh(tmp_path):
     with OPU(n_in=30, n_out=50, seed=2, noise=False, record_dir=tmp_path,
              calibration="fresh") as c:
         c.project(np.ones(30))
-        assert c.calibration.geometry["n_in"] == 30
+        assert c.calibration.geometry.n_in == 30
 
 
 def test_record_of_other_device_refused(tmp_path):

@@ -294,7 +294,7 @@ def record_parts(cal: object) -> tuple[dict, dict[str, np.ndarray]]:
     Calibration.save writes them, to edit and write back with npz_with_header."""
     header = {
         "format_version": 1, "device_id": cal.device_id,  # type: ignore[attr-defined]
-        "geometry": cal.geometry,  # type: ignore[attr-defined]
+        "geometry": cal.geometry.as_dict(),  # type: ignore[attr-defined]
         "exposure_us": 250.0, "scale_dn": 12.5, "created_s": 1.7e9,
         "software_version": "0.1.0", "results": {}, "extra_arrays": [],
     }

@@ -26,8 +26,8 @@ from ..errors import (
     CameraCommandError,
     CameraProtocolError,
     CameraStateError,
-    CameraStreamError,
-    CameraStreamTimeout,
+    CameraStreamError,  # noqa: F401 - former home (see __all__)
+    CameraStreamTimeout,  # noqa: F401
     CodecError,
     DeviceError,
     InputError,
@@ -41,16 +41,9 @@ from .features import Features, sensor_bit_depth, sensor_size
 from .readout import FrameReadout, FrameStatus, StreamFormat, StreamReader
 from .transport import UsbCameraTransport
 
-__all__ = [
-    "Camera",
-    "CameraCommandError",
-    "CameraProtocolError",
-    "CameraStateError",
-    "CameraStreamError",
-    "CameraStreamTimeout",
-    "FrameReadout",
-    "FrameStatus",
-]
+# The camera errors (firmware_iface.errors) and FrameReadout / FrameStatus (readout.py) stay
+# importable from here, their former home.
+__all__ = ["Camera", "FrameReadout", "FrameStatus"]
 
 #: ABRM registers a device may leave unimplemented (read as "" when refused)
 _OPTIONAL_ABRM = ("family_name", "user_defined_name")

@@ -42,8 +42,22 @@ _ERRORS = {
 }
 
 
-def _raise(kind: str, code: int, offset: int) -> None:
-    raise CodecError(f"invalid {kind} data at byte {offset}: {_ERRORS[code]}")
+def _encode(kernel, p: np.ndarray, bound: int) -> bytes:
+    """The stream kernel(pixels, run values, run lengths, out) -> size writes into a buffer
+    of `bound` bytes (the format's worst case for this image)."""
+    w = p.shape[1]
+    out = np.empty(bound, np.uint8)
+    n = kernel(p, np.empty(w, np.uint32), np.empty(w, np.int64), out)
+    return out[:n].tobytes()
+
+
+def _decode(kind: str, kernel, data: bytes, width: int, height: int) -> np.ndarray:
+    """(height, width) uint32 image decoded by kernel(bytes, out) -> (error code, offset)."""
+    out = np.zeros((height, width), np.uint32)
+    code, offset = kernel(np.frombuffer(data, np.uint8), out)
+    if code:
+        raise CodecError(f"invalid {kind} data at byte {offset}: {_ERRORS[code]}")
+    return out
 
 
 def _check_pixels(pixels: np.ndarray) -> np.ndarray:
@@ -151,10 +165,8 @@ def erle_bound(width: int, height: int) -> int:
 
 
 @numba.njit(cache=True)
-def _erle_encode(p, out):
+def _erle_encode(p, vals, lens, out):
     h, w = p.shape
-    vals = np.empty(w, np.uint32)
-    lens = np.empty(w, np.int64)
     pos = 0
     for y in range(h):
         same = y > 0
@@ -184,89 +196,118 @@ def _get_len(d, p, n_bytes):
     return np.int64(b & 0x7F) | (np.int64(d[p + 1]) << 7), p + 2
 
 
+@numba.njit(cache=True, inline="always")
+def _get_word(d, q):
+    """The 3-byte pixel word at byte q (most significant byte first)."""
+    return (np.uint32(d[q]) << 16) | (np.uint32(d[q + 1]) << 8) | np.uint32(d[q + 2])
+
+
+@numba.njit(cache=True, inline="always")
+def _span_error(end, nb, x, y, n, shape):
+    """Error code of a token whose bytes end at `end` (of nb) and which puts n pixels at
+    column x of line y of an image of this (height, width); 0 = it fits."""
+    if end > nb:
+        return 1
+    if y >= shape[0]:
+        return 7
+    if x + n > shape[1]:
+        return 2
+    return 0
+
+
+@numba.njit(cache=True, inline="always")
+def _repeat_error(q, n, nb, x, y, shape):
+    """Error code of an ERLE repeat of n pixels whose word starts at byte q (-1: the length
+    was cut off); 0 = it fits."""
+    if q < 0:
+        return 1
+    if n == 0:
+        return 9
+    return _span_error(q + 3, nb, x, y, n, shape)
+
+
+@numba.njit(cache=True, inline="always")
+def _literal_error(q, n, nb, x, y, shape):
+    """Error code of an ERLE literal of n words starting at byte q (-1: the length was cut
+    off); 0 = it fits."""
+    if q < 0:
+        return 1
+    return _span_error(q + 3 * n, nb, x, y, n, shape)
+
+
+@numba.njit(cache=True)
+def _trailing_zeros(d, p, nb):
+    """(0, p) if only zero bytes follow p, else (6, offset of the first non-zero byte)."""
+    for k in range(p, nb):
+        if d[k] != 0:
+            return 6, k
+    return 0, p
+
+
+@numba.njit(cache=True)
+def _erle_control(d, p, nb, out, x, y, wrapped):
+    """The 00 00 (end of line) or 00 01 n (copy n pixels from the line above) token at p ->
+    (0, next byte, new x). x = -1 ends the decoding with (code, offset): an error, or the
+    end-of-image marker 00 01 00 with code 0 if the image is complete and only zeros follow."""
+    h, w = out.shape
+    if d[p + 1] == 0:  # end of line: only right after a line's last pixel
+        return (0, p + 2, x) if wrapped else (4, p, -1)
+    n, q = _get_len(d, p + 2, nb)
+    if q < 0:
+        return 1, p, -1
+    if n == 0:
+        if y != h or x != 0:
+            return 5, p, -1
+        code, q = _trailing_zeros(d, q, nb)
+        return code, q, -1
+    if y >= h:
+        return 7, p, -1
+    if y == 0:
+        return 3, p, -1
+    if x + n > w:
+        return 2, p, -1
+    for k in range(x, x + n):
+        out[y, k] = out[y - 1, k]
+    return 0, q, x + n
+
+
 @numba.njit(cache=True)
 def _erle_decode(d, out):
     """Returns (error code, byte offset); 0 = ok."""
-    h, w = out.shape
     nb = d.shape[0]
-    p = 0
-    x = 0
-    y = 0
+    p = x = y = 0  # byte, column, line
     wrapped = False
-    while True:
-        if p >= nb:
-            return 8, p
-        start = p
-        b = d[p]
-        if b != 0:
-            n, p = _get_len(d, p, nb)
-            if p < 0:
-                return 1, start
-            if n == 0:
-                return 9, start
-            if p + 3 > nb:
-                return 1, start
-            if y >= h:
-                return 7, start
-            if x + n > w:
-                return 2, start
-            v = (np.uint32(d[p]) << 16) | (np.uint32(d[p + 1]) << 8) | np.uint32(d[p + 2])
-            p += 3
+    while p < nb:
+        if d[p] != 0:  # n pixel: repeat
+            n, q = _get_len(d, p, nb)
+            code = _repeat_error(q, n, nb, x, y, out.shape)
+            if code:
+                return code, p
+            v = _get_word(d, q)
             for k in range(x, x + n):
                 out[y, k] = v
-            x += n
+            p = q + 3
+        elif p + 1 >= nb:
+            return 1, p
+        elif d[p + 1] > 1:  # 00 n pixels: literal
+            n, q = _get_len(d, p + 1, nb)
+            code = _literal_error(q, n, nb, x, y, out.shape)
+            if code:
+                return code, p
+            for k in range(n):
+                out[y, x + k] = _get_word(d, q + 3 * k)
+            p = q + 3 * n
         else:
-            if p + 1 >= nb:
-                return 1, start
-            c = d[p + 1]
-            if c == 0:
-                if not wrapped:
-                    return 4, start
-                p += 2
-                wrapped = False
-                continue
-            if c == 1:
-                n, p = _get_len(d, p + 2, nb)
-                if p < 0:
-                    return 1, start
-                if n == 0:
-                    if y != h or x != 0:
-                        return 5, start
-                    for k in range(p, nb):
-                        if d[k] != 0:
-                            return 6, k
-                    return 0, p
-                if y >= h:
-                    return 7, start
-                if y == 0:
-                    return 3, start
-                if x + n > w:
-                    return 2, start
-                for k in range(x, x + n):
-                    out[y, k] = out[y - 1, k]
-                x += n
-            else:
-                n, p = _get_len(d, p + 1, nb)
-                if p < 0:
-                    return 1, start
-                if p + 3 * n > nb:
-                    return 1, start
-                if y >= h:
-                    return 7, start
-                if x + n > w:
-                    return 2, start
-                for k in range(n):
-                    q = p + 3 * k
-                    out[y, x + k] = (
-                        (np.uint32(d[q]) << 16) | (np.uint32(d[q + 1]) << 8) | np.uint32(d[q + 2])
-                    )
-                p += 3 * n
-                x += n
-        wrapped = False
-        if x == w:
+            code, p, n = _erle_control(d, p, nb, out, x, y, wrapped)  # n: the new x
+            if n < 0:
+                return code, p
+            n -= x
+        x += n
+        wrapped = x == out.shape[1]
+        if wrapped:
             x = 0
             y += 1
-            wrapped = True
+    return 8, p
 
 
 def encode_erle(pixels: np.ndarray) -> bytes:
@@ -274,28 +315,20 @@ def encode_erle(pixels: np.ndarray) -> bytes:
     p = _check_pixels(pixels)
     if p.shape[1] > MAX_ERLE_LENGTH:
         raise CodecError(f"ERLE lines hold at most {MAX_ERLE_LENGTH} pixels, got {p.shape[1]}")
-    out = np.empty(erle_bound(p.shape[1], p.shape[0]), np.uint8)
-    n = _erle_encode(p, out)
-    return out[:n].tobytes()
+    return _encode(_erle_encode, p, erle_bound(p.shape[1], p.shape[0]))
 
 
 def decode_erle(data: bytes, width: int, height: int) -> np.ndarray:
     """(height, width) uint32 image from an ERLE stream; CodecError on any malformed token."""
-    out = np.zeros((height, width), np.uint32)
-    code, off = _erle_decode(np.frombuffer(data, np.uint8), out)
-    if code:
-        _raise("ERLE", code, off)
-    return out
+    return _decode("ERLE", _erle_decode, data, width, height)
 
 
 # --- RLE -----------------------------------------------------------------------------------------
 
 
 @numba.njit(cache=True)
-def _rle_encode(p, out):
+def _rle_encode(p, vals, lens, out):
     h, w = p.shape
-    vals = np.empty(w, np.uint32)
-    lens = np.empty(w, np.int64)
     pos = 0
     for y in range(h):
         n = _line_runs(p[y], vals, lens)
@@ -340,84 +373,78 @@ def _rle_encode(p, out):
 
 
 @numba.njit(cache=True)
-def _rle_decode(d, out):
-    h, w = out.shape
-    nb = d.shape[0]
-    p = 0
-    x = 0
-    y = 0
-    while True:
+def _rle_end_of_line(d, p, nb, x, w):
+    """End-of-line (00 00) at p, then zero padding to the next 4-byte boundary -> (code,
+    next byte or error offset)."""
+    if x != w:
+        return 4, p
+    p += 2
+    while p % 4:
         if p >= nb:
-            return 8, p
-        start = p
-        b = d[p]
-        if b != 0:
-            if p + 4 > nb:
-                return 1, start
-            if y >= h:
-                return 7, start
-            if x + b > w:
-                return 2, start
-            v = (np.uint32(d[p + 1]) << 16) | (np.uint32(d[p + 2]) << 8) | np.uint32(d[p + 3])
-            for k in range(x, x + b):
+            return 1, p
+        if d[p] != 0:
+            return 10, p
+        p += 1
+    return 0, p
+
+
+@numba.njit(cache=True)
+def _rle_end(d, p, nb, x, y, shape):
+    """End-of-image (00 01) at p: (0, end) if the image is complete and nothing follows."""
+    h, w = shape
+    if not ((y == h - 1 and x == w) or (y == h and x == 0)):
+        return 5, p
+    return _trailing_zeros(d, p + 2, nb)
+
+
+@numba.njit(cache=True)
+def _rle_decode(d, out):
+    nb = d.shape[0]
+    p = x = y = 0  # byte, column, line
+    while p < nb:
+        n = np.int64(d[p])
+        if n != 0:  # n pixel: repeat
+            code = _span_error(p + 4, nb, x, y, n, out.shape)
+            if code:
+                return code, p
+            v = _get_word(d, p + 1)
+            for k in range(x, x + n):
                 out[y, k] = v
-            x += b
+            x += n
             p += 4
             continue
         if p + 1 >= nb:
-            return 1, start
-        c = d[p + 1]
-        if c == 0:
-            if x != w:
-                return 4, start
-            p += 2
-            while p % 4:
-                if p >= nb:
-                    return 1, p
-                if d[p] != 0:
-                    return 10, p
-                p += 1
+            return 1, p
+        n = np.int64(d[p + 1])
+        if n == 0:
+            code, p = _rle_end_of_line(d, p, nb, x, out.shape[1])
+            if code:
+                return code, p
             x = 0
             y += 1
-        elif c == 1:
-            if not ((y == h - 1 and x == w) or (y == h and x == 0)):
-                return 5, start
-            for k in range(p + 2, nb):
-                if d[k] != 0:
-                    return 6, k
-            return 0, p + 2
-        else:
-            if p + 2 + 3 * c > nb:
-                return 1, start
-            if y >= h:
-                return 7, start
-            if x + c > w:
-                return 2, start
-            for k in range(c):
-                q = p + 2 + 3 * k
-                out[y, x + k] = (
-                    (np.uint32(d[q]) << 16) | (np.uint32(d[q + 1]) << 8) | np.uint32(d[q + 2])
-                )
-            x += c
-            p += 2 + 3 * c
+        elif n == 1:
+            return _rle_end(d, p, nb, x, y, out.shape)
+        else:  # 00 n pixels: literal
+            code = _span_error(p + 2 + 3 * n, nb, x, y, n, out.shape)
+            if code:
+                return code, p
+            for k in range(n):
+                out[y, x + k] = _get_word(d, p + 2 + 3 * k)
+            x += n
+            p += 2 + 3 * n
+    return 8, p
 
 
 def encode_rle(pixels: np.ndarray) -> bytes:
     """RLE stream (without the image header) of an (H, W) uint32 image."""
     p = _check_pixels(pixels)
     h, w = p.shape
-    out = np.empty(h * (4 * w + 8) + 2, np.uint8)
-    n = _rle_encode(p, out)
-    return out[:n].tobytes()
+    return _encode(_rle_encode, p, h * (4 * w + 8) + 2)
 
 
 def decode_rle(data: bytes, width: int, height: int) -> np.ndarray:
     """(height, width) uint32 image from an RLE stream; CodecError on any malformed token."""
-    out = np.zeros((height, width), np.uint32)
-    code, off = _rle_decode(np.frombuffer(data, np.uint8), out)
-    if code:
-        _raise("RLE", code, off)
-    return out
+    return _decode("RLE", _rle_decode, data, width, height)
 
 
 # --- uncompressed --------------------------------------------------------------------------------
@@ -446,30 +473,33 @@ def decode_uncompressed(data: bytes, width: int, height: int) -> np.ndarray:
 # --- token view (documentation examples, debugging) -------------------------------------------
 
 
+def _token_length(d: bytes, q: int) -> tuple[int, int]:
+    """(ERLE length at byte q, position after it); CodecError if the stream ends inside it."""
+    if q >= len(d):
+        raise CodecError(f"ERLE stream ends inside a length at byte {q}")
+    if d[q] < 128:
+        return d[q], q + 1
+    if q + 1 >= len(d):
+        raise CodecError(f"ERLE stream ends inside a 2-byte length at byte {q}")
+    return (d[q] & 0x7F) | d[q + 1] << 7, q + 2
+
+
+def _token_word(d: bytes, q: int) -> int:
+    """The 3-byte pixel word at byte q; CodecError if the stream ends inside it."""
+    if q + 3 > len(d):
+        raise CodecError(f"ERLE stream ends inside a pixel at byte {q}")
+    return d[q] << 16 | d[q + 1] << 8 | d[q + 2]
+
+
 def iter_erle_tokens(data: bytes):
     """Yield ERLE tokens as tuples: ("repeat", n, word), ("literal", [words]), ("copy", n),
     ("eol",), ("end",). Does not check line geometry."""
     d = bytes(data)
     p = 0
-
-    def length(q: int) -> tuple[int, int]:
-        if q >= len(d):
-            raise CodecError(f"ERLE stream ends inside a length at byte {q}")
-        if d[q] < 128:
-            return d[q], q + 1
-        if q + 1 >= len(d):
-            raise CodecError(f"ERLE stream ends inside a 2-byte length at byte {q}")
-        return (d[q] & 0x7F) | d[q + 1] << 7, q + 2
-
-    def word(q: int) -> int:
-        if q + 3 > len(d):
-            raise CodecError(f"ERLE stream ends inside a pixel at byte {q}")
-        return d[q] << 16 | d[q + 1] << 8 | d[q + 2]
-
     while p < len(d):
         if d[p]:
-            n, p = length(p)
-            yield ("repeat", n, word(p))
+            n, p = _token_length(d, p)
+            yield ("repeat", n, _token_word(d, p))
             p += 3
         elif p + 1 >= len(d):
             raise CodecError(f"ERLE stream ends inside a control token at byte {p}")
@@ -477,12 +507,12 @@ def iter_erle_tokens(data: bytes):
             yield ("eol",)
             p += 2
         elif d[p + 1] == 1:
-            n, p = length(p + 2)
+            n, p = _token_length(d, p + 2)
             if n == 0:
                 yield ("end",)
                 return
             yield ("copy", n)
         else:
-            n, p = length(p + 1)
-            yield ("literal", [word(p + 3 * k) for k in range(n)])
+            n, p = _token_length(d, p + 1)
+            yield ("literal", [_token_word(d, p + 3 * k) for k in range(n)])
             p += 3 * n

@@ -293,10 +293,9 @@ def _pack_elements(e, n_images, n_grid):
     return words
 
 
-@numba.njit(cache=True)
-def _erle_from_grid(grid, x0, y0, mp, width, height, out):
-    """ERLE stream of the image whose pixels are grid[r, c] on mp x mp blocks at (x0, y0) and
-    0 elsewhere; byte-identical to encode_erle of the rendered image."""
+@numba.njit(cache=True, inline="always")
+def _grid_row_flags(grid):
+    """(row r is all zero, row r equals row r - 1) for every grid row."""
     rows, cols = grid.shape
     row_zero = np.empty(rows, np.bool_)
     same_prev = np.zeros(rows, np.bool_)
@@ -304,57 +303,63 @@ def _erle_from_grid(grid, x0, y0, mp, width, height, out):
         z = True
         s = r > 0
         for c in range(cols):
-            if grid[r, c] != 0:
-                z = False
-            if s and grid[r, c] != grid[r - 1, c]:
-                s = False
+            z = z and grid[r, c] == 0
+            s = s and grid[r, c] == grid[r - 1, c]
         row_zero[r] = z
         same_prev[r] = s
-    nmax = cols + 2
-    vals = np.empty(nmax, np.uint32)
-    lens = np.empty(nmax, np.int64)
-    right = width - x0 - cols * mp
+    return row_zero, same_prev
+
+
+@numba.njit(cache=True, inline="always")
+def _add_run(vals, lens, n, v, length):
+    """Append a run of `length` words v (merged into the last run if equal); new run count."""
+    if n > 0 and vals[n - 1] == v:
+        lens[n - 1] += length
+        return n
+    vals[n] = v
+    lens[n] = length
+    return n + 1
+
+
+@numba.njit(cache=True, inline="always")
+def _grid_line_runs(grid, b, x0, mp, width, vals, lens):
+    """Maximal runs of the DMD line crossing grid row b (-1: outside the grid) -> count."""
+    if b == -1:
+        return _add_run(vals, lens, 0, np.uint32(0), width)
+    n = 0
+    if x0 > 0:
+        n = _add_run(vals, lens, n, np.uint32(0), x0)
+    for c in range(grid.shape[1]):
+        n = _add_run(vals, lens, n, grid[b, c], mp)
+    right = width - x0 - grid.shape[1] * mp
+    if right > 0:
+        n = _add_run(vals, lens, n, np.uint32(0), right)
+    return n
+
+
+@numba.njit(cache=True)
+def _erle_from_grid(grid, x0, y0, mp, width, height, out):
+    """ERLE stream of the image whose pixels are grid[r, c] on mp x mp blocks at (x0, y0) and
+    0 elsewhere; byte-identical to encode_erle of the rendered image."""
+    rows, cols = grid.shape
+    row_zero, same_prev = _grid_row_flags(grid)
+    vals = np.empty(cols + 2, np.uint32)
+    lens = np.empty(cols + 2, np.int64)
     pos = 0
-    prev = -2
+    a = -1  # grid row of the previous line (-1: outside the grid)
     for y in range(height):
         b = -1
         if y0 <= y < y0 + rows * mp:
             b = (y - y0) // mp
-        if y > 0:
-            a = prev
-            za = a == -1 or row_zero[a]
-            zb = b == -1 or row_zero[b]
-            if a == b or (za and zb) or (a >= 0 and b == a + 1 and same_prev[b]):
-                pos = emit_erle_copy(out, pos, width)
-                prev = b
-                continue
-        n = 0
-        if b == -1:
-            vals[0] = 0
-            lens[0] = width
-            n = 1
+        # line y equals line y - 1: same grid row, both blank, or the next row is the same
+        blank = (a == -1 or row_zero[a]) and (b == -1 or row_zero[b])
+        copy = a == b or blank or (a >= 0 and b == a + 1 and same_prev[b])
+        if y > 0 and copy:
+            pos = emit_erle_copy(out, pos, width)
         else:
-            if x0 > 0:
-                vals[0] = 0
-                lens[0] = x0
-                n = 1
-            for c in range(cols):
-                v = grid[b, c]
-                if n > 0 and vals[n - 1] == v:
-                    lens[n - 1] += mp
-                else:
-                    vals[n] = v
-                    lens[n] = mp
-                    n += 1
-            if right > 0:
-                if vals[n - 1] == 0:
-                    lens[n - 1] += right
-                else:
-                    vals[n] = 0
-                    lens[n] = right
-                    n += 1
-        pos = emit_erle_runs(vals, lens, n, out, pos)
-        prev = b
+            n = _grid_line_runs(grid, b, x0, mp, width, vals, lens)
+            pos = emit_erle_runs(vals, lens, n, out, pos)
+        a = b
     return emit_erle_end(out, pos)
 
 

@@ -122,14 +122,20 @@ def encode_request(request: Request) -> bytes:
     return encode_header(request.flags, request.sequence, len(payload)) + payload
 
 
-def decode_request(message: bytes) -> Request:
-    """A request from its header + payload bytes (exactly as long as the header says)."""
+def _decode_whole(message: bytes, kind: str, body: str) -> tuple[int, int, int]:
+    """(flags, sequence, length) of a message that must be exactly as long as its header says;
+    CodecError naming the `kind` of message and its `body` otherwise."""
     flags, sequence, length = decode_header(message)
     if len(message) != HEADER_SIZE + length:
         raise CodecError(
-            f"request header announces {length} payload bytes,"
-            f" got {len(message) - HEADER_SIZE}"
+            f"{kind} header announces {length} {body} bytes, got {len(message) - HEADER_SIZE}"
         )
+    return flags, sequence, length
+
+
+def decode_request(message: bytes) -> Request:
+    """A request from its header + payload bytes (exactly as long as the header says)."""
+    flags, sequence, length = _decode_whole(message, "request", "payload")
     if length < 2:
         raise CodecError(
             f"a request payload holds at least the 2-byte command code,"
@@ -153,12 +159,7 @@ def encode_reply(reply: Reply) -> bytes:
 
 def decode_reply(message: bytes) -> Reply:
     """A reply from its header + data bytes (exactly as long as the header says)."""
-    flags, sequence, length = decode_header(message)
-    if len(message) != HEADER_SIZE + length:
-        raise CodecError(
-            f"reply header announces {length} data bytes,"
-            f" got {len(message) - HEADER_SIZE}"
-        )
+    flags, sequence, _ = _decode_whole(message, "reply", "data")
     return Reply(flags=flags, sequence=sequence, data=bytes(message[HEADER_SIZE:]))
 
 

@@ -26,7 +26,7 @@ from .integrity import Problem, check_frames, check_run, nominal_camera_times_us
 from .stats import HardwareStats
 from .timing import FrameTiming
 
-__all__ = ["ChunkResult", "ChunkRunner"]
+__all__ = ["Attempt", "ChunkResult", "ChunkRunner"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,10 @@ class ChunkResult:
 
 
 @dataclass
-class _Attempt:
+class Attempt:
+    """One FPGA run of a chunk: the RUN's acceptance, its frame events and its summary (None
+    when the board never reported the run's end)."""
+
     accepted: RunAccepted
     events: list[TriggerEvent]
     summary: RunComplete | None
@@ -84,12 +87,12 @@ class ChunkRunner:
                 )
             complete = False
             if not problems:
-                readout, complete = self._read(n)
-                problems = self._check_readout(readout, n, first, run, timing)
+                readout, complete = self.read(n)
+                problems = self.check_readout(readout, n, first, run, timing)
             if not problems:
                 self.next_id = first + n
                 return ChunkResult(readout, run.accepted.run_id, attempt * n, tuple(seen))
-            self._record(problems, seen, run.accepted.run_id)
+            self.record(problems, seen, run.accepted.run_id)
             self.stats.reacquired_frames += n
             with self.stats.timed("integrity"):
                 self.resync_camera(first + n if complete else first)
@@ -99,7 +102,7 @@ class ChunkRunner:
             "stopped. Check the trigger cabling and the camera link, then acquire again"
         )
 
-    def _trigger(self, n: int, rewind: bool) -> _Attempt:
+    def _trigger(self, n: int, rewind: bool) -> Attempt:
         """Start the DMD sequence (rewound to its first pattern after a failed attempt) and
         run n FPGA frames; the run's events and summary."""
         with self.stats.timed("dmd_upload"):
@@ -115,10 +118,11 @@ class ChunkRunner:
                 events = e.events
             summary = self.fpga.last_run
         self.stats.runs += 1
-        return _Attempt(accepted, events, summary)
+        return Attempt(accepted, events, summary)
 
-    def _read(self, n: int) -> tuple[FrameReadout, bool]:
-        """The run's n camera frames, and whether all arrived before the deadline."""
+    def read(self, n: int) -> tuple[FrameReadout, bool]:
+        """The run's n camera frames, and whether all arrived before the deadline (a partial
+        readout when not)."""
         # the run is over, so frames are in flight; 2 ms per frame covers the host's own
         # transfer and unpacking time on a loaded machine (the deadline includes it; frames
         # already queued when it passes are still read: camera driver, _StreamDeadline)
@@ -129,9 +133,12 @@ class ChunkRunner:
             except CameraStreamTimeout as e:
                 return e.partial, False
 
-    def _check_readout(
-        self, readout: FrameReadout, n: int, first: int, run: _Attempt, timing: FrameTiming
+    def check_readout(
+        self, readout: FrameReadout, n: int, first: int, run: Attempt, timing: FrameTiming
     ) -> list[Problem]:
+        """Problems of a run's camera frames (integrity.check_frames): ids from `first`, the
+        camera's frame counter against the board's camera triggers, timestamps against the
+        run's nominal camera times. Empty when every frame is attributable."""
         expected = nominal_camera_times_us(run.accepted.start_time_us, n, timing)
         with self.stats.timed("integrity"):
             counter = int(self.camera.get_feature("FrameCounter"))
@@ -145,7 +152,9 @@ class ChunkRunner:
                 self.acq.timestamp_tolerance_us,
             )
 
-    def _record(self, problems: list[Problem], seen: list[str], run_id: int) -> None:
+    def record(self, problems: list[Problem], seen: list[str], run_id: int) -> None:
+        """Count a failed run's problems in the stats and append them to `seen` as
+        'run <id>: <problem>'."""
         self.stats.failed_runs += 1
         for pr in problems:
             self.stats.problems[pr.kind] = self.stats.problems.get(pr.kind, 0) + 1

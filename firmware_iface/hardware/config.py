@@ -22,7 +22,9 @@ class DmdConfig:
     """DLPC900 controller: USB ids, per-transfer timeout (ms), command and upload retries, and
     the pattern path: "auto" (video-pattern mode when a video output is connected, the fastest
     path for new patterns; else on-the-fly upload), "video" or "usb"; the video refresh rate
-    (Hz, <= 120) and the SDL display index of the controller's video input; the HID link's
+    (Hz, <= 120) and the SDL display index of the controller's video input; the VSYNC edges
+    between a frame becoming current on the video output and its bit planes being shown
+    (0 in the emulated stack; measure it on a bench, docs/dlpc900.md); the HID link's
     64-byte reports per second per direction (USB 1.1 full speed: 1000) for the time model."""
 
     usb_vendor_id: int = 0x0451
@@ -33,6 +35,7 @@ class DmdConfig:
     pattern_path: str = "auto"
     video_refresh_hz: float = 120.0
     video_display: int = 0
+    video_latency_vsyncs: int = 0
     usb_reports_per_s: float = 1000.0
 
 
@@ -250,6 +253,7 @@ def _validate_numbers(c: HardwareConfig) -> None:
             f"got {c.dmd.video_refresh_hz!r}"
         )
     at_least("dmd.video_display", c.dmd.video_display, 0)
+    at_least("dmd.video_latency_vsyncs", c.dmd.video_latency_vsyncs, 0)
     positive("dmd.usb_reports_per_s", c.dmd.usb_reports_per_s)
 
 

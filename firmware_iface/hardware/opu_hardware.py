@@ -33,6 +33,7 @@ from ..camera.pixel_formats import output_dtype
 from ..dlpc900.commands import MAX_LUT_ENTRIES
 from ..dlpc900.driver import DLPC900
 from ..dlpc900.timing import PathTiming, UsbLink
+from ..dlpc900.window import VideoWindow
 from ..driver_base import DeviceDriver
 from ..errors import (
     ConcurrencyError,
@@ -57,6 +58,7 @@ from .opening import Devices, open_devices
 from .stats import HardwareStats
 from .timing import FrameTiming, camera_exposure_range_us, exposure_limits_us, plan_timing
 from .video_path import CHUNK_PATTERNS, pattern_period_us, run_video_chunk, video_timing
+from .window_output import WindowVideoOutput
 
 
 class OPUHardware(DeviceDriver):
@@ -67,7 +69,10 @@ class OPUHardware(DeviceDriver):
     settings (HardwareConfig; default: the documented defaults). dmd_backend / camera_backend:
     pyusb backend objects (None: the system's libusb; an emulator's backend in HIL tests).
     sleep: how wait_s lets time pass, called with seconds (default time.sleep; an emulated rig
-    passes its simulated clock).
+    passes its simulated clock). video_output: the DLPC900's video input for the video-pattern
+    path: a VideoWindow on the controller's display (wrapped in a WindowVideoOutput that times
+    its flips on the FPGA's clock), a WindowVideoOutput, or an object with the video output
+    protocol of video_path.py (the emulated rig's link); None: on-the-fly upload only.
 
     Opening finds the three devices (DeviceNotFoundError if one is missing), stops them, puts
     the DMD in pattern-on-the-fly mode and sets the camera's pixel format, ROI and trigger
@@ -110,6 +115,8 @@ class OPUHardware(DeviceDriver):
         self._pixel_ids = roi.pixel_ids()
         self._columns: np.ndarray | None = None
         self._devices = Devices()
+        if isinstance(video_output, VideoWindow):
+            video_output = WindowVideoOutput(video_output)  # flips timed on the board clock
         self.pattern_path = self._choose_path(video_output)
         self._video = video_output if self.pattern_path == "video" else None
         self._dmd_mode: str | None = "usb"
@@ -119,6 +126,10 @@ class OPUHardware(DeviceDriver):
                 self._devices.camera, self.config.camera
             )
             if self._video is not None:
+                attach = getattr(self._video, "attach_board", None)
+                if attach is not None:  # a bench window: time its flips on the board clock
+                    fpga = self._devices.fpga
+                    attach(lambda: fpga.status().device_time_us)
                 self._video.open()  # the controller needs a locked source before mode 2
                 self._set_dmd_mode("video")
         except BaseException:
@@ -330,7 +341,8 @@ class OPUHardware(DeviceDriver):
         self._prepare(timing)
         if path == "video":  # the DMD keeps showing video frames between calls
             return [
-                run_video_chunk(self._runner, p[s : s + CHUNK_PATTERNS], timing, self._video)
+                run_video_chunk(self._runner, p[s : s + CHUNK_PATTERNS], timing, self._video,
+                                self.config.dmd.video_latency_vsyncs)
                 for s in range(0, p.shape[0], CHUNK_PATTERNS)
             ]
         chunks = [

@@ -2,21 +2,26 @@
 DLPC900's video input, shown VSYNC-locked at 24 x the refresh rate, one camera exposure per
 pattern trigger, and attributed frame by frame (firmware_iface.dlpc900.video_sync).
 
-One chunk (at most MAX_FRAMES_PER_RUN video frames):
-1. pack the patterns (fast element path) and present the frames still needed;
-2. run the timing board for 24 x (frames + 1) pattern triggers from a VSYNC (the spare VSYNC
-   absorbs one late flip); check the board's account and the camera's frames as on the USB
-   path (integrity.py);
-3. attribute every exposure to (frame, bit plane) from the host's flip times and the VSYNC /
-   trigger counts. Late flips and lost VSYNC edges are recovered in place; frames never shown
-   (dropped, or pushed out of the run) are presented again in the next round; a run whose
-   trigger counts do not fit the VSYNC grid is run again. After `max_reacquire` extra rounds
-   FrameIntegrityError is raised. No exposure is used unless its attribution is certain.
+One chunk (at most MAX_FRAMES_PER_RUN video frames, `VideoChunk`), per round:
+1. present the first frame still needed, wait half a VSYNC period (the margin every later
+   frame has before its edge), then run the timing board for 24 x (frames + 1 + latency)
+   pattern triggers from a VSYNC (the spare VSYNC absorbs one late flip);
+2. while the board runs, present the other frames one per VSYNC interval, each at the middle
+   of the interval before its VSYNC on the board's clock (the furthest from both edges); a
+   flip that lands after its VSYNC moves the following frames one VSYNC on;
+3. check the board's account and the camera's frames as on the USB path (integrity.py);
+4. attribute every exposure to (frame, bit plane) from the flip times and the VSYNC / trigger
+   counts. Late flips and lost VSYNC edges are recovered in place; frames never shown
+   (dropped, uncertain, or pushed out of the run) are presented again in the next round; a run
+   whose trigger counts do not fit the VSYNC grid is run again. After `max_reacquire` extra
+   rounds FrameIntegrityError is raised. No exposure is used unless its attribution is certain.
 
-The video output is duck-typed: `open()`, `present(frame)`, `close()` and `take_run()`
-returning the flip times of the last run's frames (flip_times_us, board clock; the emulated
-link, opu_sim.emulators.dlpc900_video). VSYNC edges and pattern triggers come from the timing
-board: one event per trigger, flagged VSYNC where its VSYNC input saw an edge.
+The video output protocol (duck-typed; the emulated link opu_sim.emulators.dlpc900_video, the
+bench's window_output.WindowVideoOutput): `open()`, `close()`, `sync()` (before each run: its
+clock against the board's), `present(frame) -> (earliest, latest)` board time at which the
+frame became current (us), `board_now_us()`, `wait_until_us(t)`. VSYNC edges and
+pattern triggers come from the timing board: one event per trigger, flagged VSYNC where its
+VSYNC input saw an edge.
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ import numpy as np
 
 from ..dlpc900.timing import PathTiming
 from ..dlpc900.video import PATTERNS_PER_FRAME, pack_frame_elements
-from ..dlpc900.video_sync import VsyncCount, attribute
+from ..dlpc900.video_sync import Attribution, FlipTimes, VsyncCount, attribute
 from ..errors import FPGARunAbortedError, FrameIntegrityError, InputError
 from ..fpga.messages import TriggerFlags
-from .chunks import ChunkResult, ChunkRunner, _Attempt
+from .chunks import Attempt, ChunkResult, ChunkRunner
 from .integrity import Problem, check_run
 from .timing import FrameTiming, plan_timing
 
@@ -84,86 +89,152 @@ def board_count(events: list) -> VsyncCount:
 
 
 def run_video_chunk(
-    runner: ChunkRunner, p: np.ndarray, timing: FrameTiming, output
+    runner: ChunkRunner, p: np.ndarray, timing: FrameTiming, output, latency_vsyncs: int = 0
 ) -> ChunkResult:
     """Acquire one chunk (<= CHUNK_PATTERNS patterns) on the video path with the runner's
     drivers (it keeps the camera's next frame id). Returns a ChunkResult whose readout holds
     the chunk's frames in pattern order."""
-    n = p.shape[0]
-    n_frames = -(-n // PATTERNS_PER_FRAME)
-    fpga, stats, acq, layout = runner.fpga, runner.stats, runner.acq, runner.layout
-    with stats.timed("dmd_prepare"):
-        video = np.empty((n_frames, layout.dmd_height, layout.dmd_width, 3), np.uint8)
-        for f in range(n_frames):
-            pack_frame_elements(p[f * PATTERNS_PER_FRAME : (f + 1) * PATTERNS_PER_FRAME], layout,
-                                video[f])
-    got: ChunkFrames | None = None
-    todo = list(range(n_frames))
-    seen: list[str] = []
-    run_id = -1
-    redone = 0
-    stats.chunks += 1
-    for _ in range(acq.max_reacquire + 1):
-        with stats.timed("dmd_upload"):
-            for f in todo:
-                output.present(video[f])
-        n_trig = PATTERNS_PER_FRAME * (len(todo) + 1)
+    return VideoChunk(runner, p, timing, output, latency_vsyncs).run()
+
+
+class VideoChunk:
+    """One chunk of the video path (module docstring): the packed frames, the frames still to
+    capture (`todo`), the frames captured so far and the problems seen."""
+
+    def __init__(self, runner: ChunkRunner, p: np.ndarray, timing: FrameTiming, output,
+                 latency_vsyncs: int = 0) -> None:
+        self.runner, self.timing, self.output = runner, timing, output
+        self.latency = int(latency_vsyncs)
+        self.n = p.shape[0]
+        n_frames = -(-self.n // PATTERNS_PER_FRAME)
+        layout = runner.layout
+        with runner.stats.timed("dmd_prepare"):
+            self.video = np.empty((n_frames, layout.dmd_height, layout.dmd_width, 3), np.uint8)
+            for f in range(n_frames):
+                s = f * PATTERNS_PER_FRAME
+                pack_frame_elements(p[s : s + PATTERNS_PER_FRAME], layout, self.video[f])
+        self.todo = list(range(n_frames))
+        self.got: ChunkFrames | None = None
+        self.seen: list[str] = []
+        self.run_id = -1
+        self.redone = 0
+
+    @property
+    def vsync_period_us(self) -> int:
+        """The VSYNC period of the run: 24 pattern periods, us."""
+        return PATTERNS_PER_FRAME * self.timing.frame_period_us
+
+    def run(self) -> ChunkResult:
+        """Rounds until every frame's patterns were captured once (FrameIntegrityError after
+        max_reacquire extra rounds)."""
+        self.runner.stats.chunks += 1
+        rounds = self.runner.acq.max_reacquire + 1
+        for _ in range(rounds):
+            if self.round():
+                return ChunkResult(self.got, self.run_id, self.redone, tuple(self.seen))
+        raise FrameIntegrityError(
+            f"{self.n} video-pattern exposures could not be attributed to their patterns in "
+            f"{rounds} runs ({'; '.join(self.seen[-3:])}); the devices were stopped. Check the "
+            "video cable, the VSYNC and trigger lines, and that nothing else draws on the "
+            "controller's display"
+        )
+
+    def round(self) -> bool:
+        """Present the frames still needed during one board run, check and attribute it;
+        True when no frame is left to capture."""
+        runner, stats = self.runner, self.runner.stats
+        n_trig = PATTERNS_PER_FRAME * (len(self.todo) + 1 + self.latency)
         first = runner.next_id
+        attempt, flips = self.present_and_run(n_trig)
+        self.run_id = attempt.accepted.run_id
+        readout, complete, problems = self.verify(attempt, n_trig, first)
+        if problems:
+            runner.record(problems, self.seen, self.run_id)
+            self._redo(n_trig)
+            with stats.timed("integrity"):
+                runner.resync_camera(first + n_trig if complete else first)
+            return False
+        runner.next_id = first + n_trig
+        with stats.timed("integrity"):
+            att = attribute(flips, board_count(attempt.events), self.vsync_period_us,
+                            latency_vsyncs=self.latency)
+        notes = [Problem(kind, detail) for kind, detail in att.problems]
+        if notes:
+            runner.record(notes, self.seen, self.run_id)
+        if att.fatal:
+            self._redo(n_trig)
+            return False
+        self.store(att, readout)
+        return not self.todo
+
+    def present_and_run(self, n_trig: int) -> tuple[Attempt, FlipTimes]:
+        """Present the first frame still needed, start the board's run, present the others
+        paced on the run's VSYNC grid, and wait for the run's end."""
+        out, fpga, stats = self.output, self.runner.fpga, self.runner.stats
+        with stats.timed("dmd_upload"):
+            out.sync()  # the output's clock against the board's, before the run
+            flips = [out.present(self.video[self.todo[0]])]
+            # as every later frame: half a VSYNC period between its flip and its edge (the
+            # run's first), for the output to make it current
+            out.wait_until_us(flips[0][1] + 0.5 * self.vsync_period_us)
         with stats.timed("fpga_run"):
             fpga.arm()
             accepted = fpga.run(n_trig)
+        with stats.timed("dmd_upload"):
+            self._pace(accepted.start_time_us, flips)
+        with stats.timed("fpga_run"):
             try:
                 events = fpga.wait_run_complete()
             except FPGARunAbortedError as e:
                 events = e.events
             summary = fpga.last_run
         stats.runs += 1
-        run_id = accepted.run_id
-        record = output.take_run()
-        attempt = _Attempt(accepted, events, summary)
-        with stats.timed("integrity"):
-            problems = check_run(events, summary, n_trig, accepted.start_time_us, timing)
-        readout, complete = None, False
-        if not problems:
-            readout, complete = runner._read(n_trig)
-            problems = runner._check_readout(readout, n_trig, first, attempt, timing)
+        lo, hi = (np.array(x, np.float64) for x in zip(*flips, strict=True))
+        return Attempt(accepted, events, summary), FlipTimes(lo, hi)
+
+    def _pace(self, start_us: float, flips: list[tuple[float, float]]) -> None:
+        """Present todo[1:] one per VSYNC interval, each in the middle of the interval before
+        its edge (edge j of the run at start_us + j * period); a flip whose latest time is
+        past its edge moves the following frames one edge on."""
+        period = self.vsync_period_us
+        shift = 1 if flips[0][1] >= start_us else 0
+        for j, f in enumerate(self.todo[1:], start=1):
+            self.output.wait_until_us(start_us + (j + shift - 0.5) * period)
+            flips.append(self.output.present(self.video[f]))
+            if flips[-1][1] >= start_us + (j + shift) * period:
+                shift += 1
+
+    def verify(self, attempt: Attempt, n_trig: int, first: int
+               ) -> tuple[object, bool, list[Problem]]:
+        """(readout, all frames arrived, problems) of a run: the board's account, then the
+        camera's frames (integrity.py)."""
+        runner, timing = self.runner, self.timing
+        with runner.stats.timed("integrity"):
+            problems = check_run(attempt.events, attempt.summary, n_trig,
+                                 attempt.accepted.start_time_us, timing)
         if problems:
-            runner._record(problems, seen, run_id)
-            stats.reacquired_frames += n_trig
-            redone += n_trig
-            with stats.timed("integrity"):
-                runner.resync_camera(first + n_trig if complete else first)
-            continue
-        runner.next_id = first + n_trig
-        with stats.timed("integrity"):
-            att = attribute(record.flip_times_us, board_count(events),
-                            PATTERNS_PER_FRAME * timing.frame_period_us)
-        notes = [Problem(kind, detail) for kind, detail in att.problems]
-        if notes:
-            runner._record(notes, seen, run_id)
-        if att.fatal:
-            stats.reacquired_frames += n_trig
-            redone += n_trig
-            continue
-        if got is None:
-            got = ChunkFrames(
+            return None, False, problems
+        readout, complete = runner.read(n_trig)
+        return readout, complete, runner.check_readout(readout, n_trig, first, attempt, timing)
+
+    def store(self, att: Attribution, readout) -> None:
+        """Copy the attributed exposures to their patterns; the frames not shown stay to do."""
+        n = self.n
+        if self.got is None:
+            self.got = ChunkFrames(
                 np.empty((n,) + readout.frames.shape[1:], readout.frames.dtype),
                 np.empty(n, np.int64), np.empty(n, np.float64))
+        got = self.got
         for i in np.flatnonzero(att.frame >= 0).tolist():
-            k = todo[att.frame[i]] * PATTERNS_PER_FRAME + int(att.plane[i])
+            k = self.todo[att.frame[i]] * PATTERNS_PER_FRAME + int(att.plane[i])
             if k < n:
                 got.frames[k] = readout.frames[i]
                 got.frame_ids[k] = readout.frame_ids[i]
                 got.timestamps_us[k] = readout.timestamps_us[i]
-        missing = [todo[f] for f in np.flatnonzero(~att.shown).tolist()]
-        redone += PATTERNS_PER_FRAME * len(missing)
-        stats.reacquired_frames += PATTERNS_PER_FRAME * len(missing)
-        todo = missing
-        if not todo:
-            return ChunkResult(got, run_id, redone, tuple(seen))
-    raise FrameIntegrityError(
-        f"{n} video-pattern exposures could not be attributed to their patterns in "
-        f"{acq.max_reacquire + 1} runs ({'; '.join(seen[-3:])}); the devices were stopped. "
-        "Check the video cable, the VSYNC and trigger lines, and that nothing else draws on "
-        "the controller's display"
-    )
+        missing = [self.todo[f] for f in np.flatnonzero(~att.shown).tolist()]
+        self._redo(PATTERNS_PER_FRAME * len(missing))
+        self.todo = missing
+
+    def _redo(self, n_patterns: int) -> None:
+        self.redone += n_patterns
+        self.runner.stats.reacquired_frames += n_patterns

@@ -56,7 +56,7 @@ def measure_alignment(
     rounding = dfa.rounding.get_state()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        y, hidden = dfa._forward_capture(args, kwargs, detach=True)
+        y, hidden = dfa.forward_capture(args, kwargs, detach=True)
     e = torch.autograd.grad(loss_fn(y), y, retain_graph=True)[0]
     try:
         signals = dfa.feedback(e, [h.shape for h in hidden])
@@ -68,7 +68,7 @@ def measure_alignment(
         dfa_grads.append(g)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        y_bp, hidden_bp = dfa._forward_capture(args, kwargs, detach=False)
+        y_bp, hidden_bp = dfa.forward_capture(args, kwargs, detach=False)
     bp = torch.autograd.grad(loss_fn(y_bp), params + hidden_bp, allow_unused=True)
     bp_params, bp_hidden = bp[: len(params)], bp[len(params) :]
     out = []

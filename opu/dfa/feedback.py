@@ -169,13 +169,18 @@ class DFA(nn.Module):
         """Run the model; y as the model returns it, wired for DFA feedback when grad is on."""
         if self._mode == "bp" or not torch.is_grad_enabled():
             return self.model(*args, **kwargs)
-        y, hidden = self._forward_capture(args, kwargs, detach=True)
+        y, hidden = self.forward_capture(args, kwargs, detach=True)
         return _DFAFeedback.apply(self, y, *hidden)
 
-    def _forward_capture(
+    def forward_capture(
         self, args: tuple, kwargs: dict, detach: bool
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Forward pass recording the marked outputs (detached downstream when detach)."""
+        """Forward pass recording the marked outputs -> (y, [marked output per layer]).
+
+        detach=True cuts the graph after each marked output (the DFA forward: the error
+        reaches the layers only through the projected feedback); False keeps the full graph
+        (backprop, as measure_alignment compares). DFAInputError / DFAConfigurationError if
+        the model's output or its marked layers do not fit the projector."""
         self._captured, self._detach = [], detach
         try:
             y = self.model(*args, **kwargs)

@@ -225,10 +225,8 @@ class OPU:
         """A copy that opens its own device when used; self stays open (sklearn's clone)."""
         new = OPU.__new__(OPU)
         memo[id(self)] = new
-        for k, v in self.__dict__.items():
-            if k != "_stacks":
-                new.__dict__[k] = copy.deepcopy(v, memo)
-        new._stacks = {}
+        state = {k: copy.deepcopy(v, memo) for k, v in self.__dict__.items() if k != "_stacks"}
+        new.__setstate__(state)
         return new
 
     def __setstate__(self, state: dict) -> None:
@@ -303,7 +301,7 @@ class OPU:
         if s is None:
             s = self._new_stack(n_in, on_fraction)
         if self._sim is not None:
-            self._sim._stack = s
+            self._sim.stack = s
         return s
 
     def _new_stack(self, n_in: int, on_fraction: float | None) -> Any:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -66,7 +67,9 @@ class EmulatedRig:
 
     profile: the simulated device; seed: medium seed; layout: element placement on the DMD (the
     rig samples mirrors back into elements with it); cache_budget_bytes: the bench's
-    transmission-matrix memory; name: the fpgaemu:// name (default: unique).
+    transmission-matrix memory; name: the fpgaemu:// name (default: unique); realtime: the
+    board's clock follows the host's (FPGAEmulator realtime mode: for a real window feeding
+    the video input, `attach_video_input`).
     Attributes: dmd, fpga, camera (emulators; set their `.faults`), video (the DMD's video
     input, EmulatedVideoLink; its `.faults` too), bench (full-sensor ROI),
     stats (RigStats).
@@ -79,6 +82,7 @@ class EmulatedRig:
         layout: DmdLayout,
         cache_budget_bytes: int = 512 << 20,
         name: str | None = None,
+        realtime: bool = False,
     ) -> None:
         if not isinstance(profile, DeviceProfile):
             raise ConfigurationError(
@@ -96,7 +100,11 @@ class EmulatedRig:
         )
         self.bench = OpticalBench(sensor, seed, layout, full, cache_budget_bytes)
         self.dmd = DLPC900Emulator(width=profile.dmd.width, height=profile.dmd.height)
-        self.video = EmulatedVideoLink(profile.dmd.width, profile.dmd.height)
+        self.video = EmulatedVideoLink(
+            profile.dmd.width, profile.dmd.height, clock_us=lambda: self.fpga.now_us,
+            advance_us=lambda dt: self.fpga.advance_clock_us(dt),
+            vsync_period_us=lambda: 24 * self.fpga.timing.frame_period_us,
+        )
         self.dmd.attach_video(self.video)
         self.camera = CameraEmulator(
             cam.sensor_width,
@@ -105,7 +113,8 @@ class EmulatedRig:
             _camera_serial(profile, seed),
             exposure_range_us=(cam.min_exposure_us, cam.max_exposure_us),
         )
-        self.fpga = FPGAEmulator(on_run=self._on_run)
+        self.fpga = FPGAEmulator(on_run=self._on_run, on_run_end=self._on_run_end,
+                                 realtime=realtime)
         self.fpga.vsync_input = self._vsync_frames  # the board's VSYNC input: the video link
         self.name = name or f"rig-{uuid.uuid4().hex[:12]}"
         self.url = f"fpgaemu://{self.name}"
@@ -113,6 +122,13 @@ class EmulatedRig:
         self._roi: CameraRoi | None = None
         self._amp_version = -1
         self._amplitudes: dict[int, np.ndarray] = {}
+        self._video_run: RunRequest | None = None  # a video-pattern run not yet rendered
+
+    def attach_video_input(self, video_input: object) -> None:
+        """Feed the DMD's video input from another source than the emulated link (a
+        ScreenVideoInput reading a real window's X server; the rig needs realtime=True)."""
+        self.video = video_input
+        self.dmd.attach_video(video_input)
 
     def close(self) -> None:
         """Release the bench's caches (hardware on the rig closes separately)."""
@@ -145,10 +161,11 @@ class EmulatedRig:
         return a
 
     def _video_patterns(self, req: RunRequest) -> np.ndarray:
-        """Video-pattern mode: the link latches the host's frames on the run's VSYNC grid; each
-        camera pulse sees bit plane k of the frame shown at its VSYNC interval (the LUT's k-th
-        bit position), sampled into element amplitudes once per distinct frame."""
-        run = self.video.play(req.start_time_us, req.n_frames, req.frame_period_us)
+        """Video-pattern mode, at the run's end: the link latches the frames the host flipped
+        on the run's VSYNC grid; each camera pulse sees bit plane k of the frame shown at its
+        VSYNC interval (the LUT's k-th bit position), sampled into element amplitudes once per
+        distinct frame."""
+        run = self.video.finish_run(req.start_time_us, req.n_frames, req.frame_period_us)
         cam_t = req.camera_trigger_times_us
         out = np.zeros((cam_t.size, self.layout.n_elements), dtype=np.float32)
         lut = self.dmd.lut if self.dmd.running and not self.dmd.paused else None
@@ -177,9 +194,8 @@ class EmulatedRig:
         return [i for i in self.video.counted_vsync_frames if i < req.n_frames]
 
     def _shown_patterns(self, req: RunRequest) -> np.ndarray:
-        """Element amplitudes (n_camera_pulses, n_elements) on the DMD at each camera pulse."""
-        if self.dmd.display_mode == DisplayMode.VIDEO_PATTERN:
-            return self._video_patterns(req)
+        """Element amplitudes (n_camera_pulses, n_elements) on the DMD at each camera pulse
+        (pattern-on-the-fly mode)."""
         shown = self.dmd.trigger(req.n_frames)  # LUT index each DMD pulse displayed, or -1
         cam_t = req.camera_trigger_times_us
         k = np.searchsorted(req.dmd_trigger_times_us, cam_t, side="right") - 1
@@ -196,10 +212,27 @@ class EmulatedRig:
         return out
 
     def _on_run(self, req: RunRequest) -> None:
-        """FPGA RUN callback: render and deliver one camera frame per camera pulse."""
+        """FPGA RUN callback: render and deliver one camera frame per camera pulse (a
+        video-pattern run at its end: the host presents its frames while it runs)."""
+        if self.dmd.display_mode == DisplayMode.VIDEO_PATTERN:
+            self.video.start_run(req.start_time_us, req.n_frames, req.frame_period_us)
+            self._video_run = req
+            return
+        self._render(req, self._shown_patterns)
+
+    def _on_run_end(self, summary: object) -> None:
+        """FPGA run-end callback: render a pending video-pattern run (its frames reach the
+        camera before the host can read the run's end)."""
+        req, self._video_run = self._video_run, None
+        if req is not None:
+            self._render(req, self._video_patterns)
+
+    def _render(self, req: RunRequest, sample: Callable[[RunRequest], np.ndarray]) -> None:
+        """Render and deliver one camera frame per camera pulse of a run (sample: the element
+        amplitudes shown at each camera pulse)."""
         self.stats.runs += 1
         t0 = time.perf_counter()
-        amplitudes = self._shown_patterns(req)
+        amplitudes = sample(req)
         t1 = time.perf_counter()
         self.stats.seconds["dmd_sample"] += t1 - t0
         m = req.camera_trigger_times_us.size

@@ -77,7 +77,8 @@ class SimulatedOpuDevice:
         self.seed = seed
         self.noise = bool(noise)
         self.active = False
-        self._stack: Any = None
+        self.stack: Any = None
+        """The opu.OPU behind the latest fit (set by the compat OPU; None before a fit)."""
 
     def build_random_matrix(self, n_features: int, n_components: int, seed: int = 0) -> None:
         """lightonml built its matrix here; on this stack the medium is chosen by `seed` (the
@@ -88,17 +89,17 @@ class SimulatedOpuDevice:
     def random_matrix(self) -> Any:
         """The exact complex matrix R (n_features, n_components) of the latest fit, such that
         noise-free transform gives |X R|^2 (None before the first fit)."""
-        if self._stack is None:
+        if self.stack is None:
             return None
-        return self._stack.exact_transmission_matrix().T
+        return self.stack.exact_transmission_matrix().T
 
     @property
     def linear_matrix(self) -> Any:
         """The exact real matrix (n_features, n_components), N(0, 1) entries, such that
         noise-free linear_transform with rescale=none gives X @ linear_matrix (extension)."""
-        if self._stack is None:
+        if self.stack is None:
             return None
-        return self._stack.exact_linear_matrix().T
+        return self.stack.exact_linear_matrix().T
 
     def open(self) -> None:
         self.active = True
@@ -118,7 +119,7 @@ class SimulatedOpuDevice:
         return f"SimulatedOpuDevice(seed={self.seed}, noise={self.noise}{exp})"
 
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "_stack"} | {"_stack": None}
+        return {k: v for k, v in self.__dict__.items() if k != "stack"} | {"stack": None}
 
     def spec(self) -> dict:
         """The device string and opu.OPU arguments this device stands for."""

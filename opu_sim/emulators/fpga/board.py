@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import fields
 
@@ -47,6 +48,10 @@ class FPGAEmulator:
     faults: fault-injection settings (FPGAFaults, a FaultPlan; default: none). Its hook
         points "run" and "run_rendered" replace swapping on_run for one-run faults.
     baudrate: UART speed, bit/s; sets how far the clock advances per received byte.
+    realtime: the board clock follows the host's monotonic clock (plus a fixed offset, so the
+        two differ as a real board's and host's do) instead of jumping: a read waits for the
+        next frame's event in real time. For tests where real host activity (a window's flips)
+        must line up with the board's VSYNC grid; received bytes then take no extra time.
     """
 
     def __init__(
@@ -56,16 +61,20 @@ class FPGAEmulator:
         on_run_end: Callable[[m.RunComplete], None] | None = None,
         faults: FPGAFaults | None = None,
         baudrate: int = 115_200,
+        realtime: bool = False,
     ) -> None:
         if baudrate <= 0:
             raise ConfigurationError(f"baudrate must be positive, got {baudrate}")
+        self.realtime = bool(realtime)
+        # board time = host monotonic time + this offset (realtime mode), ns
+        self._host_offset_ns = 7_000_000_000 - time.monotonic_ns()
         self.on_run = on_run
         # video-pattern runs: the frames (of the run) at whose DMD trigger the VSYNC input saw
         # an edge, asked after on_run (the rig's video link); their events carry VSYNC
         self.vsync_input: Callable[[RunRequest], object] | None = None
         self.on_run_end = on_run_end
         self.faults = faults if faults is not None else FPGAFaults()
-        self._byte_ns = 10 * 1_000_000_000 // baudrate
+        self._byte_ns = 0 if realtime else 10 * 1_000_000_000 // baudrate
         self._lock = threading.RLock()
         self._now_ns = 0
         self._rx = b""
@@ -107,11 +116,30 @@ class FPGAEmulator:
 
     def advance_clock_us(self, dt_us: float) -> None:
         """Let dt_us microseconds of board time pass, as while the host waits (a rig's
-        wait_s); events of run frames that fall in that time are sent."""
+        wait_s; a real sleep in realtime mode); events of run frames that fall in that time
+        are sent."""
         if not (isinstance(dt_us, (int, float)) and math.isfinite(dt_us) and dt_us >= 0):
             raise ConfigurationError(f"dt_us must be a finite number >= 0, got {dt_us!r}")
+        if self.realtime:
+            time.sleep(dt_us / 1e6)
+            with self._lock:
+                self._catch_up()
+            return
         with self._lock:
             self._advance_ns(round(dt_us * 1000))
+
+    def board_to_host_ns(self, board_us: float) -> int:
+        """Host time.monotonic_ns() at board time board_us (realtime mode only)."""
+        if not self.realtime:
+            raise ConfigurationError("the board clock is simulated: no host time matches it")
+        return round(board_us * 1000) - self._host_offset_ns
+
+    def _catch_up(self) -> None:
+        """Realtime mode: bring the board clock to the host's time (events due are sent)."""
+        if self.realtime:
+            t_ns = time.monotonic_ns() + self._host_offset_ns
+            self._advance_to_us(t_ns // 1000)
+            self._now_ns = max(self._now_ns, t_ns)
 
     def _advance_to_us(self, t_us: int) -> None:
         run = self._run
@@ -155,6 +183,7 @@ class FPGAEmulator:
         """Bytes from the host on link `gen`; complete frames are executed at once, each
         seeing the clock at its last byte."""
         with self._lock:
+            self._catch_up()
             self._check(gen)
             self.bytes_received += len(data)
             buf = self._rx + bytes(data)
@@ -179,6 +208,7 @@ class FPGAEmulator:
     def link_transmit(self, gen: int, max_bytes: int | None) -> bytes:
         """Up to max_bytes (all if None) of what the board has sent on link `gen`."""
         with self._lock:
+            self._catch_up()
             self._check(gen)
             n = len(self._tx) if max_bytes is None else min(max_bytes, len(self._tx))
             out = bytes(self._tx[:n])
@@ -188,18 +218,28 @@ class FPGAEmulator:
     def link_pending(self, gen: int) -> int:
         """Bytes sent on link `gen` and not yet read."""
         with self._lock:
+            self._catch_up()
             self._check(gen)
             return len(self._tx)
 
     def link_step(self, gen: int) -> bool:
-        """Advance the clock to the next scheduled output; False if none is scheduled."""
+        """Advance the clock to the next scheduled output (realtime mode: wait for it);
+        False if none is scheduled."""
         with self._lock:
             self._check(gen)
             run = self._run
             if run is None:
                 return False
-            self._advance_to_us(run.emit_times_us[run.emitted])
-            return True
+            due_us = run.emit_times_us[run.emitted]
+            if not self.realtime:
+                self._advance_to_us(due_us)
+                return True
+        wait_ns = self.board_to_host_ns(due_us) - time.monotonic_ns()
+        if wait_ns > 0:
+            time.sleep(wait_ns / 1e9)
+        with self._lock:
+            self._catch_up()
+        return True
 
     def link_close(self, gen: int) -> None:
         """The host closed link `gen`: the board stops any run, as on a link loss."""
