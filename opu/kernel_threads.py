@@ -33,6 +33,8 @@ from firmware_iface.threads import start_numba_pool
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
 _LOADAVG = "/proc/loadavg"
+_cpus: int | None = None  # CPUs this process may run on, read once
+_loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
 _blas: list | None = None  # threadpoolctl controllers of the BLAS libraries, found once
 
 
@@ -45,14 +47,17 @@ def _blas_libraries() -> list:
 
 def idle_cores() -> int:
     """Usable CPUs not running a task right now, besides the calling thread (Linux: the
-    runnable count of /proc/loadavg; 0 where it cannot be read)."""
+    runnable count of /proc/loadavg; 0 where it cannot be read). A few microseconds."""
+    global _cpus, _loadavg_fd
     try:
-        with open(_LOADAVG, encoding="ascii") as f:
-            running = int(f.read().split()[3].split("/")[0])
-        cpus = len(os.sched_getaffinity(0))
+        if _cpus is None:
+            _cpus = len(os.sched_getaffinity(0))
+        if _loadavg_fd is None or _loadavg_fd[0] != _LOADAVG:
+            _loadavg_fd = (_LOADAVG, os.open(_LOADAVG, os.O_RDONLY))  # kept open: 5 us a read
+        running = int(os.pread(_loadavg_fd[1], 128, 0).split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError, AttributeError):
         return 0
-    return max(0, cpus - max(1, running))
+    return max(0, _cpus - max(1, running))
 
 
 def threads_for_work(pixel_frames: int, configured: int) -> int:
