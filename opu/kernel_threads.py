@@ -26,24 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numba as nb
-import numpy as np  # noqa: F401  (loads the BLAS library threadpoolctl finds)
-from threadpoolctl import ThreadpoolController
 
-from firmware_iface.threads import start_numba_pool
+from firmware_iface.threads import blas_threads_at_most, start_numba_pool
 
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
 _LOADAVG = "/proc/loadavg"
 _cpus: int | None = None  # CPUs this process may run on, read once
 _loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
-_blas: list | None = None  # threadpoolctl controllers of the BLAS libraries, found once
-
-
-def _blas_libraries() -> list:
-    global _blas
-    if _blas is None:
-        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
-    return _blas
 
 
 def idle_cores() -> int:
@@ -82,16 +72,11 @@ def threads_for(pixel_frames: int) -> Iterator[int]:
     start_numba_pool()
     configured = nb.get_num_threads()
     n = threads_for_work(pixel_frames, configured)
-    blas = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
-    blas = [(lib, old) for lib, old in blas if old > n]
     if n != configured:
         nb.set_num_threads(n)
-    for lib, _ in blas:
-        lib.set_num_threads(n)
     try:
-        yield n
+        with blas_threads_at_most(n):
+            yield n
     finally:
-        for lib, old in blas:
-            lib.set_num_threads(old)
         if n != configured:
             nb.set_num_threads(configured)
