@@ -29,6 +29,7 @@ Ratios are what to quote; absolute times depend on the machine's load.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -156,9 +157,13 @@ def main() -> int:
     shapes = [(n_in, n_out) for n_out in (512, 4096) for n_in in (10, 100, 1000)]
     if a.quick:
         shapes = [(10, 512), (100, 512)]
+    load0 = os.getloadavg()[0]
     rows = call_rows(a.repeats, shapes) + [epoch_row(max(3, a.repeats // 2))]
+    blas = [f"{i['internal_api']} {i.get('architecture')}" for i in _BLAS.info()
+            if i["user_api"] == "blas"]
     print(f"B={B} ternary project() calls (ms) and a digits DFA epoch (s) against the floor "
-          f"of the same run; numba threads {nb.get_num_threads()}")
+          f"of the same run; numba threads {nb.get_num_threads()}, BLAS {', '.join(blas)}; "
+          f"load average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"{'case':30s} {'time':>9s} {'floor':>9s} {'ratio':>6s} {'target':>7s}  ok")
     ok_all = judge(rows, "floor")
     for r in rows:
