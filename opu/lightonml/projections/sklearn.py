@@ -19,12 +19,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from firmware_iface.errors import ConfigurationError
 
 from .. import set_verbose_level
+from ..internal.open_close import OpenCloseContext
 from ..internal.simulated_device import SimulatedOpuDevice
 from ..opu import OPU
 
 
 @dataclass(eq=False, repr=False)  # __init__ stores the parameters as given; sklearn's repr
-class OPUMap(TransformerMixin, BaseEstimator):
+class OPUMap(OpenCloseContext, TransformerMixin, BaseEstimator):
     """Random features |R x|^2 (or R x with linear=True) of binary (or real) vectors.
 
     n_components: output dimension; opu: an OPU to use (else one is created at fit: simulated
@@ -136,10 +137,3 @@ class OPUMap(TransformerMixin, BaseEstimator):
             self.opu_.close()
         elif self.opu is not None:
             self.opu.close()
-
-    def __enter__(self) -> OPUMap:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
