@@ -1,10 +1,13 @@
 """project() on the simulated OPU against its BLAS ceiling, measured in the same run.
 
 Ceiling: the bare real float32 GEMMs one complex projection of a real input needs
-(X @ Re(T).T and X @ Im(T).T, same shapes, numpy's BLAS). The simulator itself uses no BLAS for
-the fields (opu_sim/field_kernels.py: batch-invariant fixed-order sums), so the ratio depends on
-the BLAS kernel: the table's header names it (threadpoolctl). Run it with the machine's own
-kernel and with OPENBLAS_CORETYPE=Haswell (AVX2). Rows:
+(X @ Re(T).T and X @ Im(T).T, same shapes, numpy's BLAS). The simulator's fields of binary
+patterns are numpy's BLAS sgemm too, in exact-sum chunks of 4096 columns (T is on a grid:
+opu_sim/coefficient_grid.py, opu_sim/field_kernels.py), so both sides run the same BLAS
+kernel; the table's header names it (threadpoolctl). Run it with the machine's own kernel and
+with OPENBLAS_CORETYPE=Haswell (AVX2). The default profile has drift on: the matrix-free row
+regenerates every tile beyond the 512 MiB cache on each call (drift tiles cost about 10x a
+static tile). Rows:
   intensity  B=1024, n_in=n_out=4096, full noise chain           target <= 1.2x
   linear     ternary input, same shapes (4 frames per input)      target <= 2.4x
   matrix-free n_in=n_out=16384, B=1024 (T never stored whole)     target <= 1.5x, peak < 1.5 GB

@@ -8,6 +8,8 @@ torch code down. `start_numba_pool` starts the pool once, at import of this modu
 package of the stack imports it before running a kernel), and puts every loaded OpenMP
 runtime's thread count back as it was. `numba_threads(n)` then sets Numba's count for the calling
 thread only (numba.set_num_threads is thread-local) and restores it on exit.
+The simulator's field GEMMs run on numpy's BLAS; `numba_threads(n)` also caps its threads at n
+while inside (`blas_threads_at_most`), so OPU(threads=) bounds them too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ from .errors import ConfigurationError
 _OPENMP_LIBS = ("libgomp", "libomp", "libiomp5")
 _start_lock = threading.Lock()
 _started = False
+_blas_libs: list | None = None
+_blas_scanned_at = 0
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_saved: dict[str, tuple] = {}  # filepath -> (controller, count to restore)
 
 
 def _openmp_runtimes() -> list[ctypes.CDLL]:
@@ -67,6 +74,48 @@ def start_numba_pool() -> None:
         _started = True
 
 
+def _stack_blas() -> list:
+    """threadpoolctl controllers of the BLAS libraries loaded in this process except torch's
+    (numpy's bundled OpenBLAS first of all); scanned again when modules have been imported."""
+    global _blas_libs, _blas_scanned_at
+    if _blas_libs is None or _blas_scanned_at != len(sys.modules):
+        import numpy  # noqa: F401  (its BLAS must be loaded to be found)
+        from threadpoolctl import ThreadpoolController
+
+        _blas_scanned_at = len(sys.modules)
+        _blas_libs = [c for c in ThreadpoolController().lib_controllers
+                      if c.user_api == "blas" and "torch" not in c.filepath]
+    return _blas_libs
+
+
+@contextlib.contextmanager
+def blas_threads_at_most(threads: int) -> Iterator[None]:
+    """Run the block with the BLAS libraries numpy and scipy use (not torch's) on at most
+    `threads` threads. OpenBLAS's count is process-wide, so it is lowered only when above
+    `threads`, only while some caller is inside such a block, and then restored; results do
+    not depend on it (the simulator's GEMMs are exact sums: opu_sim.field_kernels)."""
+    global _blas_depth
+    with _blas_lock:
+        libs = _stack_blas()
+        _blas_depth += 1
+        for c in libs:
+            key = c.filepath
+            if key not in _blas_saved:
+                _blas_saved[key] = (c, c.num_threads)
+            if c.num_threads > threads:
+                c.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0:
+                for c, n in _blas_saved.values():
+                    if c.num_threads != n:
+                        c.set_num_threads(n)
+                _blas_saved.clear()
+
+
 def max_threads() -> int:
     """Most threads a Numba kernel of this process can use (NUMBA_NUM_THREADS)."""
     return int(numba.config.NUMBA_NUM_THREADS)
@@ -102,13 +151,15 @@ def check_threads(threads: object) -> int | None:
 @contextlib.contextmanager
 def numba_threads(threads: int | None) -> Iterator[int]:
     """Run the block with Numba kernels on `threads` threads (None: default_threads()) in the
-    calling thread; the previous count is restored on exit. Yields the count used."""
+    calling thread, and numpy's BLAS on at most that many (`blas_threads_at_most`); the
+    previous counts are restored on exit. Yields the count used."""
     start_numba_pool()
     n = default_threads() if threads is None else threads
     old = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        yield n
+        with blas_threads_at_most(n):
+            yield n
     finally:
         numba.set_num_threads(old)
 

@@ -85,6 +85,30 @@ def test_threads_setting_applies_during_calls_and_is_restored(monkeypatch):
     assert numba.get_num_threads() == before
 
 
+def test_threads_setting_bounds_the_field_gemms_blas_threads(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    import opu_sim.field_kernels as fk
+
+    def numpy_blas_threads():
+        return [i["num_threads"] for i in threadpool_info()
+                if i["user_api"] == "blas" and "numpy" in i["filepath"]]
+
+    before = numpy_blas_threads()
+    seen = []
+    exact = fk.exact_fields
+
+    def spy(x, w):
+        seen.append(numpy_blas_threads())
+        return exact(x, w)
+
+    monkeypatch.setattr(fk, "exact_fields", spy)
+    with OPU(n_in=32, n_out=32, seed=1, noise=False, threads=1) as d:
+        d.project(np.ones((3, 32)))
+    assert seen and all(set(s) == {1} for s in seen)
+    assert numpy_blas_threads() == before  # the process's setting is back
+
+
 def test_default_threads_follow_torch_when_imported():
     torch = pytest.importorskip("torch")
     old = torch.get_num_threads()
