@@ -22,13 +22,15 @@ Adam 2e-3, 1347 training images = 22 feedback calls of 64 rows) with optical DFA
 (GaussianProjector.from_opu), both with the default Ternarizer(), torch on 1 thread, timed
 alternately. Target: optical <= 1.5x exact.
 
-Usage: python benchmarks/bench_dfa_calls.py [--repeats 7] [--quick]
+Usage: python benchmarks/bench_dfa_calls.py [--repeats 7] [--quick] [--breakdown CALLS]
+(--breakdown: where a call's CPU time goes instead, per shape, on one thread.)
 Ratios are what to quote; absolute times depend on the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -148,17 +150,85 @@ def epoch_row(repeats: int) -> dict:
                 note=f"{-(-len(xtr) // 64)} project() calls per epoch")
 
 
+def breakdown(shapes, calls: int) -> None:
+    """CPU seconds of this thread per call in each phase (thread_time; one Numba/BLAS thread,
+    so all the work is on this thread): camera kernel, field products, distinct-row grouping,
+    the rest of the bench's acquire, and everything outside acquire (input checks, patterns,
+    I(r), recovery, thread handling)."""
+    import time  # noqa: PLC0415
+
+    import opu_sim.bench as bench  # noqa: PLC0415
+
+    acc: dict[str, float] = {}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            t = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                acc[name] = acc.get(name, 0.0) + time.thread_time() - t
+        return wrapper
+
+    saved = {n: getattr(bench, n) for n in ("render_frames", "field_products", "_unique_rows")}
+    acquire = bench.OpticalBench.acquire
+    for n, fn in saved.items():
+        setattr(bench, n, timed(n, fn))
+    bench.OpticalBench.acquire = timed("acquire", acquire)
+    old = nb.get_num_threads()
+    nb.set_num_threads(1)
+    print(f"CPU ms per call, one thread, {calls} calls per row (load average "
+          f"{os.getloadavg()[0]:.2f})")
+    print(f"{'case':24s} {'total':>7s} {'camera':>7s} {'fields':>7s} {'rows':>6s} "
+          f"{'acq.rest':>8s} {'outside':>8s}")
+    rng = np.random.default_rng(1)
+    try:
+        with _BLAS.limit(limits=1, user_api="blas"):
+            for noise in (True, False):
+                for n_in, n_out in shapes:
+                    x = rng.integers(-1, 2, (B, n_in)).astype(np.float32)
+                    with OPU(device="sim", n_in=n_in, n_out=n_out, seed=3, noise=noise) as dev:
+                        dev.ensure_calibrated()
+                        for _ in range(3):
+                            dev.project(x)
+                        acc.clear()
+                        t = time.thread_time()
+                        for _ in range(calls):
+                            dev.project(x)
+                        total = (time.thread_time() - t) / calls * 1e3
+                    a = {k: v / calls * 1e3 for k, v in acc.items()}
+                    inner = a["render_frames"] + a["field_products"] + a["_unique_rows"]
+                    print(f"noise {'on ' if noise else 'off'} {n_in:>4} -> {n_out:<4}     "
+                          f"{total:7.2f} {a['render_frames']:7.2f} {a['field_products']:7.2f} "
+                          f"{a['_unique_rows']:6.2f} {a['acquire'] - inner:8.2f} "
+                          f"{total - a['acquire']:8.2f}")
+    finally:
+        for n, fn in saved.items():
+            setattr(bench, n, fn)
+        bench.OpticalBench.acquire = acquire
+        nb.set_num_threads(old)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="n_in 10 and 100, n_out 512 only")
+    ap.add_argument("--breakdown", type=int, default=0, metavar="CALLS",
+                    help="instead: CPU time per phase of CALLS calls per shape, one thread")
     a = ap.parse_args()
     shapes = [(n_in, n_out) for n_out in (512, 4096) for n_in in (10, 100, 1000)]
     if a.quick:
         shapes = [(10, 512), (100, 512)]
+    if a.breakdown:
+        breakdown(shapes, a.breakdown)
+        return 0
+    load0 = os.getloadavg()[0]
     rows = call_rows(a.repeats, shapes) + [epoch_row(max(3, a.repeats // 2))]
+    blas = [f"{i['internal_api']} {i.get('architecture')}" for i in _BLAS.info()
+            if i["user_api"] == "blas"]
     print(f"B={B} ternary project() calls (ms) and a digits DFA epoch (s) against the floor "
-          f"of the same run; numba threads {nb.get_num_threads()}")
+          f"of the same run; numba threads {nb.get_num_threads()}, BLAS {', '.join(blas)}; "
+          f"load average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     print(f"{'case':30s} {'time':>9s} {'floor':>9s} {'ratio':>6s} {'target':>7s}  ok")
     ok_all = judge(rows, "floor")
     for r in rows:

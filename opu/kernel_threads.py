@@ -6,9 +6,10 @@ ternary call 10 -> 512 took 218-335 ms with 2 threads under load 10 and 1.5 ms w
 So a call of `pixel_frames` (frames x output pixels):
   - >= SERIAL_BELOW_PIXEL_FRAMES (~20 ms of single-thread work): the OPU's thread count
     (`OPU(threads=)`, an upper bound), whatever the load;
-  - >= PARALLEL_IF_IDLE_ABOVE (~0.3 ms of work) and a core idle right now (runnable tasks
-    from /proc/loadavg, this one included, below the usable CPUs): this thread plus the idle
-    cores, at most the OPU's count;
+  - >= PARALLEL_IF_IDLE_ABOVE (~0.3 ms of work) and a core idle right now and over the last
+    minute (/proc/loadavg: runnable tasks, this one included, below the usable CPUs, and the
+    1-minute load average below CPUs - 0.5): this thread plus the idle cores, at most the
+    OPU's count;
   - else one thread.
 The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
 threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
@@ -31,18 +32,27 @@ from firmware_iface.threads import blas_threads_at_most, start_numba_pool
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
 _LOADAVG = "/proc/loadavg"
+_cpus: int | None = None  # CPUs this process may run on, read once
+_loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
 
 
 def idle_cores() -> int:
-    """Usable CPUs not running a task right now, besides the calling thread (Linux: the
-    runnable count of /proc/loadavg; 0 where it cannot be read)."""
+    """Usable CPUs not running a task right now, besides the calling thread, and not busy
+    over the last minute either (Linux: /proc/loadavg's runnable count and 1-minute load
+    average, which counts this process too; 0 where it cannot be read). A few microseconds."""
+    global _cpus, _loadavg_fd
     try:
-        with open(_LOADAVG, encoding="ascii") as f:
-            running = int(f.read().split()[3].split("/")[0])
-        cpus = len(os.sched_getaffinity(0))
+        if _cpus is None:
+            _cpus = len(os.sched_getaffinity(0))
+        if _loadavg_fd is None or _loadavg_fd[0] != _LOADAVG:
+            _loadavg_fd = (_LOADAVG, os.open(_LOADAVG, os.O_RDONLY))  # kept open: 5 us a read
+        fields = os.pread(_loadavg_fd[1], 128, 0).split()
+        load_1min, running = float(fields[0]), int(fields[3].split(b"/")[0])
     except (OSError, ValueError, IndexError, AttributeError):
         return 0
-    return max(0, cpus - max(1, running))
+    # idle now, and over the last minute (a core that others keep busy is idle only between
+    # their time slices: a parallel region there waits for a slice)
+    return max(0, min(_cpus - max(1, running), int(_cpus - load_1min + 0.5)))
 
 
 def threads_for_work(pixel_frames: int, configured: int) -> int:

@@ -29,34 +29,61 @@ _BLOCK_ROWS = 2048
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
+_HASH_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)  # tests set 0 to make every row collide
+
+
 @nb.njit(cache=True)
-def _row_hashes(packed: np.ndarray) -> np.ndarray:
-    """A 64-bit FNV-1a-style hash of each row of a uint8 matrix (serial: a few bytes per row,
-    cheaper than waking threads)."""
-    out = np.empty(packed.shape[0], np.uint64)
-    for i in range(packed.shape[0]):
+def _group_rows(packed: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct row, in order of appearance; index of each row's distinct
+    row) of a uint64 matrix: an open-addressing table keyed by a 64-bit FNV-1a-style hash
+    (& mask) of the row's words, every match checked word for word (exact whatever the
+    hash). Serial: a few words per row, cheaper than waking threads or sorting."""
+    n, w = packed.shape
+    size = 2
+    while size < 2 * n:
+        size *= 2
+    table = np.full(size, -1, np.int64)
+    first = np.empty(n, np.int64)
+    inverse = np.empty(n, np.int64)
+    n_unique = 0
+    for i in range(n):
         h = np.uint64(0xCBF29CE484222325)
-        for j in range(packed.shape[1]):
-            h = (h ^ np.uint64(packed[i, j])) * np.uint64(0x100000001B3)
-        out[i] = h
-    return out
+        for j in range(w):
+            h = (h ^ packed[i, j]) * np.uint64(0x100000001B3)
+        slot = np.int64((h ^ (h >> np.uint64(29))) & mask & np.uint64(size - 1))
+        while True:
+            g = table[slot]
+            if g < 0:
+                table[slot] = n_unique
+                first[n_unique] = i
+                inverse[i] = n_unique
+                n_unique += 1
+                break
+            r = first[g]
+            same = True
+            for j in range(w):
+                if packed[r, j] != packed[i, j]:
+                    same = False
+                    break
+            if same:
+                inverse[i] = g
+                break
+            slot = (slot + 1) & (size - 1)
+    return first[:n_unique], inverse
 
 
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows of p and, per row of p, the index of its distinct row (rows are grouped by
-    a 64-bit hash of their bytes, and every row is checked equal to its group's first)."""
+    """Distinct rows of p (in order of first appearance) and, per row of p, the index of its
+    distinct row (exact: rows are compared byte for byte)."""
     if p.shape[0] == 1:
         return p, np.zeros(1, dtype=np.int64)
-    if p.dtype == np.bool_ or p.dtype == np.uint8:
-        packed = np.packbits(p.astype(bool, copy=False), axis=1)
+    if p.dtype == np.bool_ or p.dtype == np.uint8:  # DMD patterns: 0/1, 8 mirrors a byte
+        raw = np.packbits(p.astype(bool, copy=False), axis=1)
     else:
-        packed = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
-    _, first, inverse = np.unique(_row_hashes(packed), return_index=True, return_inverse=True)
-    inverse = inverse.astype(np.int64).ravel()
-    if not np.array_equal(packed[first[inverse]], packed):  # a hash collision: exact fallback
-        keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1])))
-        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
-        inverse = inverse.astype(np.int64).ravel()
+        raw = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
+    words = np.zeros((p.shape[0], -(-raw.shape[1] // 8)), np.uint64)  # zero-padded rows
+    words.view(np.uint8)[:, : raw.shape[1]] = raw
+    first, inverse = _group_rows(words, _HASH_MASK)
     return p[first], inverse
 
 

@@ -20,7 +20,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .counter_rng import _FM, derive_key, draw, gauss_pair, uniform
+from .counter_rng import _FM, GOLDEN, derive_key, draw, fmix64, gauss_pair, uniform
 
 POISSON_EXACT_BELOW_E = 10.0
 
@@ -105,10 +105,19 @@ def render_frames(
     g = np.float32(gain)
     blk = np.float32(black_dn)
     top = np.float32(max_dn)
+    n_words = (npx + 7) // 8
+    # draw(key, id) = fmix64(key + (id + 1) * GOLDEN): the counter's product, once per pixel
+    # (a 64-bit vector multiply fewer per pixel-frame; the same bits)
+    step = np.empty(npx, np.uint64)
+    for p in range(npx):
+        step[p] = (np.uint64(pixel_ids[p]) + np.uint64(1)) * GOLDEN
     for c in nb.prange(n_chunks):
         mu = np.empty(npx, np.float32)
         z0 = np.zeros(npx, np.float32)
         z1 = np.zeros(npx, np.float32)  # stays 0 (no draws) when shot and read noise are off
+        # per pixel 1 if it takes the exact-Poisson branch, read 8 at a time as one word
+        low = np.zeros(8 * n_words, np.uint8)
+        low_words = low.view(np.uint64)
         for f in range(c * per, min(b, (c + 1) * per)):
             fd = fields_data[idx_data[f]]
             fa = fields_anchor[idx_anchor[f]]
@@ -120,7 +129,7 @@ def render_frames(
                 mu[p] = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
             if shot or read:
                 for p in range(npx):
-                    a, bb = gauss_pair(draw(key, np.uint64(pixel_ids[p])))
+                    a, bb = gauss_pair(fmix64(key + step[p]))
                     z0[p] = a
                     z1[p] = bb
             nsat = 0
@@ -132,15 +141,18 @@ def render_frames(
                                quantize)
                 out[f, p] = dn
                 nsat += sat
-            if shot:
-                for p in range(npx):
-                    m = mu[p]
-                    if m < POISSON_EXACT_BELOW_E:
-                        h = draw(key, np.uint64(pixel_ids[p]) ^ np.uint64(1 << 62))
-                        n = np.float32(_poisson(m, h))
-                        was = quantize and out[f, p] >= top
-                        dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top,
-                                       saturate, quantize)
-                        out[f, p] = dn
-                        nsat += sat - was
+                low[p] = np.uint8(shot and m < POISSON_EXACT_BELOW_E)
+            for w in range(n_words if shot else 0):  # words of 8 flags: most are 0
+                if low_words[w] == 0:
+                    continue
+                for p in range(8 * w, min(npx, 8 * w + 8)):
+                    if low[p] == 0:
+                        continue
+                    h = draw(key, np.uint64(pixel_ids[p]) ^ np.uint64(1 << 62))
+                    n = np.float32(_poisson(mu[p], h))
+                    was = quantize and out[f, p] >= top
+                    dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top,
+                                   saturate, quantize)
+                    out[f, p] = dn
+                    nsat += sat - was
             saturated[f] = nsat

@@ -17,45 +17,11 @@ from calibration.linearity import linearity_selftest
 from calibration.ptc import measure_photon_transfer
 from calibration.quick import calibrate_for_projection
 from firmware_iface.errors import ConfigurationError
-from firmware_iface.geometry import CameraRoi, DmdLayout
+from firmware_iface.geometry import CameraRoi
 from opu.device import OPU
 from opu_sim.bench import OpticalBench
 from opu_sim.profile import DeviceProfile
-
-LAYOUT = DmdLayout.fit(256, 256)
-
-
-def camera_params(bits: int, k: float, well_fraction: float, read_e: float = 6.0) -> dict:
-    """A camera's black level (clear of 0 by 4 read-noise sigmas) and full well (at
-    well_fraction of the ADC range above it)."""
-    max_dn = (1 << bits) - 1
-    black = float(max(round(max_dn / 64), round(4 * k * read_e) + 1))
-    return {"bit_depth": bits, "gain_dn_per_e": k, "read_noise_e": read_e,
-            "black_offset_dn": black, "full_well_e": well_fraction * (max_dn - black) / k}
-
-
-def camera_profile(bits: int, k: float, well_fraction: float, read_e: float = 6.0
-                   ) -> DeviceProfile:
-    """A camera from camera_params, the light scaled to its full well."""
-    cam = camera_params(bits, k, well_fraction, read_e)
-    p = DeviceProfile.default()
-    laser = dc.replace(p.laser, photons_per_mirror_us=p.laser.photons_per_mirror_us
-                       * cam["full_well_e"] / p.camera.full_well_e)
-    return dc.replace(p, camera=dc.replace(p.camera, **cam), laser=laser)
-
-
-def saturation_e(p: DeviceProfile) -> float:
-    c = p.camera
-    return min(c.full_well_e, (c.max_dn - c.black_offset_dn) / c.gain_dn_per_e)
-
-
-def refused(bits: int, k: float, frac: float) -> bool:
-    """The profile's rule (docs/calibration.md): saturation below 30x the read noise (30 dB
-    of dynamic range) is inconsistent; every other camera of the grid is consistent."""
-    c = camera_params(bits, k, frac)
-    sat = min(c["full_well_e"], ((1 << bits) - 1 - c["black_offset_dn"]) / k)
-    return sat < 30 * c["read_noise_e"]
-
+from tools.camera_grid import LAYOUT, camera_profile, refused, saturation_e
 
 # (bits, K, full well / ADC range): corners and middle of the consistent region, including
 # the 8-bit, K = 0.05 corner (25 DN of signal, 0.3 DN read noise: below one DN step)

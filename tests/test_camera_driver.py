@@ -210,6 +210,16 @@ def test_device_refuses_with_status_codes(cam: Camera, emu: CameraEmulator) -> N
     assert emu.exposure_us == 50.0 and cam.roi.width == 32
 
 
+def test_a_refusal_through_a_feature_names_it_and_keeps_the_device_error(cam: Camera) -> None:
+    cam.start()
+    with pytest.raises(CameraCommandError, match="^PixelFormat: ") as e:
+        cam.set_feature("PixelFormat", "Mono8")
+    device_error = e.value.__cause__  # the control channel's error, not rewritten in place
+    assert isinstance(device_error, CameraCommandError)
+    assert not str(device_error).startswith("PixelFormat")
+    assert e.value.status == device_error.status == Status.ACCESS_DENIED
+
+
 def test_unsupported_pixel_format_on_a_10_bit_sensor() -> None:
     emu = CameraEmulator(sensor_width=16, sensor_height=8, bit_depth=10)
     with Camera(backend=CameraBackend(emu)) as cam:

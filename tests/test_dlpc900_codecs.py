@@ -13,8 +13,8 @@ from firmware_iface.dlpc900.erle import (
     encode_erle,
     encode_rle,
     encode_uncompressed,
-    iter_erle_tokens,
 )
+from firmware_iface.dlpc900.erle_tokens import iter_erle_tokens
 from firmware_iface.dlpc900.images import (
     Compression,
     ImageHeader,

@@ -16,8 +16,9 @@ from firmware_iface.dlpc900.video import (
 from firmware_iface.errors import InputError
 from firmware_iface.geometry import DmdLayout
 
-# The guide's table, bit position -> bit plane, written out as printed (DLPU018 0x1A34 byte 11;
-# DLPU010 "pattern number" table): green first, then red, then blue, LSB first.
+# Bit position -> bit plane, written out as TI's table gives it (DLPC350 Programmer's Guide
+# DLPU010G Table 2-70 "Pattern Number Mapping"; DLPU018J's 0x1A34 gives only the range 0-23):
+# green first, then red, then blue, LSB first.
 GUIDE_TABLE = [
     "G0", "G1", "G2", "G3", "G4", "G5", "G6", "G7",
     "R0", "R1", "R2", "R3", "R4", "R5", "R6", "R7",

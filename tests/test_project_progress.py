@@ -114,7 +114,7 @@ def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
 
 def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     """Between PARALLEL_IF_IDLE_ABOVE and SERIAL_BELOW_PIXEL_FRAMES a call takes this thread
-    plus the cores idle right now (/proc/loadavg's runnable count), never more than
+    plus the cores idle right now and over the last minute (/proc/loadavg), never more than
     configured; below, one thread; above, the configured count whatever the load."""
     import os
 
@@ -124,8 +124,9 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     fake = tmp_path / "loadavg"
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
     mid = kt.PARALLEL_IF_IDLE_ABOVE
-    for running, idle in ((1, cpus - 1), (cpus, 0), (cpus + 7, 0)):
-        fake.write_text(f"0.50 0.40 0.30 {running}/321 4242\n")
+    for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
+                                (cpus - 0.4, 1, 0)):  # busy over the last minute: serial
+        fake.write_text(f"{load:.2f} 0.40 0.30 {running}/321 4242\n")
         assert kt.idle_cores() == idle
         assert kt.threads_for_work(mid, 64) == 1 + idle
         assert kt.threads_for_work(mid - 1, 64) == 1

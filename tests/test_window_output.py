@@ -81,3 +81,34 @@ def test_unlocked_flips_are_refused_unless_asked_for():
     with pytest.raises(ConfigurationError, match="torn frames"):
         WindowVideoOutput(FakeWindow(False, c))
     assert WindowVideoOutput(FakeWindow(False, c), allow_unlocked=True).window.vsync is False
+
+
+def test_board_clock_against_a_realtime_fpga_emulator_over_its_serial_protocol():
+    import time
+
+    from firmware_iface.fpga.driver import FPGATimingBoard
+    from opu_sim.emulators.fpga import FPGAEmulator, register_emulator, unregister_emulator
+
+    emu = FPGAEmulator(realtime=True)
+    url = register_emulator("rt-clock-test", emu)
+    try:
+        with FPGATimingBoard(url) as board:
+            clock = BoardClock(probes=3)
+            clock.sync(lambda: board.status().device_time_us)
+            now = time.monotonic_ns()
+            truth = (now - emu.board_to_host_ns(0)) / 1000  # the board time at host time `now`
+            assert abs(clock.to_board_us(now) - truth) <= clock.error_us(now)
+            assert abs(clock.offset_us) > 1e6  # the board's clock is not the host's
+            board.configure(frame_period_us=2000, exposure_us=500, dmd_delay_us=0,
+                            camera_delay_us=0)
+            board.arm()
+            t0 = time.monotonic()
+            accepted = board.run(10)
+            events = board.wait_run_complete()
+            assert time.monotonic() - t0 >= 0.018  # 10 frames of 2 ms, in real time
+            assert len(events) == 10
+            start_host = emu.board_to_host_ns(accepted.start_time_us)
+            assert abs(clock.to_host_ns(accepted.start_time_us) - start_host) <= (
+                clock.error_us(start_host) * 1000 + 1000)
+    finally:
+        unregister_emulator("rt-clock-test")

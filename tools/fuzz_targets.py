@@ -40,7 +40,7 @@ class Target:
 # ---- DLPC900 --------------------------------------------------------------------------------
 def _dlpc900_targets() -> list[Target]:
     from firmware_iface.dlpc900 import commands as c
-    from firmware_iface.dlpc900 import erle, images, report
+    from firmware_iface.dlpc900 import erle, erle_tokens, images, report
 
     reqs = [
         report.encode_request(report.Request(0x1100, read=True, sequence=0x11)),
@@ -110,7 +110,7 @@ def _dlpc900_targets() -> list[Target]:
                length_fields=((1, 2),)),
         Target("dlpc900.erle", lambda d: erle.decode_erle(d, w, h), [erle_seed]),
         Target("dlpc900.rle", lambda d: erle.decode_rle(d, w, h), [rle_seed]),
-        Target("dlpc900.erle_tokens", lambda d: list(erle.iter_erle_tokens(d)), [erle_seed]),
+        Target("dlpc900.erle_tokens", lambda d: list(erle_tokens.iter_erle_tokens(d)), [erle_seed]),
         Target("dlpc900.image", images.decode_image, image_seeds,
                length_fields=((4, 2), (6, 2), (8, 4))),
     ]

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..errors import CodecError, ControlCodecError, InputError
 from .status import Status
@@ -65,23 +65,27 @@ class CommandId(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class ReadCommand:
-    """Read `count` bytes at register `address` (`resend`: the host's retry flag was set)."""
+class RegisterCommand:
+    """A decoded register command: its `request_id`, the register `address` and `resend` (the
+    host's retry flag was set; keyword only)."""
 
     request_id: int
     address: int
-    count: int
-    resend: bool = False
+    resend: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True)
-class WriteCommand:
-    """Write `data` at register `address` (`resend`: the host's retry flag was set)."""
+class ReadCommand(RegisterCommand):
+    """Read `count` bytes at register `address`."""
 
-    request_id: int
-    address: int
+    count: int
+
+
+@dataclass(frozen=True)
+class WriteCommand(RegisterCommand):
+    """Write `data` at register `address`."""
+
     data: bytes
-    resend: bool = False
 
 
 def next_request_id(request_id: int) -> int:
@@ -208,7 +212,7 @@ def decode_command(data: bytes) -> ReadCommand | WriteCommand:
             raise ControlCodecError(
                 "READMEM_CMD asks for 0 bytes", Status.INVALID_PARAMETER, request_id
             )
-        return ReadCommand(request_id, address, count, resend)
+        return ReadCommand(request_id, address, count, resend=resend)
     if command_id == CommandId.WRITEMEM_CMD:
         if length < 9:
             raise ControlCodecError(
@@ -217,7 +221,7 @@ def decode_command(data: bytes) -> ReadCommand | WriteCommand:
                 request_id,
             )
         (address,) = struct.unpack_from("<Q", scd)
-        return WriteCommand(request_id, address, scd[8:], resend)
+        return WriteCommand(request_id, address, scd[8:], resend=resend)
     raise ControlCodecError(
         f"unknown command id {command_id:#06x}", Status.NOT_IMPLEMENTED, request_id
     )

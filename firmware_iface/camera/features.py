@@ -20,7 +20,7 @@ from typing import Any
 
 from genicam import genapi
 
-from ..errors import CameraProtocolError, DeviceError, InputError
+from ..errors import CameraCommandError, CameraProtocolError, DeviceError, InputError
 from ..values import strict_float, strict_int
 
 _NI, _NA, _WO, _RO, _RW = 0, 1, 2, 3, 4
@@ -157,11 +157,12 @@ class Features:
             return fn()
         except _GENAPI_ERRORS as e:
             raise InputError(f"{name}: {_short(e)}") from e
-        except DeviceError as e:
+        except CameraCommandError as e:  # the device refused: the same error, naming the feature
             self._map.get_node(name).node.invalidate_node()  # the device kept its old value
-            if getattr(e, "feature", "") is None:
-                e.feature = name  # type: ignore[attr-defined]
-            e.args = (f"{name}: {e}",)
+            raise CameraCommandError(f"{name}: {e}", e.status, e.feature or name) from e
+        except DeviceError as e:  # timeout, disconnect, ...: the driver's own error object
+            self._map.get_node(name).node.invalidate_node()
+            e.add_note(f"while accessing camera feature {name}")
             raise
         except (genapi.GenericException, genapi.RuntimeException) as e:
             raise CameraProtocolError(f"{name}: GenApi failed ({_short(e)})") from e

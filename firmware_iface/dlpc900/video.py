@@ -4,8 +4,12 @@ the DLPC900's bit-plane order. Pure functions (Numba kernels), no device state.
 In video-pattern mode (display mode 2, DLPU018 2.4.1) the controller takes 24-bit frames on its
 video input (DisplayPort / HDMI, up to 120 Hz) and shows each frame's bit planes as one-bit
 patterns, in the order of its pattern LUT. Which bit plane a LUT entry shows is its "bit
-position" (DLPU018, Pattern Display LUT Definition 0x1A34, byte 11 bits 7:3; the same mapping
-as the DLPC350's "pattern number" table, DLPU010):
+position": DLPU018J, Pattern Display LUT Definition (USB 0x1A34), row "bytes 11:10, bits
+15:11: image pattern bit position (frame in video pattern mode), valid range 0-23" (= byte 11
+bits 7:3). DLPU018 gives only that range, no colour mapping; the mapping below is TI's for the
+DLPC350 (DLPC350 Programmer's Guide DLPU010G, Table 2-70 "Pattern Number Mapping"; LightCrafter
+4500 User's Guide DLPU011F, Figure 4-1 "Relationship Between Bit-Planes and 24-bit RGB
+Images"), which DLPC900 host code follows; a bench check confirms it (docs/dlpc900.md):
 
     bit position  0..7   = G0..G7   (green channel, bit 0 first)
     bit position  8..15  = R0..R7   (red channel)

@@ -57,7 +57,13 @@ from .config import HardwareConfig
 from .opening import Devices, open_devices
 from .stats import HardwareStats
 from .timing import FrameTiming, camera_exposure_range_us, exposure_limits_us, plan_timing
-from .video_path import CHUNK_PATTERNS, pattern_period_us, run_video_chunk, video_timing
+from .video_path import (
+    CHUNK_PATTERNS,
+    measure_latency,
+    pattern_period_us,
+    run_video_chunk,
+    video_timing,
+)
 from .window_output import WindowVideoOutput
 
 
@@ -320,6 +326,25 @@ class OPUHardware(DeviceDriver):
                 self.stats.seconds["host_other"] += time.perf_counter() - t_start - spent
             self.stats.frames += p.shape[0]
             return self._batch(chunks, timing)
+
+    def measure_video_latency(self, exposure_us: float, max_latency: int = 3) -> int:
+        """Bench check: VSYNC edges between a frame becoming current on the video output and
+        its bit planes on the DMD (set dmd.video_latency_vsyncs to it; docs/dlpc900.md, "Bench
+        checks"). Needs the video path at exposure_us; devices left stopped on failure."""
+        with self._exclusive():
+            if self.path_for(exposure_us) != "video":
+                raise ConfigurationError(
+                    "the latency check needs the video path: a video output and an exposure "
+                    "that fits one video pattern")
+            timing = self.timing_for(exposure_us)
+            try:
+                if self._dmd_mode != "video":
+                    self._set_dmd_mode("video")
+                self._prepare(timing)
+                return measure_latency(self._runner, self._video, timing, max_latency)
+            except BaseException as e:
+                self._fail(e)
+                raise
 
     # ---- acquisition internals ------------------------------------------------------------
     def _check_patterns(self, patterns: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 from ..dlpc900.timing import PathTiming
 from ..dlpc900.video import PATTERNS_PER_FRAME, pack_frame_elements
 from ..dlpc900.video_sync import Attribution, FlipTimes, VsyncCount, attribute
-from ..errors import FPGARunAbortedError, FrameIntegrityError, InputError
+from ..errors import DeviceError, FPGARunAbortedError, FrameIntegrityError, InputError
 from ..fpga.messages import TriggerFlags
 from .chunks import Attempt, ChunkResult, ChunkRunner
 from .integrity import Problem, check_run
@@ -238,3 +238,59 @@ class VideoChunk:
     def _redo(self, n_patterns: int) -> None:
         self.redone += n_patterns
         self.runner.stats.reacquired_frames += n_patterns
+
+
+def measure_latency(runner: ChunkRunner, output, timing: FrameTiming, max_latency: int = 3
+                    ) -> int:
+    """Bench check of the display latency (dmd.video_latency_vsyncs, docs/dlpc900.md): VSYNC
+    edges between a frame becoming current on the video output and its bit planes on the DMD.
+
+    A dark frame is presented and left for max_latency + 1 periods, a run of 2 + max_latency
+    VSYNCs starts, and a bright frame (every bit plane ON) is flipped in the middle of its
+    first interval, as the path flips every frame; the camera's 24 exposures per VSYNC show at
+    which edge the light arrives. Raises FrameIntegrityError when the run fails its checks or
+    the light arrives before the flip, DeviceError when no change of light is seen."""
+    if max_latency < 0:
+        raise InputError(f"max_latency must be >= 0, got {max_latency}")
+    layout, period = runner.layout, PATTERNS_PER_FRAME * timing.frame_period_us
+    shape = (layout.dmd_height, layout.dmd_width, 3)
+    n_vsync = 2 + int(max_latency)
+    n_trig = PATTERNS_PER_FRAME * n_vsync
+    output.sync()
+    dark = output.present(np.zeros(shape, np.uint8))
+    output.wait_until_us(dark[1] + (max_latency + 1) * period)  # dark all through the pipeline
+    first = runner.next_id
+    fpga = runner.fpga
+    fpga.arm()
+    accepted = fpga.run(n_trig)
+    output.wait_until_us(accepted.start_time_us + 0.5 * period)
+    output.present(np.full(shape, 255, np.uint8))
+    try:
+        events = fpga.wait_run_complete()
+    except FPGARunAbortedError as e:
+        events = e.events
+    attempt = Attempt(accepted, events, fpga.last_run)
+    problems = check_run(events, attempt.summary, n_trig, accepted.start_time_us, timing)
+    readout, complete = (None, False) if problems else runner.read(n_trig)
+    if not problems:
+        problems = runner.check_readout(readout, n_trig, first, attempt, timing)
+    vsync = [i for i, e in enumerate(events) if e.flags & TriggerFlags.VSYNC]
+    if problems or vsync != list(range(0, n_trig, PATTERNS_PER_FRAME)):
+        runner.resync_camera(first + n_trig if complete else first)
+        raise FrameIntegrityError(
+            f"the latency check's run failed its checks ({'; '.join(map(str, problems))} "
+            f"VSYNC edges at triggers {vsync[:6]}); run it again")
+    runner.next_id = first + n_trig
+    level = readout.frames.reshape(n_vsync, PATTERNS_PER_FRAME, -1).astype(np.float64).mean(
+        axis=(1, 2))
+    lo, hi = float(level.min()), float(level.max())
+    if hi - lo <= 0.1 * max(hi, 1.0):
+        raise DeviceError(
+            f"no change of light between the dark and the bright frame (mean {lo:.1f}..{hi:.1f}"
+            f" DN over {n_vsync} VSYNCs): check the laser, the camera and the video cable, or "
+            "raise max_latency")
+    bright = int(np.argmax(level > (lo + hi) / 2))
+    if bright == 0:
+        raise FrameIntegrityError("the bright frame was seen before it was flipped: something "
+                                  "else draws on the controller's display")
+    return bright - 1

@@ -84,7 +84,8 @@ class EmulatedVideoLink:
 
     clock_us: the board time now; advance_us(dt): let board time pass (the rig wires both to
     the FPGA emulator's clock); vsync_period_us: the VSYNC period the host runs at (the rig:
-    24 x the board's frame period).
+    24 x the board's frame period). latency_vsyncs: VSYNCs a frame takes from its flip to the
+    DMD (0; a bench's display pipeline may add some: the latency check measures it).
     Host side (the video output protocol of firmware_iface.hardware.video_path): open(),
     close(), sync(), present(frame) -> (earliest, latest) board time of the flip, board_now_us(),
     wait_until_us(t). Rig side: start_run(start_us, n_triggers, pattern_period_us) when a run is
@@ -109,6 +110,7 @@ class EmulatedVideoLink:
         self._flips: list[tuple[float, np.ndarray]] = []  # since the last run ended
         self._on_screen: np.ndarray | None = None  # the frame the controller holds
         self.counted_vsync_frames: list[int] = []  # current run: frames with a VSYNC edge seen
+        self.latency_vsyncs = 0  # a display pipeline that shows frames this many VSYNCs late
 
     # ---- host side ------------------------------------------------------------------------
     def open(self) -> None:
@@ -148,7 +150,7 @@ class EmulatedVideoLink:
         t = float(self._clock())
         if i - 1 in self.faults.dropped_frames and self._flips:
             t = self._flips[-1][0] + 1.0  # came right after the previous flip: overwrites it
-        self._flips.append((t, f.copy()))
+        self._flips.append((t, f))  # held, not copied: the host does not reuse a frame
         self.frames_presented += 1
         return t, t
 
@@ -165,7 +167,8 @@ class EmulatedVideoLink:
         flips and the faults."""
         period = PATTERNS_PER_FRAME * pattern_period_us
         n_vsync = -(-n_triggers // PATTERNS_PER_FRAME)
-        shown = latch(start_us, period, n_vsync, self._flips, self._on_screen)
+        shown = latch(start_us - self.latency_vsyncs * period, period, n_vsync, self._flips,
+                      self._on_screen)
         if self._flips:
             self._on_screen = self._flips[-1][1]
         self._flips = []

@@ -42,8 +42,10 @@ def accepts(cls: type, params: dict) -> bool:
 
 def dmd_and_camera(spec: dict) -> tuple[tuple[int, int], tuple[int, int]]:
     """(DMD (width, height), camera (width, height)) of the device the spec opens."""
+    from opu.sources import parse_device
+
     prof = spec.get("profile")
-    if prof is None and (spec["device"] == "sim" or spec["device"].startswith("emu")):
+    if prof is None and parse_device(spec["device"]).simulated:
         from opu_sim.profile import DeviceProfile
 
         prof = DeviceProfile.default()
