@@ -2,8 +2,8 @@
 
 20 media (seeds) at each of tau = 40 s, 10 min and 1 h, same defaults and geometry as `opu
 calibrate stability` (256 inputs, 1221 pixels): tau within 20 % for at least 19 of 20, and the
-reported 95 % interval covers the truth for at least 18 of 20 (measured: 19, 20, 19; over 60
-media 88-93 %, docs/calibration.md). Simulated clock: no real waiting.
+reported 95 % interval covers the truth for at least 18 of 20 (measured: 20, 20, 19; over 120
+media 93-96 %, docs/calibration.md). Simulated clock: no real waiting.
 """
 
 from __future__ import annotations

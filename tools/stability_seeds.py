@@ -1,7 +1,8 @@
 """How well the stability step finds the medium's decorrelation time: 20 simulated media per
 tau, the CLI's default geometry (256 inputs, 1221 pixels), simulated clock.
 
-    python tools/stability_seeds.py [--taus 40,600,3600] [--seeds 20] [--n-in 256] [--pixels 1221]
+    python tools/stability_seeds.py [--taus 40,600,3600] [--seeds 20] [--first-seed 0]
+                                    [--n-in 256] [--pixels 1221]
 
 Prints, per tau: estimates within 20 %, the largest error, how often the 95 % interval covers
 the truth, and the run length over tau (docs/calibration.md).
@@ -25,7 +26,8 @@ def main() -> None:
     """Run the seeds and print the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--taus", default="40,600,3600")
-    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--seeds", type=int, default=20, help="media per tau")
+    ap.add_argument("--first-seed", type=int, default=0, help="seed of the first medium")
     ap.add_argument("--n-in", type=int, default=256)
     ap.add_argument("--pixels", type=int, default=1221)
     args = ap.parse_args()
@@ -34,7 +36,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for tau in (float(t) for t in args.taus.split(",")):
         err, covered, length = [], 0, []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             p = DeviceProfile.default()
             p = dc.replace(p, medium=dc.replace(p.medium, drift_time_s=tau),
                            noise_seed=1000 + seed)
