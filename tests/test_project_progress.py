@@ -136,3 +136,14 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
     monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
     assert kt.idle_cores() == 0
+
+
+def test_call_work_counts_the_field_gemm():
+    """A B=128 ternary 1000 -> 4096 call is mostly field GEMM (~35 ms on one thread): it counts
+    as large (configured threads whatever the load), the same shape from 10 inputs does not."""
+    import opu.kernel_threads as kt
+
+    pf = 128 * 4 * 4096
+    assert kt.call_work(pf, 10) < kt.SERIAL_BELOW_PIXEL_FRAMES
+    assert kt.call_work(pf, 1000) >= kt.SERIAL_BELOW_PIXEL_FRAMES
+    assert kt.call_work(pf, 0) == pf
