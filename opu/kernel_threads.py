@@ -38,10 +38,12 @@ _cpus: int | None = None  # CPUs this process may run on, read once
 _loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
 
 
-def idle_cores() -> int:
+def idle_cores(own_threads: int = 1) -> int:
     """Usable CPUs not running a task right now, besides the calling thread, and not busy
     over the last minute either (Linux: /proc/loadavg's runnable count and 1-minute load
-    average, which counts this process too; 0 where it cannot be read). A few microseconds."""
+    average, which counts this process too; 0 where it cannot be read). Up to `own_threads`
+    runnable tasks are taken as this call's own (its thread and the Numba/OpenMP workers that
+    spin for a while after each parallel region). A few microseconds."""
     global _cpus, _loadavg_fd
     try:
         if _cpus is None:
@@ -54,7 +56,8 @@ def idle_cores() -> int:
         return 0
     # idle now, and over the last minute (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
-    return max(0, min(_cpus - max(1, running), int(_cpus - load_1min + 0.5)))
+    others = max(0, running - max(1, own_threads))
+    return max(0, min(_cpus - 1 - others, int(_cpus - load_1min + 0.5)))
 
 
 def call_work(pixel_frames: int, n_in: int) -> int:
@@ -70,7 +73,7 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
         return max(1, configured)
     if pixel_frames < PARALLEL_IF_IDLE_ABOVE:
         return 1
-    return min(configured, 1 + idle_cores())
+    return min(configured, 1 + idle_cores(configured))
 
 
 @contextmanager
