@@ -266,8 +266,9 @@ class _Run:
         t = np.array(self.times)
         full_c, loo_b, loo_p = self._curves()
         sigma = self.sigma
+        # the earliest points hold little of tau and are the most sensitive to timing
         sel = full_c < _FIT_BELOW
-        if sel.sum() < 3:  # the earliest points: little decay, most sensitive to timing
+        if sel.sum() < 3:  # too few decayed points yet (or a static medium): fit them all
             sel[:] = True
         t, full_c, loo_b, loo_p, sigma = t[sel], full_c[sel], loo_b[:, sel], loo_p[:, sel], \
             sigma[sel]

@@ -37,6 +37,9 @@ try:
     import opu.dfa  # noqa: F401
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_figures.py
+
+from _figures import saved_axes
 
 from opu import OPU
 from opu.dfa import DFA, GaussianProjector, Ternarizer, measure_alignment
@@ -136,20 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nDFA (exact) vs backprop: {acc['dfa-exact'] - acc['backprop']:+.2f} points; "
           f"optical vs exact DFA: {acc['dfa-optical'] - acc['dfa-exact']:+.2f} points")
     if args.plot:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for r in runs:
-            ax.plot(np.mean([x["curve"] for x in res[r]], axis=0), label=r)
-        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="digits: BP vs DFA",
-               ylim=(80, 100))
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"plot saved to {args.plot}")
+        with saved_axes(args.plot, figsize=(6, 4)) as ax:
+            for r in runs:
+                ax.plot(np.mean([x["curve"] for x in res[r]], axis=0), label=r)
+            ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="digits: BP vs DFA",
+                   ylim=(80, 100))
     return res
 
 

@@ -37,6 +37,9 @@ try:
     import opu.dfa  # noqa: F401
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # examples/_figures.py
+
+from _figures import saved_axes
 
 from opu.dfa import DFA, GaussianProjector, ReplicatedInput, Ternarizer
 
@@ -230,25 +233,18 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"\nsample from {k} (prompt 'The ', temperature 0.8):\n"
               + generate(r["model"], vocab, "The ", 300, args.context))
     if args.plot:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for k, r in res.items():
-            w = min(10, len(r["train"]))
-            sm = np.convolve(r["train"], np.ones(w) / w, mode="valid")
-            line, = ax.plot(np.arange(w, len(r["train"]) + 1), sm, alpha=0.4, lw=1,
-                            label=f"{k} (train, {w}-step mean)")
-            ax.plot(r["steps"], r["eval"], "o-", color=line.get_color(), label=f"{k} (held-out)")
-        ax.axhline(unigram, color="k", ls="--", label=f"unigram baseline ({unigram:.2f})")
-        ax.set(xlabel="step", ylabel="cross-entropy (nats/char)",
-               title=f"char Transformer ({args.layers} blocks, d={args.d}): BP vs DFA")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        print(f"\nplot saved to {args.plot}")
+        print()
+        with saved_axes(args.plot, figsize=(7, 4.5)) as ax:
+            for k, r in res.items():
+                w = min(10, len(r["train"]))
+                sm = np.convolve(r["train"], np.ones(w) / w, mode="valid")
+                line, = ax.plot(np.arange(w, len(r["train"]) + 1), sm, alpha=0.4, lw=1,
+                                label=f"{k} (train, {w}-step mean)")
+                ax.plot(r["steps"], r["eval"], "o-", color=line.get_color(),
+                        label=f"{k} (held-out)")
+            ax.axhline(unigram, color="k", ls="--", label=f"unigram baseline ({unigram:.2f})")
+            ax.set(xlabel="step", ylabel="cross-entropy (nats/char)",
+                   title=f"char Transformer ({args.layers} blocks, d={args.d}): BP vs DFA")
     return res
 
 

@@ -3,3 +3,7 @@
 
 Never imports `opu_sim`: emulators are reached through the transports (a pyusb backend object,
 a pyserial URL scheme)."""
+
+from . import kernel_cache as _kernel_cache
+
+_kernel_cache.refresh(__path__[0])  # before any cached Numba kernel of this package loads

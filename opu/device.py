@@ -43,7 +43,7 @@ from .encoding import check_float_range, float_planes, resolve_kind
 from .kernel_threads import call_work, threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
-from .recovery import combine_binary, combine_ternary, normalise_intensity
+from .recovery import combine_differences, normalise_intensity
 from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
@@ -446,7 +446,7 @@ class OPU(FirstUseCalibration):
         v[:, 0, n:] = self._cal.anchor
         out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
-        combine_binary(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
+        combine_differences(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
@@ -459,8 +459,8 @@ class OPU(FirstUseCalibration):
         v[:, 0, n:] = self._cal.anchor
         v[:, 2, n:] = self._cal.anchor
         out = np.empty((e.shape[0], self._n_cols), dtype=np.float32)
-        frames, _, inv_2sqrt_ir = self._acquire_linear(flat, v)
-        combine_ternary(frames, inv_2sqrt_ir, self._lin_gain, out)
+        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
+        combine_differences(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
     def _linear_float(self, x: np.ndarray, precision: int) -> np.ndarray:

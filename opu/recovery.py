@@ -18,34 +18,23 @@ import numpy as np
 
 
 @nb.njit(parallel=True, cache=True)
-def combine_binary(
+def combine_differences(
     frames: np.ndarray, anchor_dn: np.ndarray, inv_2sqrt_ir: np.ndarray, gain: float,
     out: np.ndarray,
 ) -> None:
-    """out[b] = (f[2b] - f[2b+1] - I(r)) * inv_2sqrt_ir * gain; frames (2B, P), out (B, P)."""
+    """out[b] = ((f[kb] - f[kb+1]) - s) * inv_2sqrt_ir * gain, k = frames per input row
+    (frames (kB, P), out (B, P)): binary, k = 2, s = I(r) = anchor_dn; ternary, k = 4,
+    s = f[kb+2] - f[kb+3] (the anchor cancels; anchor_dn is not read)."""
     g = np.float32(gain)
+    k = frames.shape[0] // out.shape[0]
     for b in nb.prange(out.shape[0]):
-        f0 = frames[2 * b]
-        f1 = frames[2 * b + 1]
+        f0 = frames[k * b]
+        f1 = frames[k * b + 1]
+        f2 = frames[k * b + k - 2]
+        f3 = frames[k * b + k - 1]
         for p in range(out.shape[1]):
-            d = np.float32(f0[p]) - np.float32(f1[p]) - anchor_dn[p]
-            out[b, p] = d * inv_2sqrt_ir[p] * g
-
-
-@nb.njit(parallel=True, cache=True)
-def combine_ternary(
-    frames: np.ndarray, inv_2sqrt_ir: np.ndarray, gain: float, out: np.ndarray
-) -> None:
-    """out[b] = ((f[4b]-f[4b+1]) - (f[4b+2]-f[4b+3])) * inv_2sqrt_ir * gain; frames (4B, P)."""
-    g = np.float32(gain)
-    for b in nb.prange(out.shape[0]):
-        f0 = frames[4 * b]
-        f1 = frames[4 * b + 1]
-        f2 = frames[4 * b + 2]
-        f3 = frames[4 * b + 3]
-        for p in range(out.shape[1]):
-            d = (np.float32(f0[p]) - np.float32(f1[p])) - (np.float32(f2[p]) - np.float32(f3[p]))
-            out[b, p] = d * inv_2sqrt_ir[p] * g
+            s = np.float32(f2[p]) - np.float32(f3[p]) if k == 4 else anchor_dn[p]
+            out[b, p] = ((np.float32(f0[p]) - np.float32(f1[p])) - s) * inv_2sqrt_ir[p] * g
 
 
 @nb.njit(parallel=True, cache=True)

@@ -95,6 +95,9 @@ def payload_size(fmt: PixelFormat | int | str, n_pixels: int) -> int:
 
 
 # ---------------------------------------------------------------- packed kernels (Numba)
+# One kernel per format on purpose: with the shifts constant, Numba vectorises the groups (2 px in
+# 3 B, 4 px in 5 B); a single LSB-first bit-stream kernel taking `bits` as an argument measured
+# 10-20x slower on a 1920x1200 frame (issue 13; benchmarks/bench_pixel_formats.py for these).
 
 
 @numba.njit(cache=True, nogil=True)

@@ -14,6 +14,8 @@ from typing import Any
 
 from firmware_iface.errors import ConfigurationError
 
+from .open_close import OpenCloseContext
+
 CONFIG_ENV = "OPU_LIGHTONML_CONFIG"
 """Environment variable naming the JSON config OPU() uses when given no device (the role of
 lightonml's /etc/lighton/opu.json)."""
@@ -46,7 +48,7 @@ class NoConfigError(ConfigurationError, RuntimeError):
     """No device was given and no configuration names one (lightonml raised RuntimeError)."""
 
 
-class SimulatedOpuDevice:
+class SimulatedOpuDevice(OpenCloseContext):
     """This stack's simulator, as lightonml's simulated device.
 
     seed: the scattering medium (the random matrix) -- lightonml always used 0; noise: False
@@ -106,13 +108,6 @@ class SimulatedOpuDevice:
 
     def close(self) -> None:
         self.active = False
-
-    def __enter__(self) -> SimulatedOpuDevice:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         exp = f", exposure_us={self.exposure_us}" if self.exposure_us is not None else ""

@@ -9,6 +9,7 @@ itself when there is one), `fitted` is derived from that, and n_features_in_ is 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from firmware_iface.errors import ConfigurationError
 
 from .. import set_verbose_level
+from ..internal.open_close import OpenCloseContext
 from ..internal.simulated_device import SimulatedOpuDevice
 from ..opu import OPU
 
 
-class OPUMap(TransformerMixin, BaseEstimator):
+@dataclass(eq=False, repr=False)  # __init__ stores the parameters as given; sklearn's repr
+class OPUMap(OpenCloseContext, TransformerMixin, BaseEstimator):
     """Random features |R x|^2 (or R x with linear=True) of binary (or real) vectors.
 
     n_components: output dimension; opu: an OPU to use (else one is created at fit: simulated
@@ -31,29 +34,16 @@ class OPUMap(TransformerMixin, BaseEstimator):
     opu_device: device of the created OPU (extension). transform returns float32 numpy arrays.
     """
 
-    def __init__(
-        self,
-        n_components: int,
-        opu: OPU | None = None,
-        ndims: int = 1,
-        n_2d_features: Any = None,
-        packed: bool = False,
-        simulated: bool = False,
-        max_n_features: int | None = None,
-        verbose_level: int = -1,
-        linear: bool = False,
-        opu_device: Any = None,
-    ) -> None:
-        self.n_components = n_components
-        self.opu = opu
-        self.ndims = ndims
-        self.n_2d_features = n_2d_features
-        self.packed = packed
-        self.simulated = simulated
-        self.max_n_features = max_n_features
-        self.verbose_level = verbose_level
-        self.linear = linear
-        self.opu_device = opu_device
+    n_components: int
+    opu: OPU | None = None
+    ndims: int = 1
+    n_2d_features: Any = None
+    packed: bool = False
+    simulated: bool = False
+    max_n_features: int | None = None
+    verbose_level: int = -1
+    linear: bool = False
+    opu_device: Any = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -147,10 +137,3 @@ class OPUMap(TransformerMixin, BaseEstimator):
             self.opu_.close()
         elif self.opu is not None:
             self.opu.close()
-
-    def __enter__(self) -> OPUMap:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

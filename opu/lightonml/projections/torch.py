@@ -13,11 +13,12 @@ import torch.nn as nn
 from firmware_iface.errors import ConfigurationError
 
 from .. import get_verbose_level, set_verbose_level
+from ..internal.open_close import OpenCloseContext
 from ..internal.simulated_device import SimulatedOpuDevice
 from ..opu import OPU
 
 
-class OPUMap(nn.Module):
+class OPUMap(OpenCloseContext, nn.Module):
     """forward(x) = opu.transform(x) (opu.linear_transform(x) with linear=True).
 
     n_components: output dimension; opu: an OPU to use, else one is created (simulated=True
@@ -121,10 +122,3 @@ class OPUMap(nn.Module):
 
     def close(self) -> None:
         self.opu.close()
-
-    def __enter__(self) -> OPUMap:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
