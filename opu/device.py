@@ -40,7 +40,7 @@ from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .calibrated import FirstUseCalibration
 from .encoding import check_float_range, float_planes, resolve_kind
-from .kernel_threads import threads_for
+from .kernel_threads import call_work, threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_differences, normalise_intensity
@@ -274,7 +274,8 @@ class OPU(FirstUseCalibration):
         ):
             self.ensure_calibrated()
             self._advance = advance
-            work = b * self.frames_per_input(mode, kind, precision) * self._n_cols
+            work = call_work(b * self.frames_per_input(mode, kind, precision) * self._n_cols,
+                             self.n_in)
             try:
                 with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
                     for s, part in self._chunks(xn, mode, kind, precision):

@@ -3,7 +3,8 @@
 A parallel region costs a thread wake-up and a barrier: tens of microseconds when a core is
 idle, but a scheduler time slice per region when the cores are shared (measured: a B=128
 ternary call 10 -> 512 took 218-335 ms with 2 threads under load 10 and 1.5 ms with one).
-So a call of `pixel_frames` (frames x output pixels):
+So a call of `pixel_frames` (frames x output pixels, plus its field GEMM in the same units:
+`call_work`):
   - >= SERIAL_BELOW_PIXEL_FRAMES (~20 ms of single-thread work): the OPU's thread count
     (`OPU(threads=)`, an upper bound), whatever the load;
   - >= PARALLEL_IF_IDLE_ABOVE (~0.3 ms of work) and a core idle right now and over the last
@@ -31,15 +32,18 @@ from firmware_iface.threads import blas_threads_at_most, start_numba_pool
 
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
+MADDS_PER_PIXEL_FRAME = 300  # field-GEMM multiply-adds that cost one camera pixel-frame
 _LOADAVG = "/proc/loadavg"
 _cpus: int | None = None  # CPUs this process may run on, read once
 _loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
 
 
-def idle_cores() -> int:
+def idle_cores(own_threads: int = 1) -> int:
     """Usable CPUs not running a task right now, besides the calling thread, and not busy
     over the last minute either (Linux: /proc/loadavg's runnable count and 1-minute load
-    average, which counts this process too; 0 where it cannot be read). A few microseconds."""
+    average, which counts this process too; 0 where it cannot be read). Up to `own_threads`
+    runnable tasks are taken as this call's own (its thread and the Numba/OpenMP workers that
+    spin for a while after each parallel region). A few microseconds."""
     global _cpus, _loadavg_fd
     try:
         if _cpus is None:
@@ -52,7 +56,15 @@ def idle_cores() -> int:
         return 0
     # idle now, and over the last minute (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
-    return max(0, min(_cpus - max(1, running), int(_cpus - load_1min + 0.5)))
+    others = max(0, running - max(1, own_threads))
+    return max(0, min(_cpus - 1 - others, int(_cpus - load_1min + 0.5)))
+
+
+def call_work(pixel_frames: int, n_in: int) -> int:
+    """Size of a call in single-thread pixel-frames: its camera pixel-frames plus its field
+    GEMM (about n_in multiply-adds per pixel-frame, MADDS_PER_PIXEL_FRAME of which cost one
+    camera pixel-frame: 2.6 ns against ~0.009 ns per sgemm multiply-add on one thread here)."""
+    return int(pixel_frames * (1 + n_in / MADDS_PER_PIXEL_FRAME))
 
 
 def threads_for_work(pixel_frames: int, configured: int) -> int:
@@ -61,7 +73,7 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
         return max(1, configured)
     if pixel_frames < PARALLEL_IF_IDLE_ABOVE:
         return 1
-    return min(configured, 1 + idle_cores())
+    return min(configured, 1 + idle_cores(configured))
 
 
 @contextmanager

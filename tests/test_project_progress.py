@@ -124,15 +124,32 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     fake = tmp_path / "loadavg"
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
     mid = kt.PARALLEL_IF_IDLE_ABOVE
+    # (1-min load, runnable tasks, idle cores when only this thread is ours)
     for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
                                 (cpus - 0.4, 1, 0)):  # busy over the last minute: serial
         fake.write_text(f"{load:.2f} 0.40 0.30 {running}/321 4242\n")
         assert kt.idle_cores() == idle
-        assert kt.threads_for_work(mid, 64) == 1 + idle
+        # a call configured for 2 threads counts its own spinning worker as its own
+        assert kt.threads_for_work(mid, 2) == min(2, 1 + kt.idle_cores(2))
         assert kt.threads_for_work(mid - 1, 64) == 1
         assert kt.threads_for_work(kt.SERIAL_BELOW_PIXEL_FRAMES, 64) == 64
         assert kt.threads_for_work(mid, 1) == 1
+    fake.write_text(f"0.50 0.40 0.30 {cpus + 7}/321 4242\n")  # others on every core
+    assert kt.threads_for_work(mid, 2) == 1
+    fake.write_text("0.50 0.40 0.30 2/321 4242\n")  # this call and its spinning worker
+    assert kt.idle_cores(own_threads=2) == cpus - 1 and kt.idle_cores() == cpus - 2
     fake.write_text("garbage\n")
     assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
     monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
     assert kt.idle_cores() == 0
+
+
+def test_call_work_counts_the_field_gemm():
+    """A B=128 ternary 1000 -> 4096 call is mostly field GEMM (~35 ms on one thread): it counts
+    as large (configured threads whatever the load), the same shape from 10 inputs does not."""
+    import opu.kernel_threads as kt
+
+    pf = 128 * 4 * 4096
+    assert kt.call_work(pf, 10) < kt.SERIAL_BELOW_PIXEL_FRAMES
+    assert kt.call_work(pf, 1000) >= kt.SERIAL_BELOW_PIXEL_FRAMES
+    assert kt.call_work(pf, 0) == pf
