@@ -21,10 +21,16 @@ from pathlib import Path
 
 _STAMP = "numba-sources.json"  # in the package's __pycache__
 _MARK = "cache=True"
+# the stack's packages: only their sources are hashed (installed next to other packages in a
+# site-packages folder, the siblings are not the project's)
+PROJECT_PACKAGES = ("firmware_iface", "opu_sim", "calibration", "opu")
+_signatures: dict[tuple, str] = {}  # (root, packages) -> quick signature, once per process
 
 
-def _module_file(root: Path, module: str) -> Path | None:
+def _module_file(root: Path, module: str, packages: tuple[str, ...]) -> Path | None:
     """The project source file of a dotted module name (None: not a project module)."""
+    if module.split(".")[0] not in packages:
+        return None
     base = root.joinpath(*module.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
@@ -32,7 +38,7 @@ def _module_file(root: Path, module: str) -> Path | None:
     return None
 
 
-def _imports(root: Path, path: Path) -> list[Path]:
+def _imports(root: Path, path: Path, packages: tuple[str, ...]) -> list[Path]:
     """Project modules a source file imports (absolute and relative imports)."""
     try:
         tree = ast.parse(path.read_bytes())
@@ -50,13 +56,13 @@ def _imports(root: Path, path: Path) -> list[Path]:
         else:
             continue
         for name in names:
-            f = _module_file(root, name) if name else None
+            f = _module_file(root, name, packages) if name else None
             if f is not None:
                 found.append(f)
     return found
 
 
-def _closure_hash(root: Path, path: Path) -> str:
+def _closure_hash(root: Path, path: Path, packages: tuple[str, ...]) -> str:
     """SHA-1 over the file and every project module it reaches through imports."""
     seen: set[Path] = set()
     todo = [path]
@@ -65,7 +71,7 @@ def _closure_hash(root: Path, path: Path) -> str:
         if p in seen:
             continue
         seen.add(p)
-        todo.extend(_imports(root, p))
+        todo.extend(_imports(root, p, packages))
     h = hashlib.sha1()
     for p in sorted(seen):
         h.update(str(p.relative_to(root)).encode())
@@ -73,12 +79,17 @@ def _closure_hash(root: Path, path: Path) -> str:
     return h.hexdigest()
 
 
-def _quick_signature(files: list[Path]) -> str:
-    h = hashlib.sha1()
-    for p in files:
-        st = p.stat()
-        h.update(f"{p}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return h.hexdigest()
+def _quick_signature(root: Path, packages: tuple[str, ...]) -> str:
+    """SHA-1 over the paths, sizes and modification times of the project's sources (computed
+    once per process: every package's refresh shares it)."""
+    sig = _signatures.get((root, packages))
+    if sig is None:
+        h = hashlib.sha1()
+        for p in sorted(p for name in packages for p in (root / name).rglob("*.py")):
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns};".encode())
+        sig = _signatures[(root, packages)] = h.hexdigest()
+    return sig
 
 
 def _drop_entries(path: Path) -> int:
@@ -102,9 +113,8 @@ def refresh(package_dir: str | os.PathLike) -> int:
     root = pkg.parent
     stamp_path = pkg / "__pycache__" / _STAMP
     try:
-        project_files = sorted(p for d in root.iterdir() if (d / "__init__.py").is_file()
-                               for p in d.rglob("*.py"))
-        quick = _quick_signature(project_files)
+        packages = tuple(dict.fromkeys((*PROJECT_PACKAGES, pkg.name)))
+        quick = _quick_signature(root, packages)
         try:
             stamp = json.loads(stamp_path.read_text())
         except (OSError, ValueError):
@@ -117,7 +127,7 @@ def refresh(package_dir: str | os.PathLike) -> int:
             if _MARK not in p.read_text(encoding="utf-8", errors="replace"):
                 continue
             key = str(p.relative_to(pkg))
-            kernels[key] = _closure_hash(root, p)
+            kernels[key] = _closure_hash(root, p, packages)
             if stamp.get("kernels", {}).get(key) != kernels[key]:
                 dropped += _drop_entries(p)
         stamp_path.parent.mkdir(exist_ok=True)
