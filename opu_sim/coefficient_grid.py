@@ -23,8 +23,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-# The kernels of gaussian_tiles and drift_cache freeze these constants at compile time; their
-# Numba disk cache is dropped when this file changes (firmware_iface.kernel_cache)
+# The kernels of gaussian_tiles, drift_tiles and drift_cache freeze these constants at compile
+# time; their Numba disk cache is dropped when this file changes (firmware_iface.kernel_cache)
 STEP = 2.0**-9  # grid step of a coefficient component
 LIMIT = 8.0  # largest |component|; a multiple of STEP
 CHUNK_COLS = int(2**24 * STEP / LIMIT)  # columns whose |x| <= 1 products sum exactly: 4096

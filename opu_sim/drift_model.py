@@ -19,15 +19,16 @@ exp(-d / tau) within 1e-4 for lags tau/100 .. 2 tau (2.8e-4 at any lag). The pro
 stored as integer counts out of 2**16 (the generator picks a scale with 16 random bits), so
 the model is exactly the same on every machine.
 
-Start: X above is conditioned on the static medium S of the same seed at t = 0,
-T(t) = X(t) + E[X(t) X(0)*] (S - X(0)) (the expectation is the overlap of the entry's knot
-weights at t and at 0, zero from its third knot interval on): T(0) = S and T has X's
-covariance exactly, so drift starts from the medium a noise-free device of that seed uses.
+Start: X above is conditioned on the static medium S of the same seed at t = 0. Its first two
+knots are drawn given X(0) = S: G_0 = ca S - cb V, G_1 = cb S + ca V, (ca, cb) the weights at
+t = 0 and V ~ CN(0, 1) a knot of the entry's own (opu_sim.drift_tiles); the others are free.
+That is exactly the conditional law of the free process given X(0) = S (the same law as
+X(t) + E[X(t) X(0)*] (S - X(0))), so T(0) = S and T has X's covariance.
 
-Cost: one entry at any time t takes six 64-bit draws (scale and phase; two knots; S, G_0, G_1)
-and five Box-Muller transforms, branch-free, whatever t: nothing accumulates with elapsed
-time. The memory of the medium is finite: after 2 * 6 tau (the largest scale used) every entry
-has been renewed.
+Cost: one entry at any time t takes three 64-bit draws (scale and phase; two knots) and two
+Box-Muller transforms (four and three in its second knot interval, where G_1 comes from S and
+V), branch-free: nothing accumulates with elapsed time. The memory of the medium is finite:
+after 2 * 6 tau (the largest scale used) every entry has been renewed.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ SCALE_COUNTS = np.array(
     dtype=np.int64,
 )  # probability of each scale, in units of 2**-16
 SCALE_PROBABILITIES = SCALE_COUNTS / 65536.0
-# 64-bit generator draws one drifting entry costs at any time: scale+phase, 2 knots, and its
-# start offset (static value and knots 0, 1)
-DRAWS_PER_ENTRY = 6
+# 64-bit generator draws one drifting entry costs at most, at any time: scale and phase, and
+# its two knots (S and V in its first knot interval; Gamma_1 from S and V, and G_2 in its
+# second: 4 draws there; G_n, G_n+1 after): opu_sim.drift_tiles
+DRAWS_PER_ENTRY = 4
 # the model is fitted to within this for lags tau/100 .. 2 tau (tests check it)
 FIT_TOLERANCE = 1e-4
 

@@ -73,12 +73,14 @@ def float_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
                 out[r, p0 + j] = acc[r, j]
 
 
-def exact_fields(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def exact_fields(x: np.ndarray, w: np.ndarray, out: np.ndarray | None = None,
+                 part: np.ndarray | None = None) -> np.ndarray:
     """x @ w.T summed exactly: x (R, K) float32 of -1/0/1, w (M, K) float32 on the coefficient
-    grid; (R, M) float32. BLAS sgemm per CHUNK_COLS columns, chunk results added in order."""
+    grid; (R, M) float32. BLAS sgemm per CHUNK_COLS columns, chunk results added in order.
+    out, part: optional C-contiguous (R, M) float32 buffers for the result and a chunk's."""
     n_rows, k = x.shape
-    out = np.zeros((n_rows, w.shape[0]), np.float32)
-    part = None
+    if out is None:
+        out = np.empty((n_rows, w.shape[0]), np.float32)
     for k0 in range(0, k, CHUNK_COLS):
         xs, ws = x[:, k0 : k0 + CHUNK_COLS], w[:, k0 : k0 + CHUNK_COLS].T
         if k0 == 0:
@@ -88,6 +90,8 @@ def exact_fields(x: np.ndarray, w: np.ndarray) -> np.ndarray:
             part = np.empty_like(out)
         np.matmul(xs, ws, out=part)
         out += part
+    if k == 0:
+        out[:] = 0.0
     return out
 
 
@@ -128,14 +132,22 @@ def prepare(rows: np.ndarray) -> PreparedRows:
     )
 
 
-def fields(rows: np.ndarray | PreparedRows, w: np.ndarray) -> np.ndarray:
+def fields(rows: np.ndarray | PreparedRows, w: np.ndarray,
+           buffers: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Batch-invariant rows @ w.T, float32 (R, M): rows (R, K) as for `prepare` (or prepared
-    once for several tiles of W), w (M, K) float32 on the coefficient grid."""
+    once for several tiles of W), w (M, K) float32 on the coefficient grid. buffers: two
+    float32 arrays of at least R * M elements, reused for the result and a chunk's (the
+    result is then a view of the first, valid until they are reused)."""
     prep = rows if isinstance(rows, PreparedRows) else prepare(rows)
     w = np.ascontiguousarray(w, dtype=np.float32)
+    shape = (prep.n_rows, w.shape[0])
     if prep.fractional.size == 0:
-        return exact_fields(prep.exact_rows, w)
-    out = np.empty((prep.n_rows, w.shape[0]), np.float32)
+        if buffers is None:
+            return exact_fields(prep.exact_rows, w)
+        size = shape[0] * shape[1]
+        return exact_fields(prep.exact_rows, w, buffers[0][:size].reshape(shape),
+                            buffers[1][:size].reshape(shape))
+    out = np.empty(shape, np.float32)
     if prep.exact.size:
         out[prep.exact] = exact_fields(prep.exact_rows, w)
     part = np.empty((prep.fractional.size, w.shape[0]), np.float32)

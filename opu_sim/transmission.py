@@ -30,7 +30,8 @@ from .drift_cache import (
     drift_state_advance,
     drift_state_fill,
 )
-from .gaussian_tiles import fill_drift_tile, fill_stacked_tile
+from .drift_tiles import fill_drift_tile
+from .gaussian_tiles import fill_stacked_tile
 
 # Default drift quantum, in units of tau. A medium held at the grid time t_q = q floor(t / q)
 # (0 <= t - t_q < q) has, between clock times t1, t2, the model's correlation at a lag d' with
@@ -38,6 +39,7 @@ from .gaussian_tiles import fill_drift_tile, fill_stacked_tile
 # + q / tau (exp is 1/tau-Lipschitz) = 1.26e-3 at q = tau / 1024, at any lag. A power of two, so
 # that q is exact in binary for any tau that is.
 DRIFT_QUANTUM_TAU = 1.0 / 1024
+MAX_COLUMNS = 2**32  # DMD elements the generator addresses (drift knots: counter n * 2**32 + c)
 
 
 @dataclass
@@ -90,6 +92,7 @@ class TransmissionMatrix:
         self._dense: dict[tuple, _DenseEntry] = {}
         self._blocks: dict[tuple, _DenseEntry] = {}
         self._cached_bytes = 0
+        self._sweep: np.ndarray | None = None  # buffer of uncached tiles (blocks(reuse_buffer))
         self.draws = 0  # 64-bit generator draws spent so far (cost accounting)
         if self.drift_time_s is not None:
             self._inv_scale_s = drift_model.inverse_scale_times(self.drift_time_s)
@@ -104,8 +107,8 @@ class TransmissionMatrix:
 
     @property
     def draws_per_entry(self) -> int:
-        """Generator draws one coefficient costs (1 static; drift_model.DRAWS_PER_ENTRY
-        drifting), at any time."""
+        """Generator draws one coefficient costs at most, at any time (1 static;
+        drift_model.DRAWS_PER_ENTRY drifting: 3, and 4 in an entry's second knot interval)."""
         return 1 if self.drift_time_s is None else drift_model.DRAWS_PER_ENTRY
 
     def set_time(self, t_s: float) -> bool:
@@ -134,10 +137,10 @@ class TransmissionMatrix:
             out = np.empty((2 * rows.size, col1 - col0), dtype=np.float32)
         if self.drift_time_s is None:
             fill_stacked_tile(np.uint64(self.seed), np.uint64(0), rows, col0, out)
+            self.draws += rows.size * (col1 - col0)
         else:
-            fill_drift_tile(np.uint64(self.seed), self._time_s, self._inv_scale_s,
-                            self._scale_lut, rows, col0, out)
-        self.draws += self.draws_per_entry * rows.size * (col1 - col0)
+            self.draws += fill_drift_tile(np.uint64(self.seed), self._time_s,
+                                          self._inv_scale_s, self._scale_lut, rows, col0, out)
         return out
 
     def _current(self, entry: _DenseEntry, pixel_ids: np.ndarray, col0: int, col1: int
@@ -153,7 +156,7 @@ class TransmissionMatrix:
                 drawn = np.zeros(rows.size, np.int64)
                 drift_state_advance(np.uint64(self.seed), self._time_s, self._inv_scale_s, rows,
                                     col0, entry.stacked, st.scale, st.phase, st.knot, st.lo,
-                                    st.hi, st.offset, drawn)
+                                    st.hi, drawn)
                 self.draws += int(drawn.sum())
             entry.time_s = self._time_s
         return entry.stacked
@@ -166,6 +169,7 @@ class TransmissionMatrix:
 
     def stacked(self, pixel_ids: np.ndarray, col0: int, col1: int) -> np.ndarray:
         """[Re T; Im T], shape (2n, col1-col0) float32, at the current time (cached if it fits)."""
+        self._check_columns(col0, col1)
         pixel_ids = np.asarray(pixel_ids, dtype=np.int64)
         key = (pixel_ids.tobytes(), col0, col1)
         entry = self._dense.get(key)
@@ -175,16 +179,23 @@ class TransmissionMatrix:
         if self.drift_time_s is not None and self._reserve((8 + STATE_BYTES_PER_ENTRY) * n * nc):
             out = np.empty((2 * n, nc), dtype=np.float32)
             st = DriftState(n, nc)
+            drawn = np.zeros(n, np.int64)
             drift_state_fill(np.uint64(self.seed), self._time_s, self._inv_scale_s,
                              self._scale_lut, np.ascontiguousarray(pixel_ids), col0, out,
-                             st.scale, st.phase, st.knot, st.lo, st.hi, st.offset)
-            self.draws += self.draws_per_entry * n * nc
+                             st.scale, st.phase, st.knot, st.lo, st.hi, drawn)
+            self.draws += int(drawn.sum())
             self._dense[key] = _DenseEntry(self._time_s, out, st)
             return out
         out = self._generate(pixel_ids, col0, col1)
         if self._reserve(out.nbytes):
             self._dense[key] = _DenseEntry(self._time_s, out)
         return out
+
+    @staticmethod
+    def _check_columns(col0: int, col1: int) -> None:
+        if not 0 <= col0 <= col1 <= MAX_COLUMNS:
+            raise InputError(f"columns {col0}:{col1} of the medium are outside 0:{MAX_COLUMNS} "
+                             "(the generator addresses up to 2**32 DMD elements)")
 
     @property
     def dense_copies(self) -> int:
@@ -201,7 +212,7 @@ class TransmissionMatrix:
         return 8 * n_pixels * n_cols <= self.cache_budget_bytes - self._cached_bytes
 
     def _reserve(self, nbytes: int) -> bool:
-        if self._cached_bytes + nbytes > self.cache_budget_bytes:
+        if not self._fits(nbytes):
             return False
         self._cached_bytes += nbytes
         return True
@@ -212,15 +223,19 @@ class TransmissionMatrix:
         return key in self._dense
 
     def blocks(
-        self, pixel_ids: np.ndarray, col0: int, col1: int, block_rows: int
+        self, pixel_ids: np.ndarray, col0: int, col1: int, block_rows: int,
+        reuse_buffer: bool = False,
     ) -> Iterator[tuple[slice, np.ndarray]]:
         """Matrix-free sweep at the current time: yields (row slice into pixel_ids, stacked tile
         of those rows), equal to the same rows of `stacked()`.
 
         Tiles that fit the budget are kept (the first ones: a sequential sweep then reuses them
         instead of thrashing) and regenerated in place when the time has moved; the others are
-        generated on every sweep.
+        generated on every sweep. reuse_buffer: generate those into one buffer kept between
+        sweeps (no fresh pages to fault in per tile); a yielded tile is then valid only until
+        the next one is asked for.
         """
+        self._check_columns(col0, col1)
         pixel_ids = np.asarray(pixel_ids, dtype=np.int64)
         pkey = pixel_ids.tobytes()
         for r0 in range(0, pixel_ids.size, block_rows):
@@ -229,14 +244,27 @@ class TransmissionMatrix:
             entry = self._blocks.get(key)
             if entry is not None:
                 tile = self._current(entry, pixel_ids[r0:r1], col0, col1)
+            elif reuse_buffer and not self._fits(8 * (r1 - r0) * (col1 - col0)):
+                tile = self._generate(pixel_ids[r0:r1], col0, col1,
+                                      out=self._sweep_buffer(2 * (r1 - r0), col1 - col0))
             else:
                 tile = self._generate(pixel_ids[r0:r1], col0, col1)
                 if self._reserve(tile.nbytes):
                     self._blocks[key] = _DenseEntry(self._time_s, tile)
             yield slice(r0, r1), tile
 
+    def _fits(self, nbytes: int) -> bool:
+        return self._cached_bytes + nbytes <= self.cache_budget_bytes
+
+    def _sweep_buffer(self, rows: int, cols: int) -> np.ndarray:
+        """A (rows, cols) float32 view of the buffer uncached tiles are generated into."""
+        if self._sweep is None or self._sweep.size < rows * cols:
+            self._sweep = np.empty(rows * cols, np.float32)
+        return self._sweep[: rows * cols].reshape(rows, cols)
+
     def clear_cache(self) -> None:
         """Drop every cached copy (frees the memory budget)."""
         self._dense.clear()
         self._blocks.clear()
         self._cached_bytes = 0
+        self._sweep = None
