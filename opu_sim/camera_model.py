@@ -13,11 +13,12 @@ batching, ROI or thread count.
 
 Speed (the same bits as a plain per-pixel loop): one branch-free pass per frame that LLVM
 vectorises (intensity, both Gaussians of one 64-bit draw, ADC, and a flag byte per pixel:
-saturated, exact-Poisson), compiled once for the default switches (all on) so no switch is
-tested per pixel; then a scan of the flag bytes eight at a time that counts saturation and
-visits only the exact-Poisson pixels. Frames without light (both fields exactly 0: a DFA call's
-dark data-only frames) take their exact-Poisson pixels in the vector pass too where the
-uniform falls below exp(-mu) (k = 0: nearly all of them at short exposures).
+saturated, exact-Poisson), compiled on its own for the default switches (all on), for noise
+off and for noise off with the ADC (the emulated camera), so no switch is tested per pixel
+there; then a scan of the flag bytes eight at a time that counts saturation and visits only
+the exact-Poisson pixels. Frames without light (both fields exactly 0: a DFA call's dark
+data-only frames) take their exact-Poisson pixels in the vector pass too where the uniform
+falls below exp(-mu) (k = 0: nearly all of them at short exposures).
 """
 
 from __future__ import annotations
@@ -203,6 +204,9 @@ def render_frames(
     blk = np.float32(black_dn)
     top = np.float32(max_dn)
     every = shot and read and saturate and quantize  # the default profile: its own loop
+    ideal = not (shot or read or saturate or quantize)  # noise off: its own loop too
+    quiet = not (shot or read)
+    integer = saturate and quantize and quiet  # and noise off with the ADC (emulated camera)
     id0 = pixel_ids.min() if npx else 0
     if npx and pixel_ids.max() - id0 >= 1 << 32:
         raise ValueError("render_frames: output pixel ids must span less than 2**32")
@@ -241,6 +245,21 @@ def render_frames(
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, True, True, True, True, mu, z1, flags,
                            out[f])
+            elif ideal:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, False, False, mu, z1,
+                           flags, out[f])
+            elif integer:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, True, True, mu, z1,
+                           flags, out[f])
+            elif quiet:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, saturate, quantize, mu, z1,
+                           flags, out[f])
             else:
                 _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
