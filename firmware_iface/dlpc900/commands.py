@@ -6,10 +6,13 @@ Every multi-byte field is little endian. Section numbers refer to DLPU018J (June
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any, TypeVar
 
 from ..errors import CodecError
+
+_S = TypeVar("_S")
 
 
 class Command(IntEnum):
@@ -346,50 +349,51 @@ def decode_error_description(data: bytes) -> str:
         raise CodecError(f"error description is not ASCII: {text!r}") from exc
 
 
+def _flag(bit: int, error: bool = False, required: bool = False) -> Any:
+    """A field of a status byte: its bit, and whether a set bit reports an error."""
+    meta = {"bit": bit, "error": error}
+    return field(metadata=meta) if required else field(default=False, metadata=meta)
+
+
+def _encode_flags(status: Any) -> bytes:
+    """The status byte of a dataclass of _flag fields."""
+    return bytes([sum(int(getattr(status, f.name)) << f.metadata["bit"] for f in fields(status))])
+
+
+def _decode_flags(cls: type[_S], byte: int) -> _S:
+    """The dataclass of _flag fields for a status byte (undefined bits ignored)."""
+    return cls(**{f.name: bool(byte >> f.metadata["bit"] & 1) for f in fields(cls)})
+
+
 @dataclass(frozen=True)
 class HardwareStatus:
-    """0x1A0A byte 0 (DLPU018 2.1.1)."""
+    """0x1A0A byte 0 (DLPU018 2.1.1); bit 5 is reserved."""
 
-    initialized: bool
-    incompatible_controller_or_dmd: bool = False
-    dmd_reset_controller_error: bool = False
-    forced_swap_error: bool = False
-    secondary_controller_present: bool = False
-    sequencer_abort: bool = False
-    sequencer_error: bool = False
+    initialized: bool = _flag(0, required=True)
+    incompatible_controller_or_dmd: bool = _flag(1, error=True)
+    dmd_reset_controller_error: bool = _flag(2, error=True)
+    forced_swap_error: bool = _flag(3, error=True)
+    secondary_controller_present: bool = _flag(4)
+    sequencer_abort: bool = _flag(6, error=True)
+    sequencer_error: bool = _flag(7, error=True)
 
     @property
     def ok(self) -> bool:
         """Initialised and no error flag set."""
-        return self.initialized and not (
-            self.incompatible_controller_or_dmd
-            or self.dmd_reset_controller_error
-            or self.forced_swap_error
-            or self.sequencer_abort
-            or self.sequencer_error
+        return self.initialized and not any(
+            getattr(self, f.name) for f in fields(self) if f.metadata["error"]
         )
-
-
-_HW_BITS = {
-    "initialized": 0,
-    "incompatible_controller_or_dmd": 1,
-    "dmd_reset_controller_error": 2,
-    "forced_swap_error": 3,
-    "secondary_controller_present": 4,
-    "sequencer_abort": 6,
-    "sequencer_error": 7,
-}
 
 
 def encode_hardware_status(status: HardwareStatus) -> bytes:
     """Reply data of 0x1A0A (1 byte)."""
-    return bytes([sum(int(getattr(status, k)) << b for k, b in _HW_BITS.items())])
+    return _encode_flags(status)
 
 
 def decode_hardware_status(data: bytes) -> HardwareStatus:
     """HardwareStatus from a 0x1A0A reply."""
     _u8(data, "hardware status", 1)
-    return HardwareStatus(**{k: bool(data[0] >> b & 1) for k, b in _HW_BITS.items()})
+    return _decode_flags(HardwareStatus, data[0])
 
 
 @dataclass(frozen=True)
@@ -397,34 +401,24 @@ class MainStatus:
     """0x1A0C byte 0 (DLPU018 2.1.3): bit 0 DMD parked, bit 1 sequencer running, bit 2 video
     frozen, bit 3 external source locked, bits 4/5 port 1/2 syncs valid."""
 
-    dmd_parked: bool = False
-    sequencer_running: bool = False
-    video_frozen: bool = False
-    external_source_locked: bool = False
-    port1_syncs_valid: bool = False
-    port2_syncs_valid: bool = False
-
-
-_MAIN_BITS = {
-    "dmd_parked": 0,
-    "sequencer_running": 1,
-    "video_frozen": 2,
-    "external_source_locked": 3,
-    "port1_syncs_valid": 4,
-    "port2_syncs_valid": 5,
-}
+    dmd_parked: bool = _flag(0)
+    sequencer_running: bool = _flag(1)
+    video_frozen: bool = _flag(2)
+    external_source_locked: bool = _flag(3)
+    port1_syncs_valid: bool = _flag(4)
+    port2_syncs_valid: bool = _flag(5)
 
 
 def encode_main_status(status: MainStatus) -> bytes:
     """Reply data of 0x1A0C (1 byte)."""
-    return bytes([sum(int(getattr(status, k)) << b for k, b in _MAIN_BITS.items())])
+    return _encode_flags(status)
 
 
 def decode_main_status(data: bytes) -> MainStatus:
     """MainStatus from a 0x1A0C reply (some firmware returns more bytes; byte 0 is used)."""
     if len(data) < 1:
         raise CodecError("main status reply is empty")
-    return MainStatus(**{k: bool(data[0] >> b & 1) for k, b in _MAIN_BITS.items()})
+    return _decode_flags(MainStatus, data[0])
 
 
 @dataclass(frozen=True)
