@@ -94,11 +94,7 @@ def _redo_anchor(source: FrameSource, cal: Calibration, s: StepSettings) -> None
     )
     cal.output_pixels, cal.anchor, cal.anchor_dn = anc.output_pixels, anc.anchor, anc.anchor_dn
     cal.scale_dn = anc.scale_dn
-    cal.results["anchor"] = {
-        **anc.summary(),
-        "repeats": 16,
-        "anchor_first_element": int(source.layout.n_data),
-    }
+    cal.results["anchor"] = anc.summary()
 
 
 def step_dark(
