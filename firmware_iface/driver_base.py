@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from .errors import ConcurrencyError, DeviceDisconnectedError
 
@@ -66,7 +66,7 @@ class Stats:
         """Plain-data copy (for JSON, tables, comparisons before/after)."""
         return dataclasses.asdict(self)
 
-    def __add__(self, other: Stats) -> Stats:
+    def __add__(self, other: Self) -> Self:
         """The sum of two statistics of one type (e.g. over the sessions of a reopened
         device): counters added, and dict fields (`seconds`, per-kind counts) key by key."""
         if type(other) is not type(self):
