@@ -60,51 +60,40 @@ class LedColor(IntEnum):
 
 
 class ErrorCode(IntEnum):
-    """Values of 0x0100 (Read Error Code)."""
+    """Values of 0x0100 (Read Error Code), each with `.description`: its text as in DLPU018
+    2.1.6 (the controller's 0x0101 strings match it)."""
 
-    NO_ERROR = 0
-    BATCH_FILE_CHECKSUM = 1
-    DEVICE_FAILURE = 2
-    INVALID_COMMAND = 3
-    INCOMPATIBLE_CONTROLLER_DMD = 4
-    NOT_ALLOWED_IN_MODE = 5
-    INVALID_PARAMETER = 6
-    ITEM_NOT_PRESENT = 7
-    OUT_OF_RESOURCE = 8
-    INVALID_BMP_COMPRESSION = 9
-    BIT_NUMBER_OUT_OF_RANGE = 10
-    BMP_NOT_PRESENT = 11
-    DARK_TIME_OUT_OF_RANGE = 12
-    SIGNAL_DELAY_OUT_OF_RANGE = 13
-    EXPOSURE_OUT_OF_RANGE = 14
-    PATTERN_NUMBER_OUT_OF_RANGE = 15
-    INVALID_PATTERN_DEFINITION = 16
-    IMAGE_ADDRESS_OUT_OF_RANGE = 17
-    INTERNAL_ERROR = 255
+    description: str
+
+    def __new__(cls, value: int, description: str) -> ErrorCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    NO_ERROR = 0, ""  # the controller returns "" for "no error" (TI E2E thread 430299)
+    BATCH_FILE_CHECKSUM = 1, "Batch file checksum error"
+    DEVICE_FAILURE = 2, "Device failure"
+    INVALID_COMMAND = 3, "Invalid command number"
+    INCOMPATIBLE_CONTROLLER_DMD = 4, "Incompatible controller and DMD combination"
+    NOT_ALLOWED_IN_MODE = 5, "Command not allowed in current mode"
+    INVALID_PARAMETER = 6, "Invalid command parameter"
+    ITEM_NOT_PRESENT = 7, "Item referred by the parameter is not present"
+    OUT_OF_RESOURCE = 8, "Out of resource (RAM or Flash)"
+    INVALID_BMP_COMPRESSION = 9, "Invalid BMP compression type"
+    BIT_NUMBER_OUT_OF_RANGE = 10, "Pattern bit number out of range"
+    BMP_NOT_PRESENT = 11, "Pattern BMP not present in flash"
+    DARK_TIME_OUT_OF_RANGE = 12, "Pattern dark time is out of range"
+    SIGNAL_DELAY_OUT_OF_RANGE = 13, "Signal delay parameter is out of range"
+    EXPOSURE_OUT_OF_RANGE = 14, "Pattern exposure time is out of range"
+    PATTERN_NUMBER_OUT_OF_RANGE = 15, "Pattern number is out of range"
+    INVALID_PATTERN_DEFINITION = 16, "Invalid pattern definition (errors other than 9-15)"
+    IMAGE_ADDRESS_OUT_OF_RANGE = 17, "Pattern image memory address is out of range"
+    INTERNAL_ERROR = 255, "Internal Error"
 
 
-ERROR_DESCRIPTIONS: dict[int, str] = {
-    0: "",  # the controller returns an empty string for "no error" (TI E2E thread 430299)
-    1: "Batch file checksum error",
-    2: "Device failure",
-    3: "Invalid command number",
-    4: "Incompatible controller and DMD combination",
-    5: "Command not allowed in current mode",
-    6: "Invalid command parameter",
-    7: "Item referred by the parameter is not present",
-    8: "Out of resource (RAM or Flash)",
-    9: "Invalid BMP compression type",
-    10: "Pattern bit number out of range",
-    11: "Pattern BMP not present in flash",
-    12: "Pattern dark time is out of range",
-    13: "Signal delay parameter is out of range",
-    14: "Pattern exposure time is out of range",
-    15: "Pattern number is out of range",
-    16: "Invalid pattern definition (errors other than 9-15)",
-    17: "Pattern image memory address is out of range",
-    255: "Internal Error",
-}
-"""Error descriptions as in DLPU018 2.1.6; the controller's 0x0101 strings match this table."""
+ERROR_DESCRIPTIONS: dict[int, str] = {int(code): code.description for code in ErrorCode}
+"""ErrorCode value -> description (DLPU018 2.1.6)."""
 
 ERROR_DESCRIPTION_SIZE = 128
 """Bytes returned by 0x0101: an ASCII string, NUL terminated and padded."""
