@@ -23,7 +23,8 @@ from .dark import DarkFrame, DarkResult
 class AnchorResult:
     """anchor: (n_anchor,) bool pattern r; output_pixels: (n_out,) global ids chosen;
     anchor_dn: (n_out,) mean dark-subtracted I(r) on them, DN; scale_dn: mean DN per unit
-    |T x|^2; usable: (n_roi,) bool mask over the ROI; n_usable: usable pixels in the ROI."""
+    |T x|^2; usable: (n_roi,) bool mask over the ROI; n_usable: usable pixels in the ROI;
+    n_repeats: frames of r averaged; anchor_first_element: the layout's first anchor element."""
 
     anchor: np.ndarray
     output_pixels: np.ndarray
@@ -31,6 +32,8 @@ class AnchorResult:
     scale_dn: float
     usable: np.ndarray
     n_usable: int
+    n_repeats: int
+    anchor_first_element: int
 
     def summary(self) -> dict:
         """Plain numbers for reports."""
@@ -41,6 +44,8 @@ class AnchorResult:
             "output_pixels": int(self.output_pixels.size),
             "scale_dn_per_unit": self.scale_dn,
             "anchor_mean_dn": float(self.anchor_dn.mean()),
+            "repeats": self.n_repeats,
+            "anchor_first_element": self.anchor_first_element,
         }
 
 
@@ -118,4 +123,6 @@ def calibrate_anchor(
         scale_dn=scale,
         usable=usable,
         n_usable=n_usable,
+        n_repeats=n_repeats,
+        anchor_first_element=int(nd),
     )

@@ -53,7 +53,7 @@ def calibrate_for_projection(
     dark = measure_dark(source, exposure_us)
     results["dark"] = dark.summary()
     anc = calibrate_anchor(source, dark, n_out, n_r, exposure_us, scale_on_fraction=on_fraction)
-    results["anchor"] = {**anc.summary(), "repeats": 16, "anchor_first_element": int(lay.n_data)}
+    results["anchor"] = anc.summary()
     return Calibration(
         device_id=source.device_id,
         geometry=ProjectionGeometry.of(n_in, n_out, lay, roi),

@@ -48,6 +48,9 @@ from .progress import Progress, tick
 # the calibrated one); a record stays valid while the medium is predicted to stay above it.
 DRIFT_WARN_CORRELATION = 0.8
 DEFAULT_MIN_CORRELATION = DRIFT_WARN_CORRELATION
+DEFAULT_MAX_DURATION_S = 7200.0  # longest run, s (it stops as soon as tau is known)
+DEFAULT_FIRST_WAIT_S = 1.0  # first wait, s (shortened automatically for a fast medium)
+DEFAULT_REL_PRECISION = 0.07  # stop once the 95 % interval of tau is within +-7 % of it
 _Z95 = 1.96
 _REF_FRAMES = 4  # frames averaged into each reference
 _BLOCKS = 32  # pixel blocks for the jackknife
@@ -298,10 +301,10 @@ def _t95(dof: int) -> float:
 def measure_stability(
     source: FrameSource,
     exposure_us: float,
-    max_duration_s: float = 7200.0,
-    first_wait_s: float = 1.0,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    first_wait_s: float = DEFAULT_FIRST_WAIT_S,
     n_patterns: int = 16,
-    rel_precision: float = 0.07,
+    rel_precision: float = DEFAULT_REL_PRECISION,
     min_correlation: float = DEFAULT_MIN_CORRELATION,
     max_repeats: int = 64,
     seed: int = 0,

@@ -31,7 +31,7 @@ from .ptc import measure_photon_transfer
 from .quick import calibrate_for_projection
 from .record import Calibration
 from .results import STEP_ARRAYS
-from .stability import measure_stability
+from .stability import DEFAULT_FIRST_WAIT_S, DEFAULT_MAX_DURATION_S, measure_stability
 
 STEPS = ("exposure", "dark", "ptc", "anchor", "stability")
 # what each step re-measures besides its own quantities (shown by `opu calibrate`)
@@ -58,8 +58,8 @@ class StepSettings:
     n_out: int
     roi: CameraRoi
     max_exposure_us: float | None = None
-    stability_duration_s: float = 7200.0
-    stability_first_wait_s: float = 1.0
+    stability_duration_s: float = DEFAULT_MAX_DURATION_S
+    stability_first_wait_s: float = DEFAULT_FIRST_WAIT_S
     prnu: bool = True
     seed: int = 0
 
@@ -94,11 +94,7 @@ def _redo_anchor(source: FrameSource, cal: Calibration, s: StepSettings) -> None
     )
     cal.output_pixels, cal.anchor, cal.anchor_dn = anc.output_pixels, anc.anchor, anc.anchor_dn
     cal.scale_dn = anc.scale_dn
-    cal.results["anchor"] = {
-        **anc.summary(),
-        "repeats": 16,
-        "anchor_first_element": int(source.layout.n_data),
-    }
+    cal.results["anchor"] = anc.summary()
 
 
 def step_dark(

@@ -15,7 +15,7 @@ serial or USB transaction cannot interleave with another).
 
 Statistics: a driver's `stats` is a dataclass deriving from `Stats` (counters as int fields,
 wall-clock seconds per phase in an optional `seconds` dict): `stats.count("resends")`,
-`with stats.timed("upload"):`, `stats.as_dict()`.
+`with stats.timed("upload"):`, `stats.as_dict()`, `stats + other_stats` (the sum).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from .errors import ConcurrencyError, DeviceDisconnectedError
 
@@ -65,6 +65,20 @@ class Stats:
     def as_dict(self) -> dict[str, Any]:
         """Plain-data copy (for JSON, tables, comparisons before/after)."""
         return dataclasses.asdict(self)
+
+    def __add__(self, other: Self) -> Self:
+        """The sum of two statistics of one type (e.g. over the sessions of a reopened
+        device): counters added, and dict fields (`seconds`, per-kind counts) key by key."""
+        if type(other) is not type(self):
+            return NotImplemented
+
+        def add(a: Any, b: Any) -> Any:
+            if isinstance(a, dict):
+                return {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}
+            return a + b
+
+        return type(self)(**{f.name: add(getattr(self, f.name), getattr(other, f.name))
+                             for f in dataclasses.fields(self)})
 
     def _counter_names(self) -> set[str]:
         return {f.name for f in dataclasses.fields(self) if f.type in (int, "int")}

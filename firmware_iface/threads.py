@@ -33,7 +33,7 @@ _blas_libs: list | None = None
 _blas_scanned_at = 0
 _blas_lock = threading.Lock()
 _blas_depth = 0
-_blas_saved: dict[str, tuple] = {}  # filepath -> (controller, count to restore)
+_blas_saved: dict[str, list] = {}  # filepath -> [controller, count to restore, count now]
 
 
 def _openmp_runtimes() -> list[ctypes.CDLL]:
@@ -100,18 +100,21 @@ def blas_threads_at_most(threads: int) -> Iterator[None]:
         _blas_depth += 1
         for c in libs:
             key = c.filepath
-            if key not in _blas_saved:
-                _blas_saved[key] = (c, c.num_threads)
-            if c.num_threads > threads:
+            if key not in _blas_saved:  # outermost block: read the count once
+                n = c.num_threads
+                _blas_saved[key] = [c, n, n]  # controller, count to restore, count now
+            entry = _blas_saved[key]
+            if entry[2] > threads:
                 c.set_num_threads(threads)
+                entry[2] = threads
     try:
         yield
     finally:
         with _blas_lock:
             _blas_depth -= 1
             if _blas_depth == 0:
-                for c, n in _blas_saved.values():
-                    if c.num_threads != n:
+                for c, n, now in _blas_saved.values():
+                    if now != n:
                         c.set_num_threads(n)
                 _blas_saved.clear()
 

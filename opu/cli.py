@@ -30,6 +30,11 @@ from typing import Any
 import numpy as np
 
 from calibration.record import Calibration
+from calibration.stability import (
+    DEFAULT_FIRST_WAIT_S,
+    DEFAULT_MAX_DURATION_S,
+    DEFAULT_REL_PRECISION,
+)
 from calibration.steps import RERUNS, STEPS, StepSettings, run_steps
 from calibration.store import RecordStore, default_record_dir, record_validity
 from firmware_iface.errors import ConfigurationError, OPUError
@@ -370,11 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = common.add_argument_group("calibration settings")
     c.add_argument("--max-exposure-us", type=float, default=None,
                    help="exposure ceiling, us (default: the frame period)")
-    c.add_argument("--stability-duration-s", type=float, default=7200.0,
-                   help="longest stability run, s (default 7200; it stops as soon as tau is "
-                   "known within +-7 %%)")
-    c.add_argument("--stability-first-wait-s", type=float, default=1.0,
-                   help="first stability wait, s (shortened automatically for a fast medium)")
+    c.add_argument("--stability-duration-s", type=float, default=DEFAULT_MAX_DURATION_S,
+                   help=f"longest stability run, s (default {DEFAULT_MAX_DURATION_S:g}; it stops "
+                   f"as soon as tau is known within +-{100 * DEFAULT_REL_PRECISION:g} %%)")
+    c.add_argument("--stability-first-wait-s", type=float, default=DEFAULT_FIRST_WAIT_S,
+                   help=f"first stability wait, s (default {DEFAULT_FIRST_WAIT_S:g}; shortened "
+                   "automatically for a fast medium)")
     c.add_argument("--no-prnu", action="store_true", help="skip the PRNU part of ptc")
 
     p = argparse.ArgumentParser(prog="opu", description="Calibrate, test and demo an OPU.")

@@ -8,9 +8,10 @@ So a call of `pixel_frames` (frames x output pixels, plus its field GEMM in the 
   - >= SERIAL_BELOW_PIXEL_FRAMES (~20 ms of single-thread work): the OPU's thread count
     (`OPU(threads=)`, an upper bound), whatever the load;
   - >= PARALLEL_IF_IDLE_ABOVE (~0.3 ms of work) and a core idle right now and over the last
-    minute (/proc/loadavg: runnable tasks, this one included, below the usable CPUs, and the
-    1-minute load average below CPUs - 0.5): this thread plus the idle cores, at most the
-    OPU's count;
+    minute (/proc/loadavg: runnable tasks of others below the usable CPUs, and the 1-minute
+    load average of others below CPUs - 0.5; "others": the call's own threads and this
+    process's own share of the load average, its CPU time over the last minute, taken out):
+    this thread plus the idle cores, at most the OPU's count;
   - else one thread.
 The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
 threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
@@ -22,7 +23,9 @@ only the time differs.
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,14 +39,49 @@ MADDS_PER_PIXEL_FRAME = 300  # field-GEMM multiply-adds that cost one camera pix
 _LOADAVG = "/proc/loadavg"
 _cpus: int | None = None  # CPUs this process may run on, read once
 _loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
+LOAD_WINDOW_S = 60.0  # the kernel's 1-minute load average: an exponential average over 60 s
+_own: list[float] = []  # [wall s, process CPU s, own load] at the last look
+
+
+def _process_age_s() -> float:
+    """Seconds since this process started (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            start_ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/uptime", "rb") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def own_load() -> float:
+    """This process's share of the 1-minute load average: its CPU time (every thread) per
+    second of wall time, averaged exponentially over LOAD_WINDOW_S as the kernel averages the
+    runnable count. Before the first look, the average rate since the process started, as
+    the window would have seen it. A microsecond."""
+    now, cpu = time.monotonic(), time.process_time()
+    if not _own:
+        age = _process_age_s()
+        rate = cpu / age if age > 0 else 0.0
+        _own[:] = [now, cpu, rate * (1.0 - math.exp(-age / LOAD_WINDOW_S))]
+        return _own[2]
+    t0, c0, load = _own
+    dt = now - t0
+    if dt > 0:
+        w = math.exp(-dt / LOAD_WINDOW_S)
+        load = w * load + (1.0 - w) * (cpu - c0) / dt
+        _own[:] = [now, cpu, load]
+    return load
 
 
 def idle_cores(own_threads: int = 1) -> int:
     """Usable CPUs not running a task right now, besides the calling thread, and not busy
     over the last minute either (Linux: /proc/loadavg's runnable count and 1-minute load
-    average, which counts this process too; 0 where it cannot be read). Up to `own_threads`
-    runnable tasks are taken as this call's own (its thread and the Numba/OpenMP workers that
-    spin for a while after each parallel region). A few microseconds."""
+    average, both of which count this process too; 0 where it cannot be read). Up to
+    `own_threads` runnable tasks are taken as this call's own (its thread and the Numba/OpenMP
+    workers that spin for a while after each parallel region), and `own_load()` as this
+    process's share of the load average. A few microseconds."""
     global _cpus, _loadavg_fd
     try:
         if _cpus is None:
@@ -57,7 +95,8 @@ def idle_cores(own_threads: int = 1) -> int:
     # idle now, and over the last minute (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
     others = max(0, running - max(1, own_threads))
-    return max(0, min(_cpus - 1 - others, int(_cpus - load_1min + 0.5)))
+    others_1min = max(0.0, load_1min - own_load())
+    return max(0, min(_cpus - 1 - others, int(_cpus - 1 - others_1min + 0.5)))
 
 
 def call_work(pixel_frames: int, n_in: int) -> int:

@@ -9,13 +9,22 @@ Per pixel p and frame f, with field intensity I = |F|^2 (units of E|T|^2 = 1 per
   DN     = clip(round(K * n_e + black_offset_dn), 0, max_dn)
 Each switch off removes its term; with everything off the camera returns float32 K*mu_e+offset.
 Noise draws are keyed by (noise seed, global frame index, pixel id), so they do not depend on
-batching. The per-frame work runs as branch-free passes that LLVM vectorises, plus a scalar
-pass for the few pixels on the exact-Poisson branch.
+batching, ROI or thread count.
+
+Speed (the same bits as a plain per-pixel loop): one branch-free pass per frame that LLVM
+vectorises (intensity, both Gaussians of one 64-bit draw, ADC, and a flag byte per pixel:
+saturated, exact-Poisson), compiled on its own for the default switches (all on), for noise
+off and for noise off with the ADC (the emulated camera), so no switch is tested per pixel
+there; then a scan of the flag bytes eight at a time that counts saturation and visits only
+the exact-Poisson pixels. Frames without light (both fields exactly 0: a DFA call's dark
+data-only frames) take their exact-Poisson pixels in the vector pass too where the uniform
+falls below exp(-mu) (k = 0: nearly all of them at short exposures).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numba as nb
 import numpy as np
@@ -23,15 +32,21 @@ import numpy as np
 from .counter_rng import _FM, GOLDEN, derive_key, draw, fmix64, gauss_pair, uniform
 
 POISSON_EXACT_BELOW_E = 10.0
+_SATURATED = np.uint64(0x0101010101010101)  # flag bit 0 of each byte of a word: saturated
+_EXACT = np.uint64(0x0202020202020202)  # flag bit 1: the pixel takes the exact-Poisson branch
+_BYTE_OF_BIT = np.uint64(
+    0x0001020304050607 if sys.byteorder == "little" else 0x0706050403020100
+)  # (lowest set bit of a flag word >> 1) * this >> 56 = its byte's index in the word
+_POISSON_COUNTER = np.uint64(1 << 62)  # the exact-Poisson uniform's counter: pixel id ^ this
 
 
 @nb.njit(inline="always", cache=True)
-def _poisson(mu: float, h: np.uint64) -> float:
-    """Poisson(mu) by inversion from one uniform (mu small)."""
+def _poisson(p0: float, mu: float, h: np.uint64) -> float:
+    """Poisson(mu) by inversion from one uniform (mu small); p0 = exp(-mu)."""
     if mu <= 0.0:
         return 0.0
     u = uniform(h)
-    p = math.exp(-mu)
+    p = p0
     cdf = p
     k = 0
     while u > cdf and k < 200:
@@ -67,6 +82,89 @@ def laser_factors(noise_seed: np.uint64, frame_index0: np.int64, n: int, rel: fl
     return out
 
 
+@nb.njit(inline="always", cache=True)
+def _is_zero(row: np.ndarray) -> bool:
+    for v in row:
+        if v != 0:
+            return False
+    return True
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM)
+def _lit_frame(fd, fa, lf, kb, rel, e_per_unit, dark_e, offset_e, read_sigma, fw, g, blk, top,
+               shot, read, saturate, quantize, mu, z1, flags, out_f):
+    """The vector pass of one frame: out_f, and mu, z1 (read-noise Gaussian) and the flag byte
+    of every pixel for the scan. kb: the frame's key plus the lowest pixel id's counter term;
+    rel: pixel ids minus the lowest, uint32 (a 64-bit id load per pixel-frame would halve
+    LLVM's vector width)."""
+    npx = out_f.size
+    for p in range(npx):
+        re = fd[p] + fa[p]
+        im = fd[npx + p] + fa[npx + p]
+        m = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
+        if shot or read:  # draw(key, id) = fmix64(key + (id + 1) * GOLDEN)
+            a, bb = gauss_pair(fmix64(kb + np.uint64(rel[p]) * GOLDEN))
+        else:
+            a, bb = np.float32(0.0), np.float32(0.0)
+        n = m + math.sqrt(m) * a if shot else m
+        dn, sat = _adc(max(n, np.float32(0.0)), offset_e[p], bb, read_sigma, fw, g, blk, top,
+                       saturate, quantize)
+        out_f[p] = dn
+        mu[p] = m
+        z1[p] = bb
+        exact = shot and m < POISSON_EXACT_BELOW_E
+        flags[p] = np.uint8(sat) | (np.uint8(exact) << np.uint8(1))
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM)
+def _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, saturate, quantize,
+                mu, z1, flags, out_f):
+    """The vector pass of a frame without light (shot noise on): mu = dark_e; an exact-Poisson
+    pixel whose uniform is <= exp(-mu) = p0 is k = 0 here, the others are flagged."""
+    npx = out_f.size
+    c_poisson = _POISSON_COUNTER * GOLDEN
+    for p in range(npx):
+        m = dark_e[p]
+        hk = kb + np.uint64(rel[p]) * GOLDEN
+        a, bb = gauss_pair(fmix64(hk))
+        u = uniform(fmix64(hk + c_poisson))  # = uniform(draw(key, id ^ _POISSON_COUNTER))
+        exact = m < POISSON_EXACT_BELOW_E
+        n = np.float32(0.0) if exact else max(m + math.sqrt(m) * a, np.float32(0.0))
+        dn, sat = _adc(n, offset_e[p], bb, read_sigma, fw, g, blk, top, saturate, quantize)
+        out_f[p] = dn
+        mu[p] = m
+        z1[p] = bb
+        flags[p] = np.uint8(sat) | (np.uint8(exact and u > p0[p]) << np.uint8(1))
+
+
+@nb.njit(inline="always", cache=True)
+def _scan_flags(key, pixel_ids, dark_frame, p0, mu, z1, offset_e, read_sigma, fw, g, blk, top,
+                saturate, quantize, flags, out_f) -> int:
+    """Saturated pixels of the frame; redoes its flagged exact-Poisson pixels on the way
+    (p0 = exp(-mu) is given in a dark frame)."""
+    words = flags.view(np.uint64)
+    nsat = 0
+    for w in range(words.size):
+        x = words[w]
+        if x == 0:
+            continue
+        nsat += np.int64(((x & _SATURATED) * _SATURATED) >> np.uint64(56))  # bytes' bit 0
+        todo = x & _EXACT
+        while todo != 0:
+            bit = todo & (~todo + np.uint64(1))
+            todo ^= bit
+            p = 8 * w + np.int64(((bit >> np.uint64(1)) * _BYTE_OF_BIT) >> np.uint64(56))
+            m = mu[p]
+            e0 = p0[p] if dark_frame else math.exp(-float(m))
+            h = draw(key, np.uint64(pixel_ids[p]) ^ _POISSON_COUNTER)
+            n = np.float32(_poisson(e0, m, h))
+            dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top, saturate,
+                           quantize)
+            out_f[p] = dn
+            nsat += np.int64(sat) - np.int64(flags[p] & np.uint8(1))
+    return nsat
+
+
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def render_frames(
     fields_data: np.ndarray,
@@ -95,7 +193,7 @@ def render_frames(
 ) -> None:
     """Frames from fields. fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
     laser: (B,) power factor; out: (B, P) uint8/uint16 (quantize) or float32; saturated: (B,);
-    n_chunks: parallel work items (a few per thread)."""
+    n_chunks: parallel work items (a few per thread). Pixel ids must span less than 2**32."""
     b = out.shape[0]
     npx = out.shape[1]
     n_chunks = max(1, min(b, n_chunks))
@@ -105,54 +203,67 @@ def render_frames(
     g = np.float32(gain)
     blk = np.float32(black_dn)
     top = np.float32(max_dn)
-    n_words = (npx + 7) // 8
-    # draw(key, id) = fmix64(key + (id + 1) * GOLDEN): the counter's product, once per pixel
-    # (a 64-bit vector multiply fewer per pixel-frame; the same bits)
-    step = np.empty(npx, np.uint64)
+    every = shot and read and saturate and quantize  # the default profile: its own loop
+    ideal = not (shot or read or saturate or quantize)  # noise off: its own loop too
+    quiet = not (shot or read)
+    integer = saturate and quantize and quiet  # and noise off with the ADC (emulated camera)
+    id0 = pixel_ids.min() if npx else 0
+    if npx and pixel_ids.max() - id0 >= 1 << 32:
+        raise ValueError("render_frames: output pixel ids must span less than 2**32")
+    base = (np.uint64(id0) + np.uint64(1)) * GOLDEN
+    rel = np.empty(npx, np.uint32)
     for p in range(npx):
-        step[p] = (np.uint64(pixel_ids[p]) + np.uint64(1)) * GOLDEN
+        rel[p] = np.uint32(pixel_ids[p] - id0)
+    zero_d = np.empty(fields_data.shape[0], np.bool_)
+    for r in range(fields_data.shape[0]):
+        zero_d[r] = _is_zero(fields_data[r])
+    zero_a = np.empty(fields_anchor.shape[0], np.bool_)
+    for r in range(fields_anchor.shape[0]):
+        zero_a[r] = _is_zero(fields_anchor[r])
+    dark = np.zeros(b, np.bool_)
+    for f in range(b):
+        dark[f] = shot and zero_d[idx_data[f]] and zero_a[idx_anchor[f]]
+    p0 = np.empty(npx, np.float64)  # exp(-dark_e): the k = 0 probability of a dark pixel
+    if dark.any():
+        for p in range(npx):
+            p0[p] = math.exp(-float(dark_e[p]))
     for c in nb.prange(n_chunks):
         mu = np.empty(npx, np.float32)
-        z0 = np.zeros(npx, np.float32)
-        z1 = np.zeros(npx, np.float32)  # stays 0 (no draws) when shot and read noise are off
-        # per pixel 1 if it takes the exact-Poisson branch, read 8 at a time as one word
-        low = np.zeros(8 * n_words, np.uint8)
-        low_words = low.view(np.uint64)
+        z1 = np.empty(npx, np.float32)
+        flags = np.zeros(8 * ((npx + 7) // 8), np.uint8)  # the tail bytes stay 0
         for f in range(c * per, min(b, (c + 1) * per)):
-            fd = fields_data[idx_data[f]]
-            fa = fields_anchor[idx_anchor[f]]
             key = derive_key(noise_seed, np.uint64(1), np.uint64(frame_index0 + f))
-            lf = np.float32(laser[f])
-            for p in range(npx):
-                re = fd[p] + fa[p]
-                im = fd[npx + p] + fa[npx + p]
-                mu[p] = e_per_unit[p] * lf * (re * re + im * im) + dark_e[p]
-            if shot or read:
-                for p in range(npx):
-                    a, bb = gauss_pair(fmix64(key + step[p]))
-                    z0[p] = a
-                    z1[p] = bb
-            nsat = 0
-            for p in range(npx):
-                m = mu[p]
-                n = m + math.sqrt(max(m, np.float32(0.0))) * z0[p] if shot else m
-                n = max(n, np.float32(0.0))
-                dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top, saturate,
-                               quantize)
-                out[f, p] = dn
-                nsat += sat
-                low[p] = np.uint8(shot and m < POISSON_EXACT_BELOW_E)
-            for w in range(n_words if shot else 0):  # words of 8 flags: most are 0
-                if low_words[w] == 0:
-                    continue
-                for p in range(8 * w, min(npx, 8 * w + 8)):
-                    if low[p] == 0:
-                        continue
-                    h = draw(key, np.uint64(pixel_ids[p]) ^ np.uint64(1 << 62))
-                    n = np.float32(_poisson(mu[p], h))
-                    was = quantize and out[f, p] >= top
-                    dn, sat = _adc(n, offset_e[p], z1[p], read_sigma, fw, g, blk, top,
-                                   saturate, quantize)
-                    out[f, p] = dn
-                    nsat += sat - was
-            saturated[f] = nsat
+            kb = key + base
+            if dark[f] and every:
+                _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, True,
+                            True, mu, z1, flags, out[f])
+            elif dark[f]:
+                _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, saturate,
+                            quantize, mu, z1, flags, out[f])
+            elif every:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, True, True, True, True, mu, z1, flags,
+                           out[f])
+            elif ideal:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, False, False, mu, z1,
+                           flags, out[f])
+            elif integer:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, True, True, mu, z1,
+                           flags, out[f])
+            elif quiet:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, False, False, saturate, quantize, mu, z1,
+                           flags, out[f])
+            else:
+                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                           np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
+                           read_sigma, fw, g, blk, top, shot, read, saturate, quantize, mu, z1,
+                           flags, out[f])
+            saturated[f] = _scan_flags(key, pixel_ids, dark[f], p0, mu, z1, offset_e, read_sigma,
+                                       fw, g, blk, top, saturate, quantize, flags, out[f])

@@ -45,8 +45,11 @@ def xvfb(tmp_path, monkeypatch):
         pytest.skip("Xvfb not installed (apt-get install xvfb; .ci/run does)")
     r, w = os.pipe()
     proc = subprocess.Popen(
+        # -noreset: without it the server resets when its last client disconnects, and a
+        # client connecting during the reset (a window reopened at once, on a loaded machine)
+        # fails with "x11 not available"
         [exe, "-displayfd", str(w), "-screen", "0", "1920x1080x24", "-fbdir", str(tmp_path),
-         "-nolisten", "tcp"],
+         "-nolisten", "tcp", "-noreset"],
         pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(w)

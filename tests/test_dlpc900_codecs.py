@@ -137,6 +137,28 @@ def test_status_and_version_codecs():
     assert len(c.encode_error_description("x")) == 128
 
 
+def test_status_bytes_follow_the_documented_bit_layout():
+    # DLPU018 2.1.1: bit 0 initialised, 1-3 and 6-7 errors, 4 secondary controller, 5 reserved;
+    # 2.1.3: bits 0-5 parked, sequencer running, video frozen, source locked, port 1/2 syncs
+    hw_bits = ["initialized", "incompatible_controller_or_dmd", "dmd_reset_controller_error",
+               "forced_swap_error", "secondary_controller_present", None, "sequencer_abort",
+               "sequencer_error"]
+    main_bits = ["dmd_parked", "sequencer_running", "video_frozen", "external_source_locked",
+                 "port1_syncs_valid", "port2_syncs_valid"]
+    for byte in range(256):
+        hw = c.decode_hardware_status(bytes([byte]))
+        for bit, name in enumerate(hw_bits):
+            if name is not None:
+                assert getattr(hw, name) == bool(byte >> bit & 1), (byte, name)
+        assert hw.ok == (byte & 0b1100_1111 == 0b1)
+        assert c.encode_hardware_status(hw) == bytes([byte & ~0x20])
+        main = c.decode_main_status(bytes([byte]))
+        assert [getattr(main, n) for n in main_bits] == [bool(byte >> b & 1) for b in range(6)]
+        assert c.encode_main_status(main) == bytes([byte & 0x3F])
+    assert c.ErrorCode(16).description == c.ERROR_DESCRIPTIONS[16] == (
+        "Invalid pattern definition (errors other than 9-15)")
+
+
 def test_command_codec_refuses_out_of_range():
     with pytest.raises(CodecError):
         c.encode_lut_entry(c.LutEntry(0, 1 << 24, 0, 0))

@@ -79,6 +79,66 @@ def test_sklearn_opumap_in_a_pipeline_and_its_lightonml_attributes():
     shared.close()
 
 
+def _shown(v):
+    return type(v).__name__ if isinstance(v, SimulatedOpuDevice) else v
+
+
+def _outcome(make):
+    """(simulated, max_n_features) of the OPU a map uses, or (error type, message)."""
+    try:
+        o = make()
+    except ValueError as e:
+        return type(e).__name__, str(e)
+    return o.simulated, o.max_n_features
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"simulated": True},
+        {"simulated": True, "max_n_features": 40},
+        {"opu_device": "sim"},
+        {"opu_device": "sim", "max_n_features": 40},
+        {"opu_device": "sim", "simulated": True},
+        {"opu_device": "sim", "simulated": True, "max_n_features": 40},
+        {"opu_device": SimulatedOpuDevice(noise=False)},
+        {"opu_device": SimulatedOpuDevice(noise=False), "max_n_features": 40},
+        {"opu_device": SimulatedOpuDevice(noise=False), "simulated": True, "max_n_features": 40},
+    ],
+    ids=lambda kw: ",".join(f"{k}={_shown(v)}" for k, v in kw.items()),
+)
+def test_torch_and_sklearn_opumaps_make_the_same_opu(kw):
+    """One rule for both maps (lightonml's: simulated=True needs max_n_features; here also a
+    SimulatedOpuDevice; a device string is the machine's OPU, its width the DMD's capacity;
+    opu_device with simulated=True conflicts). The sklearn map applies it at fit."""
+    torch_side = _outcome(lambda: TorchOPUMap(n_components=8, **kw).opu)
+    sk_side = _outcome(lambda: SkOPUMap(n_components=8, **kw).fit(n_features=20).opu_)
+    assert torch_side == sk_side
+    simulated = kw.get("simulated", False) or isinstance(kw.get("opu_device"), SimulatedOpuDevice)
+    if "opu_device" in kw and kw.get("simulated"):
+        assert torch_side == ("ConfigurationError",
+                              "simulated=True and opu_device are conflicting: give one")
+    elif simulated and "max_n_features" not in kw:
+        assert torch_side[0] == "ConfigurationError" and "max_n_features" in torch_side[1]
+    elif simulated:
+        assert torch_side == (True, 40)
+    else:  # the machine's OPU: 'sim' plays it, max_n_features is the DMD's capacity
+        assert torch_side[0] is False and torch_side[1] > 10**5
+
+
+def test_both_opumaps_warn_when_simulated_disagrees_with_the_given_opu():
+    shared = OPU(n_components=4, opu_device="sim")
+    with pytest.warns(UserWarning, match="simulated=True but the given OPU is not simulated"):
+        TorchOPUMap(n_components=6, opu=shared, simulated=True)
+    with pytest.warns(UserWarning, match="simulated=True but the given OPU is not simulated"):
+        SkOPUMap(n_components=6, opu=shared, simulated=True).fit(n_features=10)
+    for make in (lambda: TorchOPUMap(4, opu=shared, opu_device="sim"),
+                 lambda: SkOPUMap(4, opu=shared, opu_device="sim").fit(n_features=10)):
+        with pytest.raises(ValueError, match="opu and opu_device are conflicting"):
+            make()
+    shared.close()
+
+
 # ---- scikit-learn's estimator checks ----------------------------------------------------------
 BINARY = (
     "transform (intensity mode) takes binary input -- DMD mirrors are ON or OFF -- and the "

@@ -123,6 +123,7 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     cpus = len(os.sched_getaffinity(0))
     fake = tmp_path / "loadavg"
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
+    monkeypatch.setattr(kt, "own_load", lambda: 0.0)  # this process idle over the last minute
     mid = kt.PARALLEL_IF_IDLE_ABOVE
     # (1-min load, runnable tasks, idle cores when only this thread is ours)
     for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
@@ -138,10 +139,44 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     assert kt.threads_for_work(mid, 2) == 1
     fake.write_text("0.50 0.40 0.30 2/321 4242\n")  # this call and its spinning worker
     assert kt.idle_cores(own_threads=2) == cpus - 1 and kt.idle_cores() == cpus - 2
+    # the load average was this process's own (e.g. a loop of calls): the cores are idle
+    fake.write_text(f"{cpus - 0.3:.2f} 0.40 0.30 2/321 4242\n")
+    assert kt.idle_cores(own_threads=2) == 0
+    monkeypatch.setattr(kt, "own_load", lambda: cpus - 0.5)
+    assert kt.idle_cores(own_threads=2) == cpus - 1
+    fake.write_text(f"{cpus - 0.3:.2f} 0.40 0.30 {cpus + 1}/321 4242\n")  # others busy now
+    assert kt.idle_cores(own_threads=2) == 0
     fake.write_text("garbage\n")
     assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
     monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
     assert kt.idle_cores() == 0
+
+
+def test_own_load_averages_this_process_cpu_time_like_the_load_average(monkeypatch):
+    """own_load(): CPU seconds per wall second, exponentially averaged over LOAD_WINDOW_S."""
+    import math
+
+    import opu.kernel_threads as kt
+
+    clock = {"wall": 100.0, "cpu": 5.0}
+
+    class FakeTime:
+        monotonic = staticmethod(lambda: clock["wall"])
+        process_time = staticmethod(lambda: clock["cpu"])
+
+    assert 0 < kt._process_age_s() < 1e7  # the real one reads /proc
+    monkeypatch.setattr(kt, "time", FakeTime)
+    monkeypatch.setattr(kt, "_process_age_s", lambda: 10.0)  # 5 CPU s in 10 s: rate 0.5
+    monkeypatch.setattr(kt, "_own", [])
+    w = kt.LOAD_WINDOW_S
+    first = 0.5 * (1 - math.exp(-10 / w))
+    assert math.isclose(kt.own_load(), first)
+    clock["wall"] += w  # one window busy on 1.5 cores
+    clock["cpu"] += 1.5 * w
+    busy = math.exp(-1) * first + (1 - math.exp(-1)) * 1.5
+    assert math.isclose(kt.own_load(), busy)
+    clock["wall"] += 3 * w  # three windows idle
+    assert math.isclose(kt.own_load(), busy * math.exp(-3))
 
 
 def test_call_work_counts_the_field_gemm():

@@ -11,6 +11,7 @@ readout deadline.
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import time
 
@@ -102,3 +103,58 @@ def test_dropped_frame_is_recovered_although_every_readout_stalls():
     finally:
         hw.close()
         rig.close()
+
+
+def _camera_with_frames(n: int) -> tuple[Camera, np.ndarray]:
+    emu = CameraEmulator(sensor_width=64, sensor_height=48, bit_depth=12, serial="EMU-SLOW")
+    cam = Camera(backend=CameraBackend(emu), timeout_ms=200)
+    cam["TriggerMode"] = "On"
+    cam.start()
+    frames = (np.arange(n * 48 * 64, dtype=np.uint16).reshape(n, 48, 64) * 7) % 4096
+    emu.deliver(frames, 10.0 * np.arange(1, n + 1))
+    return cam, frames
+
+
+def test_a_host_slow_on_every_transfer_still_reads_the_queued_frames():
+    """The late draining past the deadline is bounded by a count of transfers, not by time: a
+    host that takes 3 ms per transfer (60+ transfers, ~6x the 30 ms deadline) reads all 20
+    queued frames, however slow it is."""
+    cam, frames = _camera_with_frames(20)
+    transport = cam._transport
+    read_stream = transport.read_stream
+
+    def slow_read_stream(buffer, timeout_ms):  # noqa: ANN001, ANN202
+        time.sleep(0.003)
+        return read_stream(buffer, timeout_ms)
+
+    transport.read_stream = slow_read_stream
+    try:
+        t0 = time.monotonic()
+        out = cam.read_frames(20, timeout_ms=30)
+        assert time.monotonic() - t0 > 0.06  # the deadline did pass while reading
+        assert np.array_equal(out.frames, frames) and np.all(out.statuses == FrameStatus.OK)
+    finally:
+        cam.close()
+
+
+def test_a_stream_that_never_stops_cannot_hold_the_host():
+    """Past the deadline at most 2 x (frames asked) x (transfers per frame) more transfers are
+    taken: a device that streams stray transfers without end still times out."""
+    cam, _ = _camera_with_frames(0)
+    transport = cam._transport
+    late_reads = []
+
+    def endless_stray_transfers(buffer, timeout_ms):  # noqa: ANN001, ANN202
+        late_reads.append(timeout_ms == 1)
+        time.sleep(0.0005)
+        buffer[:4] = array.array("B", b"junk")
+        return 4  # never a leader: discarded
+
+    transport.read_stream = endless_stray_transfers
+    try:
+        with pytest.raises(CameraStreamTimeout):
+            cam.read_frames(2, timeout_ms=20)
+        per_frame = 2 + len(cam.stream_plan.payload_transfers)
+        assert 0 < sum(late_reads) <= 2 * 2 * per_frame + 1
+    finally:
+        cam.close()

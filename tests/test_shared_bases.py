@@ -161,6 +161,16 @@ def test_driver_lifecycle():
     assert d.stats.as_dict()["calls"] == 1
 
 
+def test_stats_add_counters_and_dicts_key_by_key():
+    a, b = _Stats(calls=2, seconds={"work": 1.5}), _Stats(calls=3, seconds={"work": 0.5, "x": 2.0})
+    total = a + b
+    assert total == _Stats(calls=5, seconds={"work": 2.0, "x": 2.0})
+    assert (a, b) == (_Stats(calls=2, seconds={"work": 1.5}),
+                      _Stats(calls=3, seconds={"work": 0.5, "x": 2.0}))  # operands unchanged
+    with pytest.raises(TypeError):
+        a + 1  # noqa: B018
+
+
 def test_driver_thread_guard():
     d = _Driver()
     seen = []

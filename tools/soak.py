@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ if __package__ in (None, ""):
 
 from firmware_iface.errors import DeviceDisconnectedError, OPUError  # noqa: E402
 from firmware_iface.geometry import CameraRoi, DmdLayout  # noqa: E402
+from firmware_iface.hardware.stats import HardwareStats  # noqa: E402
 from opu.emulated import hardware_config, open_hardware  # noqa: E402
 from opu_sim.emulators.camera import CameraFaults  # noqa: E402
 from opu_sim.emulators.dlpc900 import DLPC900Faults  # noqa: E402
@@ -90,17 +92,29 @@ class Row:
 
 @dataclass
 class SoakResult:
-    """Outcome of a soak run."""
+    """Outcome of a soak run: batches of `batch` frames checked, frames wrong or attributed to
+    another pattern, reopens, the fault table, typed errors by class, and `hardware`, the host
+    stack's statistics summed over every OPUHardware the soak opened."""
 
-    frames: int = 0
+    batch: int
+    rows: dict[str, Row]
+    hardware: HardwareStats = field(default_factory=HardwareStats)
+    errors: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     wrong_frames: int = 0
     misattributed: int = 0
-    reacquired_frames: int = 0
     reopened: int = 0
     seconds: float = 0.0
-    rows: dict[str, Row] = field(default_factory=dict)
-    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def frames(self) -> int:
+        """Frames delivered and checked."""
+        return self.batches * self.batch
+
+    @property
+    def reacquired_frames(self) -> int:
+        """Frames the host stack acquired again (integrity problems, failed runs)."""
+        return self.hardware.reacquired_frames
 
     def table(self) -> str:
         """The fault table and the totals, as text."""
@@ -114,8 +128,9 @@ class SoakResult:
             "",
             f"frames delivered and checked: {self.frames}  batches: {self.batches}  "
             f"({self.seconds:.0f} s, {rate:.0f} frames/s)",
-            f"re-acquired frames: {self.reacquired_frames}  reopened: {self.reopened}  "
-            f"typed errors: {self.errors or 0}",
+            f"re-acquired frames: {self.reacquired_frames}  failed runs: "
+            f"{self.hardware.failed_runs}  integrity problems: {dict(self.hardware.problems)}",
+            f"reopened: {self.reopened}  typed errors: {dict(self.errors) or 0}",
             f"wrong frames: {self.wrong_frames}  misattributed to another pattern: "
             f"{self.misattributed}",
         ]
@@ -137,7 +152,8 @@ class Soak:
         self._ref_index = {r.tobytes(): i for i, r in enumerate(self.ref)}
         if len(self._ref_index) != POOL:
             raise RuntimeError("reference frames are not distinct; misattribution would hide")
-        self.result = SoakResult(rows={k: Row() for k in FAULT_RATES})
+        self.result = SoakResult(batch, rows={k: Row() for k in FAULT_RATES})
+        self._closed_stats = HardwareStats()  # of the OPUHardware sessions closed by reopen()
         self._fired: Callable[[], bool] = lambda: False
 
     # ---- fault injection ----------------------------------------------------------------------
@@ -208,6 +224,7 @@ class Soak:
         self.clear_faults()
         self.rig.dmd.reconnect()
         self.rig.fpga.reconnect()
+        self._closed_stats += self.hw.stats
         self.hw.close()
         self.hw = open_hardware(self.rig, self.roi, self._config())
         self.result.reopened += 1
@@ -237,20 +254,16 @@ class Soak:
         detected = raised = False
         for _attempt in range(6):
             before = self._evidence()
-            reacq0 = self.hw.stats.reacquired_frames
             try:
                 frames = self.hw.acquire(self.pool[idx], EXPOSURE_US).frames
             except OPUError as exc:
-                name = type(exc).__name__
-                res.errors[name] = res.errors.get(name, 0) + 1
+                res.errors[type(exc).__name__] += 1
                 detected = raised = True
                 if isinstance(exc, DeviceDisconnectedError) or self.hw.lost:
                     self.reopen()
                 else:
                     self.clear_faults()
                 continue
-            finally:
-                res.reacquired_frames += max(0, self.hw.stats.reacquired_frames - reacq0)
             if self._evidence() != before:
                 detected = True
             self._check(idx, frames)
@@ -264,7 +277,7 @@ class Soak:
             row.recovered += not raised
         self.clear_faults()
         res.batches += 1
-        res.frames += self.batch
+        res.hardware = self._closed_stats + self.hw.stats
 
     def _check(self, idx: np.ndarray, frames: np.ndarray) -> None:
         bad = np.flatnonzero((frames != self.ref[idx]).any(axis=1))

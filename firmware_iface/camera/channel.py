@@ -42,28 +42,22 @@ class CameraStats(Stats):
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(eq=False)
 class ControlChannel:
     """GenCP transactions on a transport with write_control(data, timeout_ms) and
     read_control(max_size, timeout_ms). timeout_ms: per-transfer timeout; retries: extra
     attempts after a timeout or BUSY; guard(): the driver's transaction context (thread guard,
-    lifecycle); stats: counters (CameraStats)."""
+    lifecycle); stats: counters (CameraStats); max_ack_transfer / max_cmd_transfer: the
+    device's transfer limits, bytes (the GenCP minimum until set_limits gives the SBRM's)."""
 
-    def __init__(
-        self,
-        transport: object,
-        timeout_ms: int,
-        retries: int,
-        guard: Callable[[], AbstractContextManager[None]],
-        stats: CameraStats,
-    ) -> None:
-        self._transport = transport
-        self._guard = guard
-        self.stats = stats
-        self.timeout_ms = timeout_ms
-        self.retries = retries
-        self.max_ack_transfer = BOOTSTRAP_MAX_ACK
-        self.max_cmd_transfer = BOOTSTRAP_MAX_CMD
-        self._request_id = 0
+    transport: object = field(repr=False)
+    timeout_ms: int
+    retries: int
+    guard: Callable[[], AbstractContextManager[None]] = field(repr=False)
+    stats: CameraStats = field(repr=False)
+    max_ack_transfer: int = BOOTSTRAP_MAX_ACK
+    max_cmd_transfer: int = BOOTSTRAP_MAX_CMD
+    _request_id: int = field(default=0, init=False, repr=False)
 
     def set_limits(self, max_cmd_transfer: int, max_ack_transfer: int) -> None:
         """The device's transfer limits from its SBRM, bytes."""
@@ -124,7 +118,7 @@ class ControlChannel:
         self, build: Callable[[int, bool], bytes], expected_ack: int, what: str
     ) -> control.Ack:
         """Send build(request_id, resend) and return its successful acknowledge."""
-        with self._guard():
+        with self.guard():
             self.stats.count("commands")
             return self._attempts(build, expected_ack, what)
 
@@ -136,7 +130,7 @@ class ControlChannel:
         last_error: Exception | None = None
         for attempt in range(self.retries + 1):
             try:
-                self._transport.write_control(build(rid, resend), self.timeout_ms)
+                self.transport.write_control(build(rid, resend), self.timeout_ms)
                 ack = self._read_ack(rid)
             except (DeviceTimeoutError, control.ControlCodecError) as e:
                 last_error, resend = e, True  # same request id, resend flag set
@@ -156,7 +150,7 @@ class ControlChannel:
         deadline = time.monotonic() + self.timeout_ms / 1000.0
         while True:
             remaining = math.ceil((deadline - time.monotonic()) * 1000.0)
-            raw = self._transport.read_control(self.max_ack_transfer, max(remaining, 1))
+            raw = self.transport.read_control(self.max_ack_transfer, max(remaining, 1))
             ack = control.decode_ack(raw)
             if ack.request_id != rid:
                 continue  # stale acknowledge of an earlier, timed-out attempt

@@ -18,6 +18,8 @@ byte are zero when packing and ignored when unpacking. Pixel values are in DN (c
 from __future__ import annotations
 
 import enum
+import math
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -95,95 +97,83 @@ def payload_size(fmt: PixelFormat | int | str, n_pixels: int) -> int:
 
 
 # ---------------------------------------------------------------- packed kernels (Numba)
-# One kernel per format on purpose: with the shifts constant, Numba vectorises the groups (2 px in
-# 3 B, 4 px in 5 B); a single LSB-first bit-stream kernel taking `bits` as an argument measured
-# 10-20x slower on a 1920x1200 frame (issue 13; benchmarks/bench_pixel_formats.py for these).
+# One kernel source, specialised per format: `bits` and the group sizes are constants of each
+# closure, so Numba unrolls the loops over a group (2 pixels in 3 bytes for Mono12p, 4 in 5 for
+# Mono10p), folds the shifts and drops the branches that do not apply, and vectorises the groups
+# as it did the hand-written kernel of each format. A single LSB-first bit-stream kernel taking
+# `bits` as an argument measured 10-20x slower on a 1920x1200 frame (issue 13;
+# benchmarks/bench_pixel_formats.py measures these).
 
 
-@numba.njit(cache=True, nogil=True)
-def _unpack12p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
-    n = out.size
-    pairs = n // 2
-    for i in range(pairs):
-        b0 = np.uint16(src[3 * i])
-        b1 = np.uint16(src[3 * i + 1])
-        b2 = np.uint16(src[3 * i + 2])
-        out[2 * i] = b0 | ((b1 & 0x0F) << 8)
-        out[2 * i + 1] = (b1 >> 4) | (b2 << 4)
-    if n % 2:
-        out[n - 1] = np.uint16(src[3 * pairs]) | ((np.uint16(src[3 * pairs + 1]) & 0x0F) << 8)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unpack_group(
+    src: np.ndarray, out: np.ndarray, g: int, px: int, nb: int, bits: int, group_px: int,
+    group_bytes: int,
+) -> None:  # pragma: no cover - jitted
+    """Pixels 0..px-1 of group g from its bytes 0..nb-1 (pixel j starts at bit bits * j)."""
+    for j in range(px):
+        v = np.uint16(0)
+        for b in range(nb):
+            off = 8 * b - bits * j  # where byte b starts, relative to pixel j's bit 0
+            s = np.uint16(src[group_bytes * g + b])
+            if 0 <= off < bits:
+                v |= s << off
+            elif 0 < -off < 8:
+                v |= s >> -off
+        out[group_px * g + j] = v & ((1 << bits) - 1)
 
 
-@numba.njit(cache=True, nogil=True)
-def _pack12p_kernel(pix: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - jitted
-    n = pix.size
-    pairs = n // 2
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pack_group(
+    pix: np.ndarray, out: np.ndarray, g: int, px: int, nb: int, bits: int, group_px: int,
+    group_bytes: int,
+) -> np.uint16:  # pragma: no cover - jitted
+    """Bytes 0..nb-1 of group g from its pixels 0..px-1; returns the OR of those pixels."""
     acc = np.uint16(0)
-    for i in range(pairs):
-        p0 = pix[2 * i]
-        p1 = pix[2 * i + 1]
-        acc |= p0 | p1
-        out[3 * i] = np.uint8(p0 & 0xFF)
-        out[3 * i + 1] = np.uint8(((p0 >> 8) & 0x0F) | ((p1 & 0x0F) << 4))
-        out[3 * i + 2] = np.uint8((p1 >> 4) & 0xFF)
-    if n % 2:
-        p0 = pix[n - 1]
-        acc |= p0
-        out[3 * pairs] = np.uint8(p0 & 0xFF)
-        out[3 * pairs + 1] = np.uint8((p0 >> 8) & 0x0F)
+    for j in range(px):
+        acc |= pix[group_px * g + j]
+    for b in range(nb):
+        v = np.uint16(0)
+        for j in range(px):
+            off = bits * j - 8 * b  # where pixel j starts, relative to byte b's bit 0
+            p = pix[group_px * g + j]
+            if 0 <= off < 8:
+                v |= p << off
+            elif 0 < -off < bits:
+                v |= p >> -off
+        out[group_bytes * g + b] = np.uint8(v & 0xFF)
     return acc
 
 
-@numba.njit(cache=True, nogil=True)
-def _unpack10p_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
-    n = out.size
-    quads = n // 4
-    for i in range(quads):
-        b0 = np.uint16(src[5 * i])
-        b1 = np.uint16(src[5 * i + 1])
-        b2 = np.uint16(src[5 * i + 2])
-        b3 = np.uint16(src[5 * i + 3])
-        b4 = np.uint16(src[5 * i + 4])
-        out[4 * i] = b0 | ((b1 & 0x03) << 8)
-        out[4 * i + 1] = (b1 >> 2) | ((b2 & 0x0F) << 6)
-        out[4 * i + 2] = (b2 >> 4) | ((b3 & 0x3F) << 4)
-        out[4 * i + 3] = (b3 >> 6) | (b4 << 2)
-    # tail: generic LSB-first bit reader
-    for k in range(4 * quads, n):
-        bit = 10 * k
-        byte = bit >> 3
-        shift = bit & 7
-        word = np.uint32(src[byte]) | (np.uint32(src[byte + 1]) << 8)
-        out[k] = np.uint16((word >> shift) & 0x3FF)
+def _packed_kernels(bits: int) -> tuple[Callable, Callable]:
+    """(unpack(src, out), pack(pix, out) -> OR of all pixels) of the LSB-first packed format of
+    `bits` bits per pixel (10 or 12; any of 9..16 works): uint8 wire bytes, uint16 pixels, in
+    groups of group_px pixels in group_bytes bytes, the last group possibly partial."""
+    group_px = 8 // math.gcd(bits, 8)
+    group_bytes = bits * group_px // 8
+
+    @numba.njit(cache=True, nogil=True)
+    def unpack_kernel(src: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+        groups = out.size // group_px
+        for g in range(groups):
+            _unpack_group(src, out, g, group_px, group_bytes, bits, group_px, group_bytes)
+        _unpack_group(src, out, groups, out.size - group_px * groups,
+                      src.size - group_bytes * groups, bits, group_px, group_bytes)
+
+    @numba.njit(cache=True, nogil=True)
+    def pack_kernel(pix: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - jitted
+        groups = pix.size // group_px
+        acc = np.uint16(0)
+        for g in range(groups):
+            acc |= _pack_group(pix, out, g, group_px, group_bytes, bits, group_px, group_bytes)
+        return acc | _pack_group(pix, out, groups, pix.size - group_px * groups,
+                                 out.size - group_bytes * groups, bits, group_px, group_bytes)
+
+    return unpack_kernel, pack_kernel
 
 
-@numba.njit(cache=True, nogil=True)
-def _pack10p_kernel(pix: np.ndarray, out: np.ndarray) -> int:  # pragma: no cover - jitted
-    n = pix.size
-    quads = n // 4
-    acc = np.uint16(0)
-    for i in range(quads):
-        p0 = pix[4 * i]
-        p1 = pix[4 * i + 1]
-        p2 = pix[4 * i + 2]
-        p3 = pix[4 * i + 3]
-        acc |= p0 | p1 | p2 | p3
-        out[5 * i] = np.uint8(p0 & 0xFF)
-        out[5 * i + 1] = np.uint8(((p0 >> 8) & 0x03) | ((p1 & 0x3F) << 2))
-        out[5 * i + 2] = np.uint8(((p1 >> 6) & 0x0F) | ((p2 & 0x0F) << 4))
-        out[5 * i + 3] = np.uint8(((p2 >> 4) & 0x3F) | ((p3 & 0x03) << 6))
-        out[5 * i + 4] = np.uint8((p3 >> 2) & 0xFF)
-    for b in range(5 * quads, out.size):
-        out[b] = 0
-    for k in range(4 * quads, n):
-        acc |= pix[k]
-        bit = 10 * k
-        byte = bit >> 3
-        shift = bit & 7
-        word = np.uint32(pix[k] & 0x3FF) << shift
-        out[byte] |= np.uint8(word & 0xFF)
-        out[byte + 1] |= np.uint8((word >> 8) & 0xFF)
-    return acc
+_unpack12p_kernel, _pack12p_kernel = _packed_kernels(12)
+_unpack10p_kernel, _pack10p_kernel = _packed_kernels(10)
 
 
 # ---------------------------------------------------------------- public codec

@@ -106,34 +106,38 @@ class _StreamDeadline:
     """When read_frames stops waiting for stream transfers.
 
     The deadline is measured on the wall clock, so it also runs while the host is not reading:
-    descheduled on a loaded machine, or unpacking. Such a host can find the deadline passed
-    while every frame it waits for is already queued; raising then would make the caller
-    re-acquire frames that arrived in time, and the re-acquisition would meet the same loaded
-    host. So past the deadline, transfers already queued are still taken (each read waits at
-    most _LATE_POLL_MS), and the first read that finds the stream empty ends the wait. That late
-    draining stops `timeout_s` after it began, so a device that never stops streaming cannot
-    hold the host.
+    descheduled on a loaded machine, unpacking, or compiling a pixel kernel on first use. Such
+    a host can find the deadline passed while every frame it waits for is already queued;
+    raising then would make the caller re-acquire frames that arrived in time, and the
+    re-acquisition would meet the same slow host. So past the deadline, transfers already
+    queued are still taken (each read waits at most _LATE_POLL_MS), and the first read that
+    finds the stream empty ends the wait. That late draining is bounded by a number of
+    transfers (`late_transfers`: the caller allows for the frames it asked for), not by time,
+    so it does not depend on how fast the host is, and a device that never stops streaming
+    cannot hold the host.
     """
 
-    def __init__(self, timeout_s: float) -> None:
-        self._timeout_s = timeout_s
+    def __init__(self, timeout_s: float, late_transfers: int) -> None:
         self._at = time.monotonic() + timeout_s
-        self._late_until: float | None = None
+        self._late_left = late_transfers
+        self._late = False
 
     @property
     def late(self) -> bool:
         """True once a read was made past the deadline."""
-        return self._late_until is not None
+        return self._late
 
     def wait_ms(self) -> int | None:
         """How long the next transfer may be waited for, ms; None when the wait is over."""
-        now = time.monotonic()
-        remaining = math.ceil((self._at - now) * 1000.0)
-        if remaining >= 1:
-            return remaining
-        if self._late_until is None:
-            self._late_until = now + self._timeout_s
-        return _LATE_POLL_MS if now < self._late_until else None
+        if not self._late:
+            remaining = math.ceil((self._at - time.monotonic()) * 1000.0)
+            if remaining >= 1:
+                return remaining
+            self._late = True
+        if self._late_left <= 0:
+            return None
+        self._late_left -= 1
+        return _LATE_POLL_MS
 
 
 @dataclass(frozen=True)
@@ -346,7 +350,10 @@ class StreamReader:
         first = self.next_id
         last = first + n - 1
         counters = {"duplicates": 0, "discarded": 0}
-        deadline = _StreamDeadline(timeout_ms / 1000.0)
+        # past the deadline: the transfers of twice the frames asked for (room for stray and
+        # duplicated ones), each only if already queued
+        per_frame = 2 + len(self.plan.payload_transfers)
+        deadline = _StreamDeadline(timeout_ms / 1000.0, 2 * n * per_frame)
         try:
             while last not in self._buffered and self._max_seen <= last:
                 self._receive_frame(deadline, counters)

@@ -6,10 +6,13 @@ Every multi-byte field is little endian. Section numbers refer to DLPU018J (June
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any, TypeVar
 
 from ..errors import CodecError
+
+_S = TypeVar("_S")
 
 
 class Command(IntEnum):
@@ -60,51 +63,40 @@ class LedColor(IntEnum):
 
 
 class ErrorCode(IntEnum):
-    """Values of 0x0100 (Read Error Code)."""
+    """Values of 0x0100 (Read Error Code), each with `.description`: its text as in DLPU018
+    2.1.6 (the controller's 0x0101 strings match it)."""
 
-    NO_ERROR = 0
-    BATCH_FILE_CHECKSUM = 1
-    DEVICE_FAILURE = 2
-    INVALID_COMMAND = 3
-    INCOMPATIBLE_CONTROLLER_DMD = 4
-    NOT_ALLOWED_IN_MODE = 5
-    INVALID_PARAMETER = 6
-    ITEM_NOT_PRESENT = 7
-    OUT_OF_RESOURCE = 8
-    INVALID_BMP_COMPRESSION = 9
-    BIT_NUMBER_OUT_OF_RANGE = 10
-    BMP_NOT_PRESENT = 11
-    DARK_TIME_OUT_OF_RANGE = 12
-    SIGNAL_DELAY_OUT_OF_RANGE = 13
-    EXPOSURE_OUT_OF_RANGE = 14
-    PATTERN_NUMBER_OUT_OF_RANGE = 15
-    INVALID_PATTERN_DEFINITION = 16
-    IMAGE_ADDRESS_OUT_OF_RANGE = 17
-    INTERNAL_ERROR = 255
+    description: str
+
+    def __new__(cls, value: int, description: str) -> ErrorCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    NO_ERROR = 0, ""  # the controller returns "" for "no error" (TI E2E thread 430299)
+    BATCH_FILE_CHECKSUM = 1, "Batch file checksum error"
+    DEVICE_FAILURE = 2, "Device failure"
+    INVALID_COMMAND = 3, "Invalid command number"
+    INCOMPATIBLE_CONTROLLER_DMD = 4, "Incompatible controller and DMD combination"
+    NOT_ALLOWED_IN_MODE = 5, "Command not allowed in current mode"
+    INVALID_PARAMETER = 6, "Invalid command parameter"
+    ITEM_NOT_PRESENT = 7, "Item referred by the parameter is not present"
+    OUT_OF_RESOURCE = 8, "Out of resource (RAM or Flash)"
+    INVALID_BMP_COMPRESSION = 9, "Invalid BMP compression type"
+    BIT_NUMBER_OUT_OF_RANGE = 10, "Pattern bit number out of range"
+    BMP_NOT_PRESENT = 11, "Pattern BMP not present in flash"
+    DARK_TIME_OUT_OF_RANGE = 12, "Pattern dark time is out of range"
+    SIGNAL_DELAY_OUT_OF_RANGE = 13, "Signal delay parameter is out of range"
+    EXPOSURE_OUT_OF_RANGE = 14, "Pattern exposure time is out of range"
+    PATTERN_NUMBER_OUT_OF_RANGE = 15, "Pattern number is out of range"
+    INVALID_PATTERN_DEFINITION = 16, "Invalid pattern definition (errors other than 9-15)"
+    IMAGE_ADDRESS_OUT_OF_RANGE = 17, "Pattern image memory address is out of range"
+    INTERNAL_ERROR = 255, "Internal Error"
 
 
-ERROR_DESCRIPTIONS: dict[int, str] = {
-    0: "",  # the controller returns an empty string for "no error" (TI E2E thread 430299)
-    1: "Batch file checksum error",
-    2: "Device failure",
-    3: "Invalid command number",
-    4: "Incompatible controller and DMD combination",
-    5: "Command not allowed in current mode",
-    6: "Invalid command parameter",
-    7: "Item referred by the parameter is not present",
-    8: "Out of resource (RAM or Flash)",
-    9: "Invalid BMP compression type",
-    10: "Pattern bit number out of range",
-    11: "Pattern BMP not present in flash",
-    12: "Pattern dark time is out of range",
-    13: "Signal delay parameter is out of range",
-    14: "Pattern exposure time is out of range",
-    15: "Pattern number is out of range",
-    16: "Invalid pattern definition (errors other than 9-15)",
-    17: "Pattern image memory address is out of range",
-    255: "Internal Error",
-}
-"""Error descriptions as in DLPU018 2.1.6; the controller's 0x0101 strings match this table."""
+ERROR_DESCRIPTIONS: dict[int, str] = {int(code): code.description for code in ErrorCode}
+"""ErrorCode value -> description (DLPU018 2.1.6)."""
 
 ERROR_DESCRIPTION_SIZE = 128
 """Bytes returned by 0x0101: an ASCII string, NUL terminated and padded."""
@@ -357,50 +349,51 @@ def decode_error_description(data: bytes) -> str:
         raise CodecError(f"error description is not ASCII: {text!r}") from exc
 
 
+def _flag(bit: int, error: bool = False, required: bool = False) -> Any:
+    """A field of a status byte: its bit, and whether a set bit reports an error."""
+    meta = {"bit": bit, "error": error}
+    return field(metadata=meta) if required else field(default=False, metadata=meta)
+
+
+def _encode_flags(status: Any) -> bytes:
+    """The status byte of a dataclass of _flag fields."""
+    return bytes([sum(int(getattr(status, f.name)) << f.metadata["bit"] for f in fields(status))])
+
+
+def _decode_flags(cls: type[_S], byte: int) -> _S:
+    """The dataclass of _flag fields for a status byte (undefined bits ignored)."""
+    return cls(**{f.name: bool(byte >> f.metadata["bit"] & 1) for f in fields(cls)})
+
+
 @dataclass(frozen=True)
 class HardwareStatus:
-    """0x1A0A byte 0 (DLPU018 2.1.1)."""
+    """0x1A0A byte 0 (DLPU018 2.1.1); bit 5 is reserved."""
 
-    initialized: bool
-    incompatible_controller_or_dmd: bool = False
-    dmd_reset_controller_error: bool = False
-    forced_swap_error: bool = False
-    secondary_controller_present: bool = False
-    sequencer_abort: bool = False
-    sequencer_error: bool = False
+    initialized: bool = _flag(0, required=True)
+    incompatible_controller_or_dmd: bool = _flag(1, error=True)
+    dmd_reset_controller_error: bool = _flag(2, error=True)
+    forced_swap_error: bool = _flag(3, error=True)
+    secondary_controller_present: bool = _flag(4)
+    sequencer_abort: bool = _flag(6, error=True)
+    sequencer_error: bool = _flag(7, error=True)
 
     @property
     def ok(self) -> bool:
         """Initialised and no error flag set."""
-        return self.initialized and not (
-            self.incompatible_controller_or_dmd
-            or self.dmd_reset_controller_error
-            or self.forced_swap_error
-            or self.sequencer_abort
-            or self.sequencer_error
+        return self.initialized and not any(
+            getattr(self, f.name) for f in fields(self) if f.metadata["error"]
         )
-
-
-_HW_BITS = {
-    "initialized": 0,
-    "incompatible_controller_or_dmd": 1,
-    "dmd_reset_controller_error": 2,
-    "forced_swap_error": 3,
-    "secondary_controller_present": 4,
-    "sequencer_abort": 6,
-    "sequencer_error": 7,
-}
 
 
 def encode_hardware_status(status: HardwareStatus) -> bytes:
     """Reply data of 0x1A0A (1 byte)."""
-    return bytes([sum(int(getattr(status, k)) << b for k, b in _HW_BITS.items())])
+    return _encode_flags(status)
 
 
 def decode_hardware_status(data: bytes) -> HardwareStatus:
     """HardwareStatus from a 0x1A0A reply."""
     _u8(data, "hardware status", 1)
-    return HardwareStatus(**{k: bool(data[0] >> b & 1) for k, b in _HW_BITS.items()})
+    return _decode_flags(HardwareStatus, data[0])
 
 
 @dataclass(frozen=True)
@@ -408,34 +401,24 @@ class MainStatus:
     """0x1A0C byte 0 (DLPU018 2.1.3): bit 0 DMD parked, bit 1 sequencer running, bit 2 video
     frozen, bit 3 external source locked, bits 4/5 port 1/2 syncs valid."""
 
-    dmd_parked: bool = False
-    sequencer_running: bool = False
-    video_frozen: bool = False
-    external_source_locked: bool = False
-    port1_syncs_valid: bool = False
-    port2_syncs_valid: bool = False
-
-
-_MAIN_BITS = {
-    "dmd_parked": 0,
-    "sequencer_running": 1,
-    "video_frozen": 2,
-    "external_source_locked": 3,
-    "port1_syncs_valid": 4,
-    "port2_syncs_valid": 5,
-}
+    dmd_parked: bool = _flag(0)
+    sequencer_running: bool = _flag(1)
+    video_frozen: bool = _flag(2)
+    external_source_locked: bool = _flag(3)
+    port1_syncs_valid: bool = _flag(4)
+    port2_syncs_valid: bool = _flag(5)
 
 
 def encode_main_status(status: MainStatus) -> bytes:
     """Reply data of 0x1A0C (1 byte)."""
-    return bytes([sum(int(getattr(status, k)) << b for k, b in _MAIN_BITS.items())])
+    return _encode_flags(status)
 
 
 def decode_main_status(data: bytes) -> MainStatus:
     """MainStatus from a 0x1A0C reply (some firmware returns more bytes; byte 0 is used)."""
     if len(data) < 1:
         raise CodecError("main status reply is empty")
-    return MainStatus(**{k: bool(data[0] >> b & 1) for k, b in _MAIN_BITS.items()})
+    return _decode_flags(MainStatus, data[0])
 
 
 @dataclass(frozen=True)

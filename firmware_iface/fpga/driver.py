@@ -44,6 +44,7 @@ from .messages import (
     MIN_FRAME_PERIOD_US,
 )
 from .port import FramePort
+from .run_deadline import RunDeadline
 from .timing import DEFAULT_TIMING, RANGES_US, Timing
 
 __all__ = ["FPGATimingBoard", "LinkStats"]
@@ -103,6 +104,7 @@ class FPGATimingBoard(DeviceDriver):
         self._run: m.RunAccepted | None = None
         self._timing: Timing = DEFAULT_TIMING  # read back from the board below
         self.last_run: m.RunComplete | None = None
+        self._board_us = 0  # the latest board time seen (status reports, trigger events), us
         self._port = FramePort(url, baudrate, self.timeout_s, self._mark_lost, self._decode_error)
         try:
             self._port.reset_input()
@@ -204,6 +206,7 @@ class FPGATimingBoard(DeviceDriver):
             if not isinstance(accepted, m.RunAccepted):
                 raise DeviceError("the board acknowledged RUN without a run id; reopen it")
             self._run = accepted
+            self._board_us = accepted.start_time_us
             self._events.start_run(accepted.run_id)
             return accepted
 
@@ -237,10 +240,13 @@ class FPGATimingBoard(DeviceDriver):
     def wait_run_complete(self, timeout_s: float | None = None) -> list[m.TriggerEvent]:
         """Wait for the run started by run() to end; its per-frame trigger events, in order.
 
-        timeout_s: wall-clock limit, seconds (default: twice the run's nominal duration plus
-        (retries + 2) * the reply timeout). Lost events are read back from the board's trigger
-        log. Raises FPGARunAbortedError if the run was stopped before its last frame, and
-        DeviceTimeoutError (after stopping the board) if it does not end in time.
+        timeout_s: limit on the board's clock from the run's start, seconds (default: twice
+        the run's nominal duration plus (retries + 2) * the reply timeout). The host's wall
+        clock only says when to ask the board: a host that was slow itself does not stop a run
+        the board is still within its time for (run_deadline.py). Lost events are read back
+        from the board's trigger log. Raises FPGARunAbortedError if the run was stopped before
+        its last frame, and DeviceTimeoutError (after stopping the board) if it does not end in
+        time.
         """
         if self._run is None:
             raise InputError("no run to wait for: call arm() and run(n_frames) first")
@@ -256,7 +262,7 @@ class FPGATimingBoard(DeviceDriver):
             raise InputError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
         with self._exclusive():
             try:
-                done = self._await_run_end(run, time.monotonic() + float(timeout_s))
+                done = self._await_run_end(run, float(timeout_s))
             except (DeviceTimeoutError, FPGACommandError) as e:
                 self._after_failure(e)
                 raise
@@ -302,6 +308,7 @@ class FPGATimingBoard(DeviceDriver):
         if not isinstance(body, m.StatusReport):
             raise DeviceError("the board answered GET_STATUS without a status; reopen it")
         self._timing = body.timing
+        self._board_us = max(self._board_us, body.device_time_us)
         return body
 
     def _read_log(self, first: int, count: int) -> list[m.TriggerEvent]:
@@ -407,9 +414,12 @@ class FPGATimingBoard(DeviceDriver):
     def _on_event(self, seq: int, msg: m.TriggerEvent | m.RunComplete) -> None:
         self.stats.events += 1
         self.stats.events_lost += self._events.on_event(seq, msg)
+        if isinstance(msg, m.TriggerEvent):
+            self._board_us = max(self._board_us, msg.dmd_time_us)
 
-    def _pump(self, until: float) -> bool:
-        """Read and dispatch frames until `until` (monotonic s); False once the line is quiet."""
+    def _pump(self, until: float, limit_us: int) -> bool:
+        """Read and dispatch frames until `until` (monotonic s), the run's end or a board time
+        past limit_us; False once the line is quiet."""
         while time.monotonic() < until:
             if not self._port.receive():
                 return False
@@ -423,39 +433,57 @@ class FPGATimingBoard(DeviceDriver):
                     self.stats.stale_replies += 1
             if self._run is not None and self._events.completed(self._run.run_id) is not None:
                 return True
+            if self._board_us > limit_us:
+                return True
         return True
 
-    def _await_run_end(self, run: m.RunAccepted, deadline: float) -> m.RunComplete:
+    def _await_run_end(self, run: m.RunAccepted, timeout_s: float) -> m.RunComplete:
+        deadline = RunDeadline(run.start_time_us, timeout_s, self.timeout_s)
         while True:
             done = self._events.completed(run.run_id)
             if done is not None:
                 return done
-            now = time.monotonic()
-            if now > deadline:
+            deadline.saw(self._board_us)
+            why = deadline.late()
+            if why is None and deadline.look_due():
+                # the host's wait is over: ask the board (its reply comes after queued events)
+                st = self._status(stop_on_failure=False)
+                done = self._events.completed(run.run_id)
+                if done is not None:
+                    return done
+                if st.state != m.BoardState.RUNNING:
+                    return self._ended_unreported(run, st)
+                why = deadline.looked(st.device_time_us)
+            if why is not None:
                 raise DeviceTimeoutError(
-                    f"run {run.run_id} of {run.n_frames} frames did not complete in time; the "
-                    "board was stopped. Allow a longer timeout_s"
+                    f"run {run.run_id} of {run.n_frames} frames did not complete in time "
+                    f"({why}); the board was stopped. Allow a longer timeout_s"
                 )
-            if self._pump(min(deadline, now + self.timeout_s)):
+            until = min(deadline.next_look_s(), time.monotonic() + self.timeout_s)
+            if self._pump(until, deadline.limit_us):
                 continue
             # the line is quiet: has the run ended with its RUN_COMPLETE event lost?
             st = self._status(stop_on_failure=False)
-            if st.state == m.BoardState.RUNNING:
-                continue
-            if st.run_id != run.run_id:
-                raise DeviceError(
-                    f"the board reports run {st.run_id}, not run {run.run_id}: another host "
-                    "controls it? Reopen the board"
-                )
-            ended = m.RunEndReason
-            reason = ended.COMPLETED if st.frames_done == run.n_frames else ended.STOPPED
-            return m.RunComplete(
-                run.run_id,
-                reason,
-                run.n_frames,
-                st.frames_done,
-                st.frames_done,
-                -1,  # unknown until the events are in
-                run.start_time_us,
-                st.device_time_us,
+            if st.state != m.BoardState.RUNNING:
+                return self._ended_unreported(run, st)
+
+    def _ended_unreported(self, run: m.RunAccepted, st: m.StatusReport) -> m.RunComplete:
+        """The summary of a run the board reports ended (status st) whose RUN_COMPLETE event
+        did not arrive."""
+        if st.run_id != run.run_id:
+            raise DeviceError(
+                f"the board reports run {st.run_id}, not run {run.run_id}: another host "
+                "controls it? Reopen the board"
             )
+        ended = m.RunEndReason
+        reason = ended.COMPLETED if st.frames_done == run.n_frames else ended.STOPPED
+        return m.RunComplete(
+            run.run_id,
+            reason,
+            run.n_frames,
+            st.frames_done,
+            st.frames_done,
+            -1,  # unknown until the events are in
+            run.start_time_us,
+            st.device_time_us,
+        )

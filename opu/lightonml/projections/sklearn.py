@@ -22,6 +22,7 @@ from .. import set_verbose_level
 from ..internal.open_close import OpenCloseContext
 from ..internal.simulated_device import SimulatedOpuDevice
 from ..opu import OPU
+from .common import map_opu
 
 
 @dataclass(eq=False, repr=False)  # __init__ stores the parameters as given; sklearn's repr
@@ -67,28 +68,11 @@ class OPUMap(OpenCloseContext, TransformerMixin, BaseEstimator):
         return hasattr(self, "opu_")
 
     def _make_opu(self) -> OPU:
-        if self.opu is not None:
-            if self.simulated != self.opu.simulated:
-                import warnings
-
-                warnings.warn(
-                    f"simulated={self.simulated} but the given OPU is "
-                    f"{'simulated' if self.opu.simulated else 'not simulated'}: using that OPU",
-                    stacklevel=3,
-                )
-            self.opu.n_components = self.n_components
-            return self.opu
         dev = self.opu_device
         if isinstance(dev, SimulatedOpuDevice):
             dev = copy.deepcopy(dev)  # the parameter stays as given
-        simulated = self.simulated and dev is None
-        sim_like = simulated or isinstance(dev, SimulatedOpuDevice)
-        if sim_like and self.max_n_features is None:
-            raise ConfigurationError(
-                "When using simulated=True, you need to provide max_n_features."
-            )
-        kwargs = {"max_n_features": self.max_n_features} if sim_like else {}
-        return OPU(n_components=self.n_components, opu_device=dev, simulated=simulated, **kwargs)
+        return map_opu(self.n_components, self.opu, self.simulated, self.max_n_features, dev,
+                       stacklevel=4)
 
     def _check_x(self, X: Any, reset: bool) -> np.ndarray:
         if self.ndims not in (1, 2):

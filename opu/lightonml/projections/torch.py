@@ -4,7 +4,6 @@ are detached from the graph, float32, on the input's device."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -14,18 +13,18 @@ from firmware_iface.errors import ConfigurationError
 
 from .. import get_verbose_level, set_verbose_level
 from ..internal.open_close import OpenCloseContext
-from ..internal.simulated_device import SimulatedOpuDevice
 from ..opu import OPU
+from .common import map_opu
 
 
 class OPUMap(OpenCloseContext, nn.Module):
     """forward(x) = opu.transform(x) (opu.linear_transform(x) with linear=True).
 
     n_components: output dimension; opu: an OPU to use, else one is created (simulated=True
-    needs max_n_features); ndims: 1 or 2 (vectors or (height, width) matrices); packed /
-    n_2d_features: bit-packed input; opu_device: device of the created OPU (extension). The
-    first forward fits on its batch if fit was not called (lightonml's behaviour).
-    """
+    or a SimulatedOpuDevice needs max_n_features: common.map_opu); ndims: 1 or 2 (vectors or
+    (height, width) matrices); packed / n_2d_features: bit-packed input; opu_device: device of
+    the created OPU (extension). The first forward fits on its batch if fit was not called
+    (lightonml's behaviour)."""
 
     def __init__(
         self,
@@ -46,23 +45,7 @@ class OPUMap(OpenCloseContext, nn.Module):
         self.verbose_level = get_verbose_level()
         if ndims not in (1, 2):
             raise ConfigurationError(f"Number of input dimensions must be 1 or 2, got {ndims}")
-        if opu is None:
-            sim_like = simulated or isinstance(opu_device, SimulatedOpuDevice)
-            if sim_like and max_n_features is None:
-                raise ConfigurationError(
-                    "When using simulated=True, you need to provide max_n_features."
-                )
-            kwargs = {"max_n_features": max_n_features} if sim_like else {}
-            opu = OPU(n_components=n_components, opu_device=opu_device,
-                      simulated=simulated and opu_device is None, **kwargs)
-        else:
-            if simulated != opu.simulated:
-                warnings.warn(
-                    f"simulated={simulated} but the given OPU is "
-                    f"{'simulated' if opu.simulated else 'not simulated'}: using that OPU",
-                    stacklevel=2,
-                )
-            opu.n_components = n_components
+        opu = map_opu(n_components, opu, simulated, max_n_features, opu_device)
         self.opu = opu
         self.ndims = ndims
         self.n_2d_features = n_2d_features

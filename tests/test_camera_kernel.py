@@ -1,0 +1,122 @@
+"""The camera kernel (opu_sim.camera_model.render_frames, vectorised passes, flag scan, dark-frame
+path) gives the bits of a plain per-pixel loop over the same EMVA 1288 chain."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numba as nb
+import numpy as np
+import pytest
+
+from opu_sim.camera_model import POISSON_EXACT_BELOW_E, _adc, render_frames
+from opu_sim.counter_rng import _FM, derive_key, draw, gauss_pair, uniform
+
+pytestmark = pytest.mark.numerics
+
+
+@nb.njit(fastmath=_FM)
+def _reference(fd, fa, idx_d, idx_a, laser, frame0, seed, ids, epu, dark, offset, read_e, fw_e,
+               gain, black, max_dn, shot, read, saturate, quantize, out, saturated):
+    """The chain pixel by pixel, as the module docstring states it."""
+    sigma = np.float32(read_e if read else 0.0)
+    fw, g, blk, top = np.float32(fw_e), np.float32(gain), np.float32(black), np.float32(max_dn)
+    npx = out.shape[1]
+    for f in range(out.shape[0]):
+        key = derive_key(seed, np.uint64(1), np.uint64(frame0 + f))
+        nsat = 0
+        for p in range(npx):
+            re = fd[idx_d[f], p] + fa[idx_a[f], p]
+            im = fd[idx_d[f], npx + p] + fa[idx_a[f], npx + p]
+            m = epu[p] * np.float32(laser[f]) * (re * re + im * im) + dark[p]
+            z0, z1 = np.float32(0.0), np.float32(0.0)
+            if shot or read:
+                z0, z1 = gauss_pair(draw(key, np.uint64(ids[p])))
+            if shot and m < POISSON_EXACT_BELOW_E:  # exact Poisson by inversion
+                u = uniform(draw(key, np.uint64(ids[p]) ^ np.uint64(1 << 62)))
+                pk = math.exp(-float(m))
+                cdf, k = pk, 0
+                while m > 0 and u > cdf and k < 200:
+                    k += 1
+                    pk *= m / k
+                    cdf += pk
+                n = np.float32(k)
+            else:
+                n = max(m + math.sqrt(m) * z0 if shot else m, np.float32(0.0))
+            dn, sat = _adc(n, offset[p], z1, sigma, fw, g, blk, top, saturate, quantize)
+            out[f, p] = dn
+            nsat += sat
+        saturated[f] = nsat
+
+
+def _case(rng, n_px=300, frames=61):
+    """Fields with dark frames (both fields 0), dim and saturating rows; shuffled pixel ids
+    with gaps (an output-pixel subset)."""
+    fd = rng.standard_normal((5, 2 * n_px)).astype(np.float32)
+    fd[0] = 0  # an all-OFF data region
+    fd[3] *= 0.02  # dim: many pixels below 10 e-
+    fd[4] *= 6  # bright: saturates
+    fa = rng.standard_normal((2, 2 * n_px)).astype(np.float32) * 0.5
+    fa[0] = 0
+    idx_d = rng.integers(1, 5, frames)
+    idx_a = rng.integers(0, 2, frames)
+    idx_d[:4], idx_a[:4] = 0, 0  # dark frames
+    ids = rng.permutation(np.flatnonzero(rng.random(3 * n_px) < 0.4)[:n_px] + 12345)
+    epu = (800 * (1 + 0.01 * rng.standard_normal(n_px))).astype(np.float32)
+    epu[7] = 0  # a dead pixel: mu = dark
+    dark = (0.02 * rng.random(n_px)).astype(np.float32)
+    dark[11] = 30.0  # a hot pixel: on the Gaussian branch even in the dark
+    offset = rng.standard_normal(n_px).astype(np.float32)
+    laser = (1 + 0.002 * rng.standard_normal(frames)).astype(np.float32)
+    return fd, fa, idx_d, idx_a, laser, ids, epu, dark, offset
+
+
+@pytest.mark.parametrize("switches", list(itertools.product([True, False], repeat=4)))
+def test_kernel_equals_the_plain_per_pixel_chain(switches):
+    shot, read, saturate, quantize = switches
+    fd, fa, idx_d, idx_a, laser, ids, epu, dark, offset = _case(np.random.default_rng(4))
+    args = (fd, fa, idx_d, idx_a, laser, np.int64(1000), np.uint64(77), ids, epu, dark, offset,
+            6.0, 32000.0, 0.128, 64.0, 4095.0, shot, read, saturate, quantize)
+    dtype = np.uint16 if quantize else np.float32
+    shape = (idx_d.size, ids.size)
+    ref, ref_sat = np.empty(shape, dtype), np.zeros(shape[0], np.int64)
+    _reference(*args, ref, ref_sat)
+    for chunks in (1, 7, 200):
+        out, sat = np.empty(shape, dtype), np.zeros(shape[0], np.int64)
+        render_frames(*args, out, sat, chunks)
+        np.testing.assert_array_equal(sat, ref_sat)
+        if quantize:  # DN: the same bits
+            np.testing.assert_array_equal(out, ref)
+        else:  # float output: the same up to where FMA contraction rounds
+            np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-4)
+    assert (ref_sat.sum() > 0) == (saturate or quantize)  # the bright row saturates
+
+
+def test_the_case_covers_every_branch():
+    fd, fa, idx_d, idx_a, laser, ids, epu, dark, offset = _case(np.random.default_rng(4))
+    n = ids.size
+    field = fd[idx_d] + fa[idx_a]
+    mu = epu * laser[:, None] * (field[:, :n] ** 2 + field[:, n:] ** 2) + dark
+    lit = ~np.all(field == 0, axis=1)
+    assert lit[4:].all() and not lit[:4].any()  # 4 dark frames
+    assert ((mu[lit] > 0) & (mu[lit] < POISSON_EXACT_BELOW_E)).sum() > 100  # lit exact Poisson
+    assert (mu[lit] > 32000 / 0.9).sum() > 100  # full well
+    # dark pixels whose Poisson draw is k > 0 (the scan's share of the dark-frame path)
+    assert 4 * n * (1 - np.exp(-dark[dark < 1])).mean() > 5
+
+
+def test_a_pixel_draws_the_same_noise_in_any_output_subset():
+    fd, fa, idx_d, idx_a, laser, ids, epu, dark, offset = _case(np.random.default_rng(5))
+    sub = np.random.default_rng(6).permutation(ids.size)[:97]
+
+    def run(cols):
+        cols2 = np.concatenate([cols, ids.size + cols])
+        out = np.empty((idx_d.size, cols.size), np.uint16)
+        render_frames(np.ascontiguousarray(fd[:, cols2]), np.ascontiguousarray(fa[:, cols2]),
+                      idx_d, idx_a, laser, np.int64(5), np.uint64(3), ids[cols], epu[cols],
+                      dark[cols], offset[cols], 6.0, 32000.0, 0.128, 64.0, 4095.0, True, True,
+                      True, True, out, np.zeros(idx_d.size, np.int64), 4)
+        return out
+
+    np.testing.assert_array_equal(run(np.arange(ids.size))[:, sub], run(sub))
