@@ -43,7 +43,9 @@ _KNOTS = np.uint64(0x6B4E07500000005D)  # knot address of a row's knot stream (V
 # above this expected fraction of entries in case 1 (their second knot interval), every lane
 # computes G_2 too (3 transforms an entry) instead of redoing case 1 on column lists
 _THREE_KNOTS_ABOVE = 0.04
-_SLAB_ROWS = 512  # rows generated together (their case flags: _SLAB_ROWS bytes per column)
+# rows generated together: their case flags (one byte an entry) take at most this many bytes
+# (fewer, larger slabs: each is two parallel launches, and a launch waits for every thread)
+_SLAB_BYTES = 32 << 20
 
 
 @nb.njit(inline="always", cache=True)
@@ -265,20 +267,22 @@ def fill_drift_tile(
     inverse-CDF table of 2**16 entries; t_s >= 0; columns < 2**32.
 
     While few entries are in case 1 (second_interval_fraction <= _THREE_KNOTS_ABOVE: early
-    on, and from about 12 tau), rows go in slabs of _SLAB_ROWS: one branch-free pass for cases
-    0 and 2 (a kernel of its own: that is what lets LLVM vectorise its loop) flags the case 1
-    entries, which are then redone on each row's column list. Otherwise one branch-free pass
-    computes G_2 in every lane too. Either way every entry is the same bits."""
+    on, and from about 12 tau), rows go in slabs (flags of _SLAB_BYTES at most): one
+    branch-free pass for cases 0 and 2 (a kernel of its own: that is what lets LLVM vectorise
+    its loop) flags the case 1 entries, which are then redone on each row's column list.
+    Otherwise one branch-free pass computes G_2 in every lane too. Either way every entry is
+    the same bits."""
     n, nc = rows.shape[0], out.shape[1]
     if second_interval_fraction(t_s, inv_scale_s) > _THREE_KNOTS_ABOVE:
         ones = np.empty(n, np.int64)
         _three_knot_tile(seed, t_s, inv_scale_s, scale_lut, rows, 0, col0, out, ones)
         return 3 * n * nc + int(ones.sum())
-    ones = np.empty(min(n, _SLAB_ROWS), np.int64)
-    second = np.empty((min(n, _SLAB_ROWS), nc), np.int8)
+    slab = max(1, min(n, _SLAB_BYTES // max(nc, 1)))
+    ones = np.empty(slab, np.int64)
+    second = np.empty((slab, nc), np.int8)
     total = 0
-    for r0 in range(0, n, _SLAB_ROWS):
-        k = min(n - r0, _SLAB_ROWS)
+    for r0 in range(0, n, slab):
+        k = min(n - r0, slab)
         _two_knot_tile(seed, t_s, inv_scale_s, scale_lut, rows, r0, col0, out, second[:k],
                        ones[:k])
         which = np.flatnonzero(ones[:k])
