@@ -6,8 +6,8 @@ patterns are numpy's BLAS sgemm too, in exact-sum chunks of 4096 columns (T is o
 opu_sim/coefficient_grid.py, opu_sim/field_kernels.py), so both sides run the same BLAS
 kernel; the table's header names it (threadpoolctl). Run it with the machine's own kernel and
 with OPENBLAS_CORETYPE=Haswell (AVX2). The default profile has drift on: the matrix-free row
-regenerates every tile beyond the 512 MiB cache on each call (drift tiles cost about 10x a
-static tile). Rows:
+regenerates every tile beyond the 512 MiB cache on each call (a drifting entry costs 3 draws
+and 2 Box-Muller transforms, a static one 1 and 1: opu_sim/drift_tiles.py). Rows:
   intensity  B=1024, n_in=n_out=4096, full noise chain           target <= 1.2x
   linear     ternary input, same shapes (4 frames per input)      target <= 2.4x
   matrix-free n_in=n_out=16384, B=1024 (T never stored whole)     target <= 1.5x, peak < 1.5 GB
@@ -85,8 +85,9 @@ def matrix_free_child(b: int, n: int, repeats: int) -> None:
                                  gemm_ceiling(b, n, n), repeats)
         dense = medium.dense_copies
         cached = medium.cached_bytes
+        when, quantum = medium.time_s, medium.drift_quantum_s
     print(json.dumps(dict(seconds=t, ceiling=ceiling, peak_bytes=peak, dense_copies=dense,
-                          cached_bytes=cached)))
+                          cached_bytes=cached, medium_time_s=when, quantum_s=quantum)))
 
 
 def blas_kernel() -> str:
@@ -119,7 +120,8 @@ def main() -> int:
                      ceiling=mf["ceiling"], target=1.5,
                      note=f"peak RSS {mf['peak_bytes'] / 2**30:.2f} GiB (target < 1.40 GiB = "
                           f"1.5 GB), dense copies {mf['dense_copies']}, tile cache "
-                          f"{mf['cached_bytes'] / 2**20:.0f} MiB"))
+                          f"{mf['cached_bytes'] / 2**20:.0f} MiB, medium time "
+                          f"{mf['medium_time_s']:.1f} s (drift quantum {mf['quantum_s']:.2f} s)"))
     import numba
 
     print(f"BLAS kernel of the ceiling: {blas_kernel()}; simulator: {numba.get_num_threads()} "
