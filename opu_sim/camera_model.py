@@ -165,6 +165,43 @@ def _scan_flags(key, pixel_ids, dark_frame, p0, mu, z1, offset_e, read_sigma, fw
     return nsat
 
 
+@nb.njit(cache=True)
+def _call_setup(fields_data, fields_anchor, idx_data, idx_anchor, pixel_ids, dark_e, shot):
+    """Per call, serial (a parallel function would turn these reductions into parallel regions,
+    each a barrier: a scheduler slice on shared cores): the lowest id's counter term and the
+    ids' 32-bit offsets from it, which frames are dark (shot noise on and both fields exactly
+    0), and exp(-dark_e) if any is."""
+    npx = pixel_ids.size
+    id0 = 0
+    hi = 0
+    for p in range(npx):
+        if p == 0 or pixel_ids[p] < id0:
+            id0 = pixel_ids[p]
+        if p == 0 or pixel_ids[p] > hi:
+            hi = pixel_ids[p]
+    if hi - id0 >= 1 << 32:
+        raise ValueError("render_frames: output pixel ids must span less than 2**32")
+    base = (np.uint64(id0) + np.uint64(1)) * GOLDEN
+    rel = np.empty(npx, np.uint32)
+    for p in range(npx):
+        rel[p] = np.uint32(pixel_ids[p] - id0)
+    zero_d = np.empty(fields_data.shape[0], np.bool_)
+    for r in range(fields_data.shape[0]):
+        zero_d[r] = _is_zero(fields_data[r])
+    zero_a = np.empty(fields_anchor.shape[0], np.bool_)
+    for r in range(fields_anchor.shape[0]):
+        zero_a[r] = _is_zero(fields_anchor[r])
+    dark = np.empty(idx_data.size, np.bool_)
+    any_dark = False
+    for f in range(idx_data.size):
+        dark[f] = shot and zero_d[idx_data[f]] and zero_a[idx_anchor[f]]
+        any_dark = any_dark or dark[f]
+    p0 = np.empty(npx if any_dark else 0, np.float64)  # the k = 0 probability of a dark pixel
+    for p in range(p0.size):
+        p0[p] = math.exp(-float(dark_e[p]))
+    return base, rel, dark, p0
+
+
 @nb.njit(parallel=True, cache=True, fastmath=_FM)
 def render_frames(
     fields_data: np.ndarray,
@@ -207,26 +244,8 @@ def render_frames(
     ideal = not (shot or read or saturate or quantize)  # noise off: its own loop too
     quiet = not (shot or read)
     integer = saturate and quantize and quiet  # and noise off with the ADC (emulated camera)
-    id0 = pixel_ids.min() if npx else 0
-    if npx and pixel_ids.max() - id0 >= 1 << 32:
-        raise ValueError("render_frames: output pixel ids must span less than 2**32")
-    base = (np.uint64(id0) + np.uint64(1)) * GOLDEN
-    rel = np.empty(npx, np.uint32)
-    for p in range(npx):
-        rel[p] = np.uint32(pixel_ids[p] - id0)
-    zero_d = np.empty(fields_data.shape[0], np.bool_)
-    for r in range(fields_data.shape[0]):
-        zero_d[r] = _is_zero(fields_data[r])
-    zero_a = np.empty(fields_anchor.shape[0], np.bool_)
-    for r in range(fields_anchor.shape[0]):
-        zero_a[r] = _is_zero(fields_anchor[r])
-    dark = np.zeros(b, np.bool_)
-    for f in range(b):
-        dark[f] = shot and zero_d[idx_data[f]] and zero_a[idx_anchor[f]]
-    p0 = np.empty(npx, np.float64)  # exp(-dark_e): the k = 0 probability of a dark pixel
-    if dark.any():
-        for p in range(npx):
-            p0[p] = math.exp(-float(dark_e[p]))
+    base, rel, dark, p0 = _call_setup(fields_data, fields_anchor, idx_data, idx_anchor,
+                                      pixel_ids, dark_e, shot)
     for c in nb.prange(n_chunks):
         mu = np.empty(npx, np.float32)
         z1 = np.empty(npx, np.float32)
