@@ -267,7 +267,7 @@ def fill_drift_tile(
     inverse-CDF table of 2**16 entries; t_s >= 0; columns < 2**32.
 
     While few entries are in case 1 (second_interval_fraction <= _THREE_KNOTS_ABOVE: early
-    on, and from about 12 tau), rows go in slabs (flags of _SLAB_BYTES at most): one
+    on, and from about 5 tau), rows go in slabs (flags of _SLAB_BYTES at most): one
     branch-free pass for cases 0 and 2 (a kernel of its own: that is what lets LLVM vectorise
     its loop) flags the case 1 entries, which are then redone on each row's column list.
     Otherwise one branch-free pass computes G_2 in every lane too. Either way every entry is
