@@ -95,8 +95,8 @@ def _lit_frame(fd, fa, lf, kb, rel, e_per_unit, dark_e, offset_e, read_sigma, fw
                shot, read, saturate, quantize, mu, z1, flags, out_f):
     """The vector pass of one frame: out_f, and mu, z1 (read-noise Gaussian) and the flag byte
     of every pixel for the scan. kb: the frame's key plus the lowest pixel id's counter term;
-    rel: pixel ids minus the lowest, uint32 (a 64-bit id load per pixel-frame would halve
-    LLVM's vector width)."""
+    rel: pixel ids minus the lowest, uint32 (with a 64-bit id load per pixel-frame the loop
+    took half as long again)."""
     npx = out_f.size
     for p in range(npx):
         re = fd[p] + fa[p]

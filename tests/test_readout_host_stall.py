@@ -137,24 +137,34 @@ def test_a_host_slow_on_every_transfer_still_reads_the_queued_frames():
         cam.close()
 
 
-def test_a_stream_that_never_stops_cannot_hold_the_host():
-    """Past the deadline at most 2 x (frames asked) x (transfers per frame) more transfers are
-    taken: a device that streams stray transfers without end still times out."""
+def test_a_stream_that_never_stops_cannot_hold_the_host(monkeypatch):
+    """Past the deadline exactly 2 x (frames asked) x (transfers per frame) more transfers are
+    taken: a device that streams stray transfers without end still times out. The readout's
+    clock is a fake one that advances 2**-10 s (~0.98 ms, exact in binary) per transfer, so the
+    count does not depend on the machine's speed: 21 transfers before the 20 ms deadline (the
+    last at 19.5 ms), then the late ones."""
+    import types
+
+    import firmware_iface.camera.readout as readout_mod
+
     cam, _ = _camera_with_frames(0)
-    transport = cam._transport
-    late_reads = []
+    clock = types.SimpleNamespace(t=0.0)
+    monkeypatch.setattr(readout_mod, "time", types.SimpleNamespace(monotonic=lambda: clock.t))
+    reads = []  # (readout clock, wait ms) of every stream read
 
     def endless_stray_transfers(buffer, timeout_ms):  # noqa: ANN001, ANN202
-        late_reads.append(timeout_ms == 1)
-        time.sleep(0.0005)
+        reads.append((clock.t, timeout_ms))
+        clock.t += 2.0**-10
         buffer[:4] = array.array("B", b"junk")
         return 4  # never a leader: discarded
 
-    transport.read_stream = endless_stray_transfers
+    cam._transport.read_stream = endless_stray_transfers
     try:
         with pytest.raises(CameraStreamTimeout):
             cam.read_frames(2, timeout_ms=20)
         per_frame = 2 + len(cam.stream_plan.payload_transfers)
-        assert 0 < sum(late_reads) <= 2 * 2 * per_frame + 1
+        late = [w for t, w in reads if t > 0.020]
+        assert len(reads) - len(late) == 21
+        assert late == [1] * (2 * 2 * per_frame)  # each waits one short poll at most
     finally:
         cam.close()
