@@ -40,7 +40,7 @@ from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .calibrated import FirstUseCalibration
 from .encoding import check_float_range, float_planes, resolve_kind
-from .kernel_threads import call_work, threads_for
+from .kernel_threads import MADDS_PER_PIXEL_FRAME, call_work, threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
 from .recovery import combine_differences, normalise_intensity
@@ -277,7 +277,9 @@ class OPU(FirstUseCalibration):
             work = call_work(b * self.frames_per_input(mode, kind, precision) * self._n_cols,
                              self.n_in)
             try:
-                with local, threads_for(work):  # small calls: one thread (kernel_threads.py)
+                # small calls: one thread; mid-size ones the idle cores (kernel_threads.py)
+                gemm_dominates = self.n_in > MADDS_PER_PIXEL_FRAME
+                with local, threads_for(work, gemm_dominates):
                     for s, part in self._chunks(xn, mode, kind, precision):
                         rows = slice(s, s + len(part))
                         if mode == "intensity":

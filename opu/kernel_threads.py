@@ -8,10 +8,11 @@ So a call of `pixel_frames` (frames x output pixels, plus its field GEMM in the 
   - >= SERIAL_BELOW_PIXEL_FRAMES (~20 ms of single-thread work): the OPU's thread count
     (`OPU(threads=)`, an upper bound), whatever the load;
   - >= PARALLEL_IF_IDLE_ABOVE (~0.3 ms of work) and a core idle right now and over the last
-    minute (/proc/loadavg: runnable tasks of others below the usable CPUs, and the 1-minute
-    load average of others below CPUs - 0.5; "others": the call's own threads and this
-    process's own share of the load average, its CPU time over the last minute, taken out):
-    this thread plus the idle cores, at most the OPU's count;
+    seconds (/proc/loadavg: runnable tasks of others below the usable CPUs; /proc/stat: the
+    CPU time other processes used over the last RECENT_WINDOW_S, i.e. the machine's busy time
+    minus this process's, below CPUs - 0.5; before a first window exists, the 1-minute load
+    average minus this process's share of it): this thread plus the idle cores, at most the
+    OPU's count;
   - else one thread.
 The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
 threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
@@ -41,6 +42,11 @@ _cpus: int | None = None  # CPUs this process may run on, read once
 _loadavg_fd: tuple[str, int] | None = None  # (path, descriptor) of the open load file
 LOAD_WINDOW_S = 60.0  # the kernel's 1-minute load average: an exponential average over 60 s
 _own: list[float] = []  # [wall s, process CPU s, own load] at the last look
+_STAT = "/proc/stat"
+_stat_fd: tuple[str, int] | None = None  # (path, descriptor) of the open /proc/stat
+RECENT_WINDOW_S = 2.0  # time constant of the others' recent CPU use (catches intermittent jobs)
+RECENT_SAMPLE_S = 0.05  # /proc/stat is read at most this often (jiffies are 10 ms)
+_recent: list[float] = []  # [wall s, machine busy CPU s, process CPU s, others' cores, n]
 
 
 def _process_age_s() -> float:
@@ -75,13 +81,49 @@ def own_load() -> float:
     return load
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat's first line: every
+    state but idle and iowait, stolen time included); raises OSError/ValueError if unreadable."""
+    global _stat_fd
+    if _stat_fd is None or _stat_fd[0] != _STAT:
+        _stat_fd = (_STAT, os.open(_STAT, os.O_RDONLY))
+    line = os.pread(_stat_fd[1], 256, 0).split(b"\n", 1)[0].split()
+    if not line or line[0] != b"cpu" or len(line) < 9:
+        raise ValueError("no aggregate cpu line in /proc/stat")
+    ticks = [int(v) for v in line[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def recent_other_load() -> float | None:
+    """CPU cores other processes kept busy over the last seconds: the machine's busy CPU time
+    minus this process's, per wall second, averaged exponentially over RECENT_WINDOW_S; None
+    until a first window of RECENT_SAMPLE_S exists or where /proc/stat cannot be read. Unlike
+    the 1-minute load average, it forgets a job that ended a few seconds ago."""
+    try:
+        now, busy, cpu = time.monotonic(), _machine_busy_s(), time.process_time()
+    except (OSError, ValueError):
+        return None
+    if not _recent:
+        _recent[:] = [now, busy, cpu, 0.0, 0.0]
+        return None
+    t0, b0, c0, others, samples = _recent
+    dt = now - t0
+    if dt < RECENT_SAMPLE_S:
+        return others if samples else None
+    rate = max(0.0, (busy - b0) - (cpu - c0)) / dt
+    w = math.exp(-dt / RECENT_WINDOW_S) if samples else 0.0
+    _recent[:] = [now, busy, cpu, w * others + (1.0 - w) * rate, samples + 1]
+    return _recent[3]
+
+
 def idle_cores(own_threads: int = 1) -> int:
-    """Usable CPUs not running a task right now, besides the calling thread, and not busy
-    over the last minute either (Linux: /proc/loadavg's runnable count and 1-minute load
-    average, both of which count this process too; 0 where it cannot be read). Up to
-    `own_threads` runnable tasks are taken as this call's own (its thread and the Numba/OpenMP
-    workers that spin for a while after each parallel region), and `own_load()` as this
-    process's share of the load average. A few microseconds."""
+    """Usable CPUs not running a task right now, besides the calling thread, and not kept
+    busy by other processes over the last seconds either (Linux: /proc/loadavg's runnable
+    count, which counts this process too, and `recent_other_load()`; until that has a window,
+    the 1-minute load average minus `own_load()`, this process's share of it; 0 where
+    /proc/loadavg cannot be read). Up to `own_threads` runnable tasks are taken as this call's
+    own (its thread and the Numba/OpenMP workers that spin for a while after each parallel
+    region). A few microseconds."""
     global _cpus, _loadavg_fd
     try:
         if _cpus is None:
@@ -95,8 +137,9 @@ def idle_cores(own_threads: int = 1) -> int:
     # idle now, and over the last minute (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
     others = max(0, running - max(1, own_threads))
-    others_1min = max(0.0, load_1min - own_load())
-    return max(0, min(_cpus - 1 - others, int(_cpus - 1 - others_1min + 0.5)))
+    recent = recent_other_load()
+    busy = max(0.0, load_1min - own_load()) if recent is None else recent
+    return max(0, min(_cpus - 1 - others, int(_cpus - 1 - busy + 0.5)))
 
 
 def call_work(pixel_frames: int, n_in: int) -> int:
@@ -112,22 +155,33 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
         return max(1, configured)
     if pixel_frames < PARALLEL_IF_IDLE_ABOVE:
         return 1
+    # this call's own runnable threads: the caller and the Numba workers that spin for a
+    # while after each parallel region
     return min(configured, 1 + idle_cores(configured))
 
 
 @contextmanager
-def threads_for(pixel_frames: int) -> Iterator[int]:
+def threads_for(pixel_frames: int, gemm_dominates: bool = False) -> Iterator[int]:
     """Within this context, Numba kernels launched from this thread use `threads_for_work`
     threads (at most the count already set: OPU(threads=), via
-    firmware_iface.threads.numba_threads), and BLAS at most that many; yields the count."""
+    firmware_iface.threads.numba_threads), and BLAS at most that many; yields the Numba count.
+
+    Below SERIAL_BELOW_PIXEL_FRAMES only one of the two runs parallel: BLAS workers spin after
+    each sgemm and Numba's after each parallel region, each taking the core the other's next
+    parallel region then waits a time slice for (measured: a 10 -> 512 call, 0.3 ms on one
+    thread, took 4-8 ms with both on 2 threads). gemm_dominates (the field GEMM costs more
+    than the camera: n_in > MADDS_PER_PIXEL_FRAME) gives the threads to BLAS, else to Numba."""
     start_numba_pool()
     configured = nb.get_num_threads()
     n = threads_for_work(pixel_frames, configured)
-    if n != configured:
-        nb.set_num_threads(n)
+    numba_n, blas_n = n, n
+    if pixel_frames < SERIAL_BELOW_PIXEL_FRAMES:
+        numba_n, blas_n = (1, n) if gemm_dominates else (n, 1)
+    if numba_n != configured:
+        nb.set_num_threads(numba_n)
     try:
-        with blas_threads_at_most(n):
-            yield n
+        with blas_threads_at_most(blas_n):
+            yield numba_n
     finally:
-        if n != configured:
+        if numba_n != configured:
             nb.set_num_threads(configured)

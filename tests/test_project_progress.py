@@ -124,6 +124,7 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     fake = tmp_path / "loadavg"
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)  # this process idle over the last minute
+    monkeypatch.setattr(kt, "recent_other_load", lambda: None)  # no /proc/stat window yet
     mid = kt.PARALLEL_IF_IDLE_ABOVE
     # (1-min load, runnable tasks, idle cores when only this thread is ours)
     for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
@@ -150,6 +151,61 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
     monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
     assert kt.idle_cores() == 0
+
+
+def test_recent_other_load_is_the_machines_busy_time_minus_this_process(monkeypatch, tmp_path):
+    """recent_other_load(): (machine busy CPU s - this process's CPU s) per wall second from
+    /proc/stat, exponentially averaged over RECENT_WINDOW_S; it replaces the 1-minute load
+    average in idle_cores() once it has a window, so a job that ended seconds ago (still in
+    the load average for a minute) no longer keeps calls serial, while a busy one does."""
+    import math
+    import os
+
+    import opu.kernel_threads as kt
+
+    hz = os.sysconf("SC_CLK_TCK")
+    clock = {"wall": 50.0, "cpu": 2.0}
+    ticks = {"busy": 1000 * hz}
+
+    class FakeTime:
+        monotonic = staticmethod(lambda: clock["wall"])
+        process_time = staticmethod(lambda: clock["cpu"])
+
+    stat = tmp_path / "stat"
+
+    def write_stat() -> None:  # user nice system idle iowait irq softirq steal
+        stat.write_text(f"cpu  {ticks['busy'] - 30} 0 20 777 5 4 3 3 0 0\ncpu0 1 2 3 4\n")
+
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("1.90 1.50 1.00 2/321 4242\n")  # busy for the last minute...
+    monkeypatch.setattr(kt, "time", FakeTime)
+    monkeypatch.setattr(kt, "_STAT", str(stat))
+    monkeypatch.setattr(kt, "_LOADAVG", str(loadavg))
+    monkeypatch.setattr(kt, "_recent", [])
+    monkeypatch.setattr(kt, "own_load", lambda: 0.0)
+    monkeypatch.setattr(kt, "_cpus", 2)
+    write_stat()
+    assert kt.recent_other_load() is None  # first look: no window yet
+    assert kt.idle_cores(3) == 0  # ... so the load-average rule decides: serial
+    # 1 s: the machine busy 1.0 CPU s, all of it this process's own
+    clock["wall"] += 1.0
+    clock["cpu"] += 1.0
+    ticks["busy"] += hz
+    write_stat()
+    assert math.isclose(kt.recent_other_load(), 0.0, abs_tol=1e-12)
+    assert kt.idle_cores(3) == 1  # the minute's load was a finished job: the core is idle
+    assert kt.recent_other_load() == 0.0  # within RECENT_SAMPLE_S: the last value, no read
+    # 2 s more: another process kept a core busy (machine 2.0 CPU s per s, ours 1.0)
+    clock["wall"] += 2.0
+    clock["cpu"] += 2.0
+    ticks["busy"] += 4 * hz
+    write_stat()
+    w = math.exp(-2.0 / kt.RECENT_WINDOW_S)
+    assert math.isclose(kt.recent_other_load(), (1 - w) * 1.0)
+    assert kt.idle_cores(3) == 0  # 0.63 of a core busy by others: serial
+    stat.write_text("garbage\n")
+    clock["wall"] += 1.0
+    assert kt.recent_other_load() is None  # unreadable: back to the load-average rule
 
 
 def test_own_load_averages_this_process_cpu_time_like_the_load_average(monkeypatch):
