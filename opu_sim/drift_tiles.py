@@ -147,6 +147,22 @@ def drift_entry(rk: np.uint64, sk: np.uint64, kk: np.uint64, c: np.uint64, t_s: 
             b_re, b_im)
 
 
+@nb.njit(inline="always", cache=True, fastmath=_FM_DRIFT)
+def _lane_knots(rk, sk, kk, c, t_s, inv_scale_s, scale_lut):  # pragma: no cover - jitted
+    """(phase, interval m, f, u, the two knots' re/im) of entry column c, branch-free: S and V
+    (key sk, counter c) while m <= 1, else G_m and G_m+1 (key kk, counters m 2**32 + c and
+    (m + 1) 2**32 + c)."""
+    _, ph, m, f, u = entry_clock(rk, c, t_s, inv_scale_s, scale_lut)
+    early = np.uint64(0) - np.uint64(m <= 1)  # all ones in cases 0 and 1, else 0
+    late = ~early
+    kn = np.uint64(m) << np.uint64(32)
+    step = np.uint64(1) << np.uint64(32)
+    a_re, a_im = complex_gauss(draw((sk & early) | (kk & late),
+                                    (c & early) | ((kn + c) & late)))
+    b_re, b_im = complex_gauss(draw(kk, (c & early) | ((kn + step + c) & late)))
+    return ph, m, f, u, a_re, a_im, b_re, b_im
+
+
 @nb.njit(parallel=True, cache=True, fastmath=_FM_DRIFT)
 def _two_knot_tile(
     seed: np.uint64, t_s: float, inv_scale_s: np.ndarray, scale_lut: np.ndarray,
@@ -159,20 +175,14 @@ def _two_knot_tile(
     ones[i] = their count in row r0 + i."""
     n = rows.shape[0]
     nc = out.shape[1]
-    step = np.uint64(1) << np.uint64(32)
     for ii in nb.prange(ones.shape[0]):
         i = r0 + ii
         rk, sk, kk = row_keys(seed, rows[i])
         count = 0
         for j in range(nc):
             c = np.uint64(col0 + j)
-            _, ph, m, f, u = entry_clock(rk, c, t_s, inv_scale_s, scale_lut)
-            early = np.uint64(0) - np.uint64(m <= 1)  # all ones in cases 0 and 1, else 0
-            late = ~early
-            kn = np.uint64(m) << np.uint64(32)
-            a_re, a_im = complex_gauss(draw((sk & early) | (kk & late),
-                                            (c & early) | ((kn + c) & late)))
-            b_re, b_im = complex_gauss(draw(kk, (c & early) | ((kn + step + c) & late)))
+            ph, m, f, u, a_re, a_im, b_re, b_im = _lane_knots(rk, sk, kk, c, t_s, inv_scale_s,
+                                                              scale_lut)
             z = np.float32(m == 0)
             wa, wb = quarter_phasor(z * u + (np.float32(1.0) - z) * f)  # exactly u or f
             out[i, j] = combine(wa, wb, a_re, b_re)
@@ -193,20 +203,14 @@ def _three_knot_tile(
     as case_knots); ones[i]: case 1 entries in row r0 + i. For times when case 1 is common."""
     n = rows.shape[0]
     nc = out.shape[1]
-    step = np.uint64(1) << np.uint64(32)
     for ii in nb.prange(ones.shape[0]):
         i = r0 + ii
         rk, sk, kk = row_keys(seed, rows[i])
         count = 0
         for j in range(nc):
             c = np.uint64(col0 + j)
-            _, ph, m, f, u = entry_clock(rk, c, t_s, inv_scale_s, scale_lut)
-            early = np.uint64(0) - np.uint64(m <= 1)
-            late = ~early
-            kn = np.uint64(m) << np.uint64(32)
-            a_re, a_im = complex_gauss(draw((sk & early) | (kk & late),
-                                            (c & early) | ((kn + c) & late)))
-            b_re, b_im = complex_gauss(draw(kk, (c & early) | ((kn + step + c) & late)))
+            ph, m, f, u, a_re, a_im, b_re, b_im = _lane_knots(rk, sk, kk, c, t_s, inv_scale_s,
+                                                              scale_lut)
             g2_re, g2_im = complex_gauss(knot_draw(kk, np.uint64(2), c))
             g1_re, g1_im = second_knot(a_re, a_im, b_re, b_im, ph)
             one = m == 1
