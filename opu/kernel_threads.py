@@ -16,8 +16,9 @@ So a call of `pixel_frames` (frames x output pixels, plus its field GEMM in the 
   - else one thread.
 The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
 threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
-that took 26 ms instead of 0.06 ms on one thread. BLAS's count is process-wide, so BLAS calls
-of other threads are capped too while a small call runs. The results are the same bits
+that took 26 ms instead of 0.06 ms on one thread. Below SERIAL_BELOW_PIXEL_FRAMES only one of
+BLAS and Numba gets more than one thread (`threads_for`). BLAS's count is process-wide, so
+BLAS calls of other threads are capped too while a small call runs. The results are the same bits
 either way (the kernels and the exact-sum field GEMMs do not depend on the thread count);
 only the time differs.
 """
@@ -99,8 +100,11 @@ def recent_other_load() -> float | None:
     minus this process's, per wall second, averaged exponentially over RECENT_WINDOW_S; None
     until a first window of RECENT_SAMPLE_S exists or where /proc/stat cannot be read. Unlike
     the 1-minute load average, it forgets a job that ended a few seconds ago."""
+    now = time.monotonic()
+    if _recent and now - _recent[0] < RECENT_SAMPLE_S:  # no read: the last value
+        return _recent[3] if _recent[4] else None
     try:
-        now, busy, cpu = time.monotonic(), _machine_busy_s(), time.process_time()
+        busy, cpu = _machine_busy_s(), time.process_time()
     except (OSError, ValueError):
         return None
     if not _recent:
@@ -108,8 +112,6 @@ def recent_other_load() -> float | None:
         return None
     t0, b0, c0, others, samples = _recent
     dt = now - t0
-    if dt < RECENT_SAMPLE_S:
-        return others if samples else None
     rate = max(0.0, (busy - b0) - (cpu - c0)) / dt
     w = math.exp(-dt / RECENT_WINDOW_S) if samples else 0.0
     _recent[:] = [now, busy, cpu, w * others + (1.0 - w) * rate, samples + 1]
@@ -134,7 +136,7 @@ def idle_cores(own_threads: int = 1) -> int:
         load_1min, running = float(fields[0]), int(fields[3].split(b"/")[0])
     except (OSError, ValueError, IndexError, AttributeError):
         return 0
-    # idle now, and over the last minute (a core that others keep busy is idle only between
+    # idle now, and over the last seconds (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
     others = max(0, running - max(1, own_threads))
     recent = recent_other_load()

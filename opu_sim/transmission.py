@@ -209,7 +209,7 @@ class TransmissionMatrix:
 
     def fits_dense(self, n_pixels: int, n_cols: int) -> bool:
         """Whether a dense stacked copy of that shape fits the remaining budget."""
-        return 8 * n_pixels * n_cols <= self.cache_budget_bytes - self._cached_bytes
+        return self._fits(8 * n_pixels * n_cols)
 
     def _reserve(self, nbytes: int) -> bool:
         if not self._fits(nbytes):
