@@ -47,15 +47,23 @@ _POISSON_COUNTER = np.uint64(1 << 62)  # the exact-Poisson uniform's counter: pi
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
+def _round_half_up(x: np.float32) -> np.float32:
+    """floor(x + 0.5) taken exactly, in float32 (so no float64 pass over the vector lanes):
+    x - floor(x) is exact (Sterbenz for |x| >= 1; in (-1, 0) it may round, but only above
+    0.5), so comparing it with 0.5 decides the carry."""
+    r = np.floor(x)
+    return r + np.float32(x - r >= np.float32(0.5))
+
+
+@nb.njit(inline="always", cache=True, fastmath=_FM)
 def _adc(n, offset, z1, read_sigma, full_well, gain, black, max_dn, saturate, quantize):
-    """Electrons after shot noise -> (DN, saturated?). Branch-free for vectorisation."""
+    """Electrons after shot noise -> (DN, saturated?), float32. Branch-free for vectorisation."""
     sat_well = saturate and n >= full_well
     n = min(n, full_well) if saturate else n
     n = n + offset + read_sigma * z1
     dn = gain * n + black
     if quantize:
-        dn = math.floor(dn + 0.5)
-        dn = min(max(dn, 0.0), max_dn)
+        dn = min(max(_round_half_up(dn), np.float32(0.0)), max_dn)
     sat = sat_well or (quantize and dn >= max_dn)
     return dn, sat
 

@@ -10,10 +10,26 @@ import numba as nb
 import numpy as np
 import pytest
 
-from opu_sim.camera_model import POISSON_EXACT_BELOW_E, _adc, _poisson_lockstep, render_frames
-from opu_sim.counter_rng import _FM, derive_key, draw, gauss_pair, uniform
+from opu_sim.camera_model import (
+    POISSON_EXACT_BELOW_E,
+    _poisson_lockstep,
+    _round_half_up,
+    render_frames,
+)
+from opu_sim.counter_rng import _FM, _f32_from_bits, derive_key, draw, gauss_pair, uniform
 
 pytestmark = pytest.mark.numerics
+
+
+@nb.njit(fastmath=_FM)
+def _adc(n, offset, z1, sigma, fw, gain, black, max_dn, saturate, quantize):
+    """The ADC as the module docstring states it (rounding in float64)."""
+    sat_well = saturate and n >= fw
+    n = min(n, fw) if saturate else n
+    dn = gain * (n + offset + sigma * z1) + black
+    if quantize:
+        dn = min(max(math.floor(float(dn) + 0.5), 0.0), max_dn)
+    return dn, sat_well or (quantize and dn >= max_dn)
 
 
 @nb.njit(fastmath=_FM)
@@ -190,3 +206,28 @@ def test_dim_frames_queue_many_exact_poisson_pixels(switches, max_dn, dtype):
             np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-4)
     if max_dn == 255.0:
         assert 0 < ref_sat.sum() < 0.05 * ref.size  # the bright row reaches 8 bits' top
+
+
+@nb.njit(fastmath=_FM)
+def _rounding_mismatches(lo, hi, bits, sign):
+    """Float32 values with bit patterns lo..hi-1 and bits (times sign) whose _round_half_up
+    differs from floor(x + 0.5) in float64 (exact there)."""
+    bad = 0
+    for i in range(hi - lo + bits.size):
+        b = lo + i if i < hi - lo else bits[i - (hi - lo)]
+        x = sign * _f32_from_bits(np.uint32(b))
+        bad += _round_half_up(x) != math.floor(float(x) + 0.5)
+    return bad
+
+
+def test_the_float32_rounding_is_floor_of_x_plus_half_for_every_float_in_the_dn_range():
+    """Every float32 of magnitude 2**-3 .. 2**17 (both signs: DN before the clip at 0), a
+    sample of the smaller ones (x in (-1, 0) is where x - floor(x) rounds), and the edges."""
+    lo = int(np.float32(2.0 ** -3).view(np.uint32))
+    hi = int(np.float32(2.0 ** 17).view(np.uint32))
+    small = np.random.default_rng(10).integers(0, lo, 10**6)
+    for sign in (np.float32(1), np.float32(-1)):
+        assert _rounding_mismatches(lo, hi, small, sign) == 0
+    edges = np.float32([0.0, 1e-45, 1e-30, 0.12499999, 0.5, 0.49999997, 0.50000006, 2**24])
+    for x in np.concatenate([edges, -edges, edges + 0.5, -edges - 0.5]):
+        assert _round_half_up(np.float32(x)) == math.floor(float(x) + 0.5)
