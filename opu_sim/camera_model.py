@@ -52,7 +52,7 @@ def _round_half_up(x: np.float32) -> np.float32:
     x - floor(x) is exact (Sterbenz for |x| >= 1; in (-1, 0) it may round, but only above
     0.5), so comparing it with 0.5 decides the carry."""
     r = np.floor(x)
-    return r + np.float32(x - r >= np.float32(0.5))
+    return r + np.float32(1.0) if x - r >= np.float32(0.5) else r
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
