@@ -108,10 +108,12 @@ def _lit_frame(fd, fa, lf, kb, rel, e_per_unit, dark_e, offset_e, read_sigma, fw
         dn, sat = _adc(max(n, np.float32(0.0)), offset_e[p], bb, read_sigma, fw, g, blk, top,
                        saturate, quantize)
         out_f[p] = dn
-        mu[p] = m
-        z1[p] = bb
-        exact = shot and m < POISSON_EXACT_BELOW_E
-        flags[p] = np.uint8(sat) | (np.uint8(exact) << np.uint8(1))
+        if shot:  # the scan's inputs, only where it can find something (no stores otherwise)
+            mu[p] = m
+            z1[p] = bb
+        if shot or saturate or quantize:
+            exact = shot and m < POISSON_EXACT_BELOW_E
+            flags[p] = np.uint8(sat) | (np.uint8(exact) << np.uint8(1))
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
@@ -340,8 +342,11 @@ def render_frames(
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, shot, read, saturate, quantize, mu, z1,
                            flags, out[f])
-            saturated[f], n = _queue_frame(f, key, pixel_ids, dark[f], p0, mu, z1, flags, n,
-                                           qp, qf, qmu, qu, qpmf, qz1)
+            if not ideal:  # (the ideal pass leaves the flags 0)
+                saturated[f], n = _queue_frame(f, key, pixel_ids, dark[f], p0, mu, z1, flags, n,
+                                               qp, qf, qmu, qu, qpmf, qz1)
+            else:
+                saturated[f] = 0
             if n >= _FLUSH_AT or f == f1 - 1:
                 _flush_queue(n, qp, qf, qmu, qu, qpmf, qcdf, qk, qz1, offset_e, read_sigma, fw, g,
                              blk, top, saturate, quantize, out, saturated)
