@@ -43,7 +43,12 @@ from .encoding import check_float_range, float_planes, resolve_kind
 from .kernel_threads import MADDS_PER_PIXEL_FRAME, call_work, threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
-from .recovery import combine_differences, normalise_intensity
+from .recovery import (
+    anchor_intensity,
+    centred_correlation,
+    combine_differences,
+    normalise_intensity,
+)
 from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
@@ -376,12 +381,7 @@ class OPU(FirstUseCalibration):
         calibration, falling as the medium decorrelates (speckle: |field correlation|^2)."""
         self.calibration  # noqa: B018  (raises CalibrationError before there is one)
         ref, ref_norm = self._anchor_ref  # centred at use_calibration (once per record)
-        now = self.last_anchor_dn.astype(np.float64)
-        now -= now.mean()
-        now_norm = float(np.sqrt(now @ now))
-        if ref.size < 2 or ref_norm == 0 or now_norm == 0:
-            return 1.0
-        return float(ref @ now) / (ref_norm * now_norm)
+        return float(centred_correlation(self.last_anchor_dn, ref, ref_norm))
 
     @staticmethod
     def reference_frames(data_frames: int) -> int:
@@ -407,8 +407,8 @@ class OPU(FirstUseCalibration):
         it, so every acquisition measures its own."""
         k = flat.shape[0] - v.shape[0] * v.shape[1]
         frames = self._acquire(flat)
-        ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
-        np.maximum(ir, self._anchor_floor_dn, out=ir)
+        ir, inv_2sqrt_ir = np.empty((2, frames.shape[1]), np.float32)
+        anchor_intensity(frames, k, self._dark_out, self._anchor_floor_dn, ir, inv_2sqrt_ir)
         self.last_anchor_dn = (
             ir if self._shard is None else self._shard.gather_columns(ir[None], self.n_out)[0]
         )
@@ -424,7 +424,7 @@ class OPU(FirstUseCalibration):
                     "record)",
                     stacklevel=4,
                 )
-        return frames[k:], ir, (0.5 / np.sqrt(ir)).astype(np.float32)
+        return frames[k:], ir, inv_2sqrt_ir
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from firmware_iface.errors import InputError
@@ -21,22 +22,38 @@ KINDS = ("auto", "binary", "ternary", "float")
 FLOAT_ROW_L1_MAX = 1e30
 
 
+_KIND_NAMES = ("binary", "ternary", "float")
+
+
+@nb.njit(cache=True)
+def _value_kind(x: np.ndarray) -> int:
+    """0 if every value of x is 0 or 1, 1 if every value is -1, 0 or 1, else 2; one pass
+    that stops at the first value outside {-1, 0, 1}."""
+    kind = 0
+    for v in x.ravel():
+        if v == 0 or v == 1:
+            continue
+        if v == -1:
+            kind = 1
+            continue
+        return 2
+    return kind
+
+
 def classify(x: np.ndarray) -> str:
     """'binary', 'ternary' or 'float' for the values in x."""
-    if x.dtype == np.bool_:
+    if x.dtype == np.bool_ or x.size == 0:
         return "binary"
     if x.dtype.kind in "iu":
         lo, hi = x.min(), x.max()
         if lo >= 0 and hi <= 1:
             return "binary"
-        if lo >= -1 and hi <= 1:
-            return "ternary"
-        return "float"
+        return "ternary" if lo >= -1 and hi <= 1 else "float"
+    if x.dtype == np.float32 or x.dtype == np.float64:  # one pass instead of five
+        return _KIND_NAMES[_value_kind(x)]
     if np.all((x == 0) | (x == 1)):
         return "binary"
-    if np.all((x == 0) | (x == 1) | (x == -1)):
-        return "ternary"
-    return "float"
+    return "ternary" if np.all((x == 0) | (x == 1) | (x == -1)) else "float"
 
 
 def resolve_kind(x: np.ndarray, encoding: str) -> str:

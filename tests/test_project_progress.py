@@ -125,6 +125,7 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)  # this process idle over the last minute
     monkeypatch.setattr(kt, "recent_other_load", lambda: None)  # no /proc/stat window yet
+    monkeypatch.setattr(kt, "own_runnable_threads", lambda: 1)  # only this thread runs
     mid = kt.PARALLEL_IF_IDLE_ABOVE
     # (1-min load, runnable tasks, idle cores when only this thread is ours)
     for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
@@ -219,6 +220,7 @@ def test_recent_other_load_is_the_machines_busy_time_minus_this_process(monkeypa
     monkeypatch.setattr(kt, "_LOADAVG", str(loadavg))
     monkeypatch.setattr(kt, "_recent", [])
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)
+    monkeypatch.setattr(kt, "own_runnable_threads", lambda: 1)
     monkeypatch.setattr(kt, "_cpus", 2)
     write_stat()
     assert kt.recent_other_load() is None  # first look: no window yet
