@@ -26,6 +26,9 @@ from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
 
 _BLOCK_ROWS = 2048
+SUMMED_FIELDS_MAX_COLS = 32  # binary data regions up to this wide: fields summed per frame
+# the camera kernel's summed-field arguments when fields are given (one compiled signature)
+_NO_SUM = (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
 
 
@@ -91,6 +94,26 @@ def _pack_binary_rows(p: np.ndarray) -> np.ndarray:
     return out
 
 
+@nb.njit(cache=True)
+def _on_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ptr, cols): row r's nonzero columns are cols[ptr[r]:ptr[r + 1]], ascending (int64)."""
+    n, m = rows.shape
+    ptr = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        c = 0
+        for j in range(m):
+            c += rows[r, j] != 0
+        ptr[r + 1] = ptr[r] + c
+    cols = np.empty(ptr[n], np.int64)
+    for r in range(n):
+        i = ptr[r]
+        for j in range(m):
+            if rows[r, j] != 0:
+                cols[i] = j
+                i += 1
+    return ptr, cols
+
+
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of p (in order of first appearance) and, per row of p, the index of its
     distinct row (exact: rows are compared bit for bit; uint8 rows must be 0/1 as
@@ -142,6 +165,7 @@ class OpticalBench:
         self._pixel_ids = roi.pixel_ids()
         self._maps = self._make_maps()
         self._exposure_cache: tuple | None = None  # (exposure us, e- per unit, dark e-)
+        self._summed_wt: tuple | None = None  # ((medium time, K), data block of T transposed)
         self._anchor_fields: dict[bytes, np.ndarray] = {}
         self._closed = False
 
@@ -176,6 +200,7 @@ class OpticalBench:
         self._pixel_ids = ids
         self._maps = self._make_maps()
         self._exposure_cache = None
+        self._summed_wt = None
         self._anchor_fields.clear()
         self.medium.clear_cache()  # tiles of the previous pixel set would only hold memory
 
@@ -186,6 +211,7 @@ class OpticalBench:
     def close(self) -> None:
         """Release cached matrices; the bench stays usable (it re-generates on demand)."""
         self.medium.clear_cache()
+        self._summed_wt = None
         self._anchor_fields.clear()
 
     def check_exposure(self, exposure_us: float) -> float:
@@ -218,12 +244,33 @@ class OpticalBench:
         b = p.shape[0]
         self.medium.set_time(self.clock_us * 1e-6)
         nd = self.layout.n_data
-        fd, idx_d = self._region_fields(p[:, :nd], 0, nd, cache=False)
+        summed = self._summed_data(p[:, :nd])
+        if summed is None:
+            fd, idx_d = self._region_fields(p[:, :nd], 0, nd, cache=False)
+        else:
+            fd, idx_d = np.empty((0, 2 * self._pixel_ids.size), np.float32), summed[0]
         if self.layout.n_anchor:
             fa, idx_a = self._region_fields(p[:, nd:], nd, self.layout.n_elements, cache=True)
         else:
             fa, idx_a = np.zeros((1, 2 * self._pixel_ids.size), np.float32), np.zeros(b, np.int64)
-        return self._render(fd, fa, idx_d, idx_a, exposure)
+        return self._render(fd, fa, idx_d, idx_a, exposure, summed[1:] if summed else _NO_SUM)
+
+    def _summed_data(self, p: np.ndarray) -> tuple | None:
+        """For a narrow binary data region held densely: (index of each frame's distinct data
+        row, [Re T; Im T] of the region transposed (K, 2P), the distinct rows' ON columns as
+        ptr, cols) for the camera kernel to sum each frame's data field itself (the same bits
+        as the field product: exact sums), so no (rows, 2P) field array is written and read
+        back; None otherwise."""
+        ids, nd = self._pixel_ids, p.shape[1]
+        if (nd > SUMMED_FIELDS_MAX_COLS or not (p.dtype == np.bool_ or p.dtype == np.uint8)
+                or not (self.medium.fits_dense(ids.size, nd) or self.medium.has_dense(ids, 0, nd))):
+            return None
+        uniq, inverse = _unique_rows(p)
+        key = (self.medium.time_s, nd)
+        if self._summed_wt is None or self._summed_wt[0] != key:
+            self._summed_wt = (key, np.ascontiguousarray(self.medium.stacked(ids, 0, nd).T))
+        ptr, cols = _on_columns(uniq.view(np.uint8))
+        return inverse, self._summed_wt[1], ptr, cols
 
     # ---- physics ------------------------------------------------------------------------
     def _make_maps(self) -> dict[str, np.ndarray]:
@@ -349,6 +396,7 @@ class OpticalBench:
         idx_d: np.ndarray,
         idx_a: np.ndarray,
         exposure_us: float,
+        summed: tuple = _NO_SUM,
     ) -> FrameBatch:
         prof = self.profile
         cam = prof.camera
@@ -393,6 +441,7 @@ class OpticalBench:
             out,
             saturated,
             4 * nb.get_num_threads(),
+            *summed,
         )
         t0 = self.clock_us
         self.clock_us += b * period
