@@ -272,11 +272,7 @@ class OPU(FirstUseCalibration):
         y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
         local = self._source.local() if self._shard is not None else contextlib.nullcontext()
-        with (
-            self._lock,
-            numba_threads(self._threads),
-            frame_progress(progress, total, f"project {b} x {kind}") as advance,
-        ):
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
             self.ensure_calibrated()
             self._advance = advance
             work = call_work(b * self.frames_per_input(mode, kind, precision) * self._n_cols,
@@ -284,7 +280,7 @@ class OPU(FirstUseCalibration):
             try:
                 # small calls: one thread; mid-size ones the idle cores (kernel_threads.py)
                 gemm_dominates = self.n_in > MADDS_PER_PIXEL_FRAME
-                with local, threads_for(work, gemm_dominates):
+                with local, threads_for(work, gemm_dominates, self.threads):
                     for s, part in self._chunks(xn, mode, kind, precision):
                         rows = slice(s, s + len(part))
                         if mode == "intensity":

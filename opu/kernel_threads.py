@@ -196,10 +196,12 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
 
 
 @contextmanager
-def threads_for(pixel_frames: int, gemm_dominates: bool = False) -> Iterator[int]:
+def threads_for(
+    pixel_frames: int, gemm_dominates: bool = False, configured: int | None = None
+) -> Iterator[int]:
     """Within this context, Numba kernels launched from this thread use `threads_for_work`
-    threads (at most the count already set: OPU(threads=), via
-    firmware_iface.threads.numba_threads), and BLAS at most that many; yields the Numba count.
+    threads (at most `configured`, OPU(threads=); None: the count already set), and BLAS at
+    most that many; yields the Numba count. Numba's count is restored on exit.
 
     Below SERIAL_BELOW_PIXEL_FRAMES only one of the two runs parallel: BLAS workers spin after
     each sgemm and Numba's after each parallel region, each taking the core the other's next
@@ -207,16 +209,16 @@ def threads_for(pixel_frames: int, gemm_dominates: bool = False) -> Iterator[int
     thread, took 4-8 ms with both on 2 threads). gemm_dominates (the field GEMM costs more
     than the camera: n_in > MADDS_PER_PIXEL_FRAME) gives the threads to BLAS, else to Numba."""
     start_numba_pool()
-    configured = nb.get_num_threads()
-    n = threads_for_work(pixel_frames, configured)
+    current = nb.get_num_threads()
+    n = threads_for_work(pixel_frames, current if configured is None else configured)
     numba_n, blas_n = n, n
     if pixel_frames < SERIAL_BELOW_PIXEL_FRAMES:
         numba_n, blas_n = (1, n) if gemm_dominates else (n, 1)
-    if numba_n != configured:
+    if numba_n != current:
         nb.set_num_threads(numba_n)
     try:
         with blas_threads_at_most(blas_n):
             yield numba_n
     finally:
-        if numba_n != configured:
-            nb.set_num_threads(configured)
+        if numba_n != current:
+            nb.set_num_threads(current)
