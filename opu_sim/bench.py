@@ -95,6 +95,12 @@ def _pack_binary_rows(p: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
+def _group_binary_rows(p: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """`_group_rows` of a 0/1 matrix's packed rows (one dispatch instead of two)."""
+    return _group_rows(_pack_binary_rows(p), mask)
+
+
+@nb.njit(cache=True)
 def _on_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(ptr, cols): row r's nonzero columns are cols[ptr[r]:ptr[r + 1]], ascending (int64)."""
     n, m = rows.shape
@@ -121,11 +127,11 @@ def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if p.shape[0] == 1:
         return p, np.zeros(1, dtype=np.int64)
     if p.dtype == np.bool_ or p.dtype == np.uint8:  # DMD patterns: one bit a mirror
-        words = _pack_binary_rows(p.view(np.uint8))
-    else:
-        raw = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
-        words = np.zeros((p.shape[0], -(-raw.shape[1] // 8)), np.uint64)  # zero-padded rows
-        words.view(np.uint8)[:, : raw.shape[1]] = raw
+        first, inverse = _group_binary_rows(p.view(np.uint8), _HASH_MASK)
+        return p[first], inverse
+    raw = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
+    words = np.zeros((p.shape[0], -(-raw.shape[1] // 8)), np.uint64)  # zero-padded rows
+    words.view(np.uint8)[:, : raw.shape[1]] = raw
     first, inverse = _group_rows(words, _HASH_MASK)
     return p[first], inverse
 
