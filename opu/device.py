@@ -286,8 +286,8 @@ class OPU(FirstUseCalibration):
                         if mode == "intensity":
                             y[rows] = self._intensity(part.astype(np.uint8))
                         elif kind in ("binary", "ternary"):
-                            y[rows] = self._linear(part.astype(np.int8), 2 if kind == "binary"
-                                                   else 4)
+                            group = 2 if kind == "binary" else 4
+                            self._linear(part.astype(np.int8), group, out=y[rows])
                         else:
                             y[rows] = self._linear_float(part, precision)
             finally:
@@ -419,10 +419,12 @@ class OPU(FirstUseCalibration):
         normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
-    def _linear(self, x: np.ndarray, group: int) -> np.ndarray:
+    def _linear(self, x: np.ndarray, group: int, out: np.ndarray | None = None) -> np.ndarray:
         """Linear mode of int8 rows: binary (group 2: [x u r, x]) or ternary (group 4:
-        [e+ u r, e+, e- u r, e-]); opu.recovery combines the frames."""
-        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
+        [e+ u r, e+, e- u r, e-]); opu.recovery combines the frames into out (a new
+        (B, n_cols) float32 array if None)."""
+        if out is None:
+            out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         frames, ir, inv_2sqrt_ir = self._acquire_linear(x, group)
         combine_differences(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
