@@ -27,6 +27,7 @@ from .transmission import TransmissionMatrix
 
 _BLOCK_ROWS = 2048
 SUMMED_FIELDS_MAX_COLS = 32  # binary data regions up to this wide: fields summed per frame
+SUMMED_FIELDS_MAX_BYTES = 8 << 20  # ... whose transposed block of T (K x 2P float32) is this small
 # the camera kernel's summed-field arguments when fields are given (one compiled signature)
 _NO_SUM = (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
@@ -262,13 +263,15 @@ class OpticalBench:
         return self._render(fd, fa, idx_d, idx_a, exposure, summed[1:] if summed else _NO_SUM)
 
     def _summed_data(self, p: np.ndarray) -> tuple | None:
-        """For a narrow binary data region held densely: (index of each frame's distinct data
+        """For a narrow binary data region held densely (SUMMED_FIELDS_MAX_COLS columns, a
+        transposed block within SUMMED_FIELDS_MAX_BYTES): (index of each frame's distinct data
         row, [Re T; Im T] of the region transposed (K, 2P), the distinct rows' ON columns as
         ptr, cols) for the camera kernel to sum each frame's data field itself (the same bits
         as the field product: exact sums), so no (rows, 2P) field array is written and read
         back; None otherwise."""
         ids, nd = self._pixel_ids, p.shape[1]
-        if (nd > SUMMED_FIELDS_MAX_COLS or not (p.dtype == np.bool_ or p.dtype == np.uint8)
+        if (nd > SUMMED_FIELDS_MAX_COLS or 8 * nd * ids.size > SUMMED_FIELDS_MAX_BYTES
+                or not (p.dtype == np.bool_ or p.dtype == np.uint8)
                 or not (self.medium.fits_dense(ids.size, nd) or self.medium.has_dense(ids, 0, nd))):
             return None
         uniq, inverse = _unique_rows(p)
