@@ -152,9 +152,10 @@ def epoch_row(repeats: int) -> dict:
 
 def breakdown(shapes, calls: int) -> None:
     """CPU seconds of this thread per call in each phase (thread_time; one Numba/BLAS thread,
-    so all the work is on this thread): camera kernel, field products, distinct-row grouping,
-    the rest of the bench's acquire, and everything outside acquire (input checks, patterns,
-    I(r), recovery, thread handling)."""
+    so all the work is on this thread): camera kernel (with the data fields it sums itself
+    for n_in <= SUMMED_FIELDS_MAX_COLS), field products (the anchor's when not cached, and
+    the data's for wider inputs), distinct-row grouping, the rest of the bench's acquire, and
+    everything outside acquire (input checks, patterns, I(r), recovery, thread handling)."""
     import time  # noqa: PLC0415
 
     import opu_sim.bench as bench  # noqa: PLC0415
@@ -196,7 +197,7 @@ def breakdown(shapes, calls: int) -> None:
                         for _ in range(calls):
                             dev.project(x)
                         total = (time.thread_time() - t) / calls * 1e3
-                    a = {k: v / calls * 1e3 for k, v in acc.items()}
+                    a = {k: acc.get(k, 0.0) / calls * 1e3 for k in (*saved, "acquire")}
                     inner = a["render_frames"] + a["field_products"] + a["_unique_rows"]
                     print(f"noise {'on ' if noise else 'off'} {n_in:>4} -> {n_out:<4}     "
                           f"{total:7.2f} {a['render_frames']:7.2f} {a['field_products']:7.2f} "

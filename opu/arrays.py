@@ -39,7 +39,8 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def check_batch(x: np.ndarray, n_in: int) -> tuple[np.ndarray, bool]:
-    """Validate x of shape (n_in,) or (B, n_in); returns (2-D array, was_1d)."""
+    """Validate x's dtype and shape, (n_in,) or (B, n_in); returns (2-D array, was_1d). Its
+    values (NaN, infinity) are checked by opu.encoding.classify."""
     if x.dtype.kind not in _ALLOWED_KINDS:
         raise InputError(f"unsupported dtype {x.dtype}: use bool, integer or floating point values")
     if x.ndim not in (1, 2):
@@ -50,8 +51,6 @@ def check_batch(x: np.ndarray, n_in: int) -> tuple[np.ndarray, bool]:
         raise InputError(f"input width {x2.shape[1]} does not match the device's n_in={n_in}")
     if x2.shape[0] == 0:
         raise InputError("empty batch: give at least one input row")
-    if x.dtype.kind == "f" and not np.isfinite(x2).all():
-        raise InputError("input contains NaN or infinity")
     return x2, was_1d
 
 

@@ -39,11 +39,16 @@ from firmware_iface.threads import check_threads, default_threads, numba_threads
 from . import truth
 from .arrays import check_batch, like_input, to_numpy
 from .calibrated import FirstUseCalibration
-from .encoding import check_float_range, float_planes, resolve_kind
+from .encoding import check_float_range, float_planes, linear_patterns, resolve_kind
 from .kernel_threads import MADDS_PER_PIXEL_FRAME, call_work, threads_for
 from .layout import check_size, plan_geometry
 from .progress import Progress, check_progress, frame_progress
-from .recovery import combine_differences, normalise_intensity
+from .recovery import (
+    anchor_intensity,
+    centred_correlation,
+    combine_differences,
+    normalise_intensity,
+)
 from .sources import load_calibration, simulator_of, use_device
 
 MODES = ("linear", "intensity")
@@ -267,11 +272,7 @@ class OPU(FirstUseCalibration):
         y = np.empty((b, self._n_cols), dtype=np.float32)
         total = sum(self._acquisition_frames(xn, mode, kind, precision)) if progress else 0
         local = self._source.local() if self._shard is not None else contextlib.nullcontext()
-        with (
-            self._lock,
-            numba_threads(self._threads),
-            frame_progress(progress, total, f"project {b} x {kind}") as advance,
-        ):
+        with self._lock, frame_progress(progress, total, f"project {b} x {kind}") as advance:
             self.ensure_calibrated()
             self._advance = advance
             work = call_work(b * self.frames_per_input(mode, kind, precision) * self._n_cols,
@@ -279,15 +280,14 @@ class OPU(FirstUseCalibration):
             try:
                 # small calls: one thread; mid-size ones the idle cores (kernel_threads.py)
                 gemm_dominates = self.n_in > MADDS_PER_PIXEL_FRAME
-                with local, threads_for(work, gemm_dominates):
+                with local, threads_for(work, gemm_dominates, self.threads):
                     for s, part in self._chunks(xn, mode, kind, precision):
                         rows = slice(s, s + len(part))
                         if mode == "intensity":
                             y[rows] = self._intensity(part.astype(np.uint8))
-                        elif kind == "binary":
-                            y[rows] = self._linear_binary(part.astype(np.uint8))
-                        elif kind == "ternary":
-                            y[rows] = self._linear_ternary(part.astype(np.int8))
+                        elif kind in ("binary", "ternary"):
+                            group = 2 if kind == "binary" else 4
+                            self._linear(part.astype(np.int8), group, out=y[rows])
                         else:
                             y[rows] = self._linear_float(part, precision)
             finally:
@@ -360,15 +360,6 @@ class OPU(FirstUseCalibration):
     def _n_cols(self) -> int:
         return self._cols.stop - self._cols.start
 
-    def _patterns(
-        self, n_inputs: int, group: int, lead: int = 0
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """All-OFF patterns for `lead` frames then n_inputs groups of `group` frames: (flat
-        (F, n_elements), view of the groups (n_inputs, group, n_elements)) sharing memory, to
-        be filled in place."""
-        flat = np.zeros((lead + n_inputs * group, self.layout.n_elements), dtype=np.uint8)
-        return flat, flat[lead:].reshape(n_inputs, group, self.layout.n_elements)
-
     @property
     def anchor_correlation(self) -> float:
         """Pearson correlation (over output pixels) between the anchor intensity I(r) measured
@@ -376,12 +367,7 @@ class OPU(FirstUseCalibration):
         calibration, falling as the medium decorrelates (speckle: |field correlation|^2)."""
         self.calibration  # noqa: B018  (raises CalibrationError before there is one)
         ref, ref_norm = self._anchor_ref  # centred at use_calibration (once per record)
-        now = self.last_anchor_dn.astype(np.float64)
-        now -= now.mean()
-        now_norm = float(np.sqrt(now @ now))
-        if ref.size < 2 or ref_norm == 0 or now_norm == 0:
-            return 1.0
-        return float(ref @ now) / (ref_norm * now_norm)
+        return float(centred_correlation(self.last_anchor_dn, ref, ref_norm))
 
     @staticmethod
     def reference_frames(data_frames: int) -> int:
@@ -390,25 +376,18 @@ class OPU(FirstUseCalibration):
         data frames on)."""
         return min(16, max(2, data_frames // 16))
 
-    def _linear_patterns(self, n_inputs: int, group: int) -> tuple[np.ndarray, np.ndarray]:
-        """`_patterns` for linear mode: the first reference_frames() frames show the anchor
-        alone, for `_acquire_linear`."""
-        k = self.reference_frames(n_inputs * group)
-        flat, v = self._patterns(n_inputs, group, lead=k)
-        flat[:k, self.n_in :] = self._cal.anchor
-        return flat, v
-
     def _acquire_linear(
-        self, flat: np.ndarray, v: np.ndarray
+        self, x: np.ndarray, group: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Acquire `_linear_patterns` patterns (flat, v); returns (data frames, I(r) in DN
-        measured now from the leading anchor-only frames (n_out,), 1 / (2 sqrt(I(r)))). The
-        medium drifts: a calibrated I(r) goes stale in minutes, and binary recovery subtracts
-        it, so every acquisition measures its own."""
-        k = flat.shape[0] - v.shape[0] * v.shape[1]
-        frames = self._acquire(flat)
-        ir = frames[:k].mean(axis=0, dtype=np.float64).astype(np.float32) - self._dark_out
-        np.maximum(ir, self._anchor_floor_dn, out=ir)
+        """Acquire the linear-mode patterns of x (int8 rows; `linear_patterns`, group 2 for
+        binary, 4 for ternary), led by reference_frames() anchor-only frames; returns (data
+        frames, I(r) in DN measured now from those (n_out,), 1 / (2 sqrt(I(r)))). The medium
+        drifts: a calibrated I(r) goes stale in minutes, and binary recovery subtracts it, so
+        every acquisition measures its own."""
+        k = self.reference_frames(x.shape[0] * group)
+        frames = self._acquire(linear_patterns(x, self._cal.anchor, k, group))
+        ir, inv_2sqrt_ir = np.empty((2, frames.shape[1]), np.float32)
+        anchor_intensity(frames, k, self._dark_out, self._anchor_floor_dn, ir, inv_2sqrt_ir)
         self.last_anchor_dn = (
             ir if self._shard is None else self._shard.gather_columns(ir[None], self.n_out)[0]
         )
@@ -424,7 +403,7 @@ class OPU(FirstUseCalibration):
                     "record)",
                     stacklevel=4,
                 )
-        return frames[k:], ir, (0.5 / np.sqrt(ir)).astype(np.float32)
+        return frames[k:], ir, inv_2sqrt_ir
 
     def _acquire(self, patterns: np.ndarray) -> np.ndarray:
         """Raw frames (F, n_out) for patterns; project() keeps F <= _MAX_FRAMES_PER_CALL."""
@@ -434,34 +413,19 @@ class OPU(FirstUseCalibration):
         return frames
 
     def _intensity(self, x: np.ndarray) -> np.ndarray:
-        flat, v = self._patterns(x.shape[0], 1)
-        v[:, 0, : self.n_in] = x
+        flat = np.zeros((x.shape[0], self.layout.n_elements), dtype=np.uint8)  # anchor OFF
+        flat[:, : self.n_in] = x
         out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
         normalise_intensity(self._acquire(flat), self._dark_out, 1.0 / self._cal.scale_dn, out)
         return out
 
-    def _linear_binary(self, x: np.ndarray) -> np.ndarray:
-        n = self.n_in
-        flat, v = self._linear_patterns(x.shape[0], 2)  # [x u r, x]
-        v[:, 0, :n] = x
-        v[:, 1, :n] = x
-        v[:, 0, n:] = self._cal.anchor
-        out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
-        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
-        combine_differences(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
-        return out
-
-    def _linear_ternary(self, e: np.ndarray) -> np.ndarray:
-        n = self.n_in
-        flat, v = self._linear_patterns(e.shape[0], 4)  # [e+ u r, e+, e- u r, e-]
-        np.greater(e, 0, out=v[:, 0, :n], casting="unsafe")
-        v[:, 1, :n] = v[:, 0, :n]
-        np.less(e, 0, out=v[:, 2, :n], casting="unsafe")
-        v[:, 3, :n] = v[:, 2, :n]
-        v[:, 0, n:] = self._cal.anchor
-        v[:, 2, n:] = self._cal.anchor
-        out = np.empty((e.shape[0], self._n_cols), dtype=np.float32)
-        frames, ir, inv_2sqrt_ir = self._acquire_linear(flat, v)
+    def _linear(self, x: np.ndarray, group: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Linear mode of int8 rows: binary (group 2: [x u r, x]) or ternary (group 4:
+        [e+ u r, e+, e- u r, e-]); opu.recovery combines the frames into out (a new
+        (B, n_cols) float32 array if None)."""
+        if out is None:
+            out = np.empty((x.shape[0], self._n_cols), dtype=np.float32)
+        frames, ir, inv_2sqrt_ir = self._acquire_linear(x, group)
         combine_differences(frames, ir, inv_2sqrt_ir, self._lin_gain, out)
         return out
 
@@ -471,7 +435,7 @@ class OPU(FirstUseCalibration):
         for w, plane in zip(fp.weights, fp.planes, strict=True):
             rows = np.flatnonzero(plane.any(axis=1))
             if rows.size:
-                y[rows] += w * self._linear_ternary(plane[rows])
+                y[rows] += w * self._linear(plane[rows], 4)
         return (y * fp.scale[:, None]).astype(np.float32)
 
     # ---- simulator truth (opu/truth.py) -----------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba as nb
 import numpy as np
 
 from firmware_iface.errors import InputError
@@ -21,22 +22,47 @@ KINDS = ("auto", "binary", "ternary", "float")
 FLOAT_ROW_L1_MAX = 1e30
 
 
+_KIND_NAMES = ("binary", "ternary", "float")
+
+
+_NOT_FINITE = 3
+
+
+@nb.njit(cache=True)
+def _value_kind(x: np.ndarray) -> int:
+    """0 if every value of x is 0 or 1, 1 if every value is -1, 0 or 1, 2 for other finite
+    values, _NOT_FINITE at the first NaN or infinity; one pass."""
+    kind = 0
+    for v in x.ravel():
+        if v == 0 or v == 1:
+            continue
+        if v == -1:
+            kind = max(kind, 1)
+        elif not np.isfinite(v):
+            return _NOT_FINITE
+        else:
+            kind = 2
+    return kind
+
+
 def classify(x: np.ndarray) -> str:
-    """'binary', 'ternary' or 'float' for the values in x."""
-    if x.dtype == np.bool_:
+    """'binary', 'ternary' or 'float' for the values in x; InputError for NaN or infinity."""
+    if x.dtype == np.bool_ or x.size == 0:
         return "binary"
     if x.dtype.kind in "iu":
         lo, hi = x.min(), x.max()
         if lo >= 0 and hi <= 1:
             return "binary"
-        if lo >= -1 and hi <= 1:
-            return "ternary"
-        return "float"
+        return "ternary" if lo >= -1 and hi <= 1 else "float"
+    kind = (_value_kind(x) if x.dtype == np.float32 or x.dtype == np.float64  # one pass
+            else _NOT_FINITE if not np.isfinite(x).all() else None)
+    if kind == _NOT_FINITE:
+        raise InputError("input contains NaN or infinity")
+    if kind is not None:
+        return _KIND_NAMES[kind]
     if np.all((x == 0) | (x == 1)):
         return "binary"
-    if np.all((x == 0) | (x == 1) | (x == -1)):
-        return "ternary"
-    return "float"
+    return "ternary" if np.all((x == 0) | (x == 1) | (x == -1)) else "float"
 
 
 def resolve_kind(x: np.ndarray, encoding: str) -> str:
@@ -100,3 +126,28 @@ def quantised(x: np.ndarray, bits: int) -> np.ndarray:
     """The values the float encoding actually projects: scale * q (float64)."""
     fp = float_planes(x, bits)
     return np.tensordot(fp.weights, fp.planes.astype(np.float64), axes=1) * fp.scale[:, None]
+
+
+@nb.njit(cache=True)
+def linear_patterns(x: np.ndarray, anchor: np.ndarray, lead: int, group: int) -> np.ndarray:
+    """DMD patterns of a linear-mode acquisition, (lead + B group, n + len(anchor)) uint8:
+    `lead` anchor-only frames, then per row of x (B, n) int8 its group: binary (group 2)
+    [x u r, x]; ternary (group 4) [e+ u r, e+, e- u r, e-] with e+ = (x > 0), e- = (x < 0)
+    (opu.recovery's frame order)."""
+    b, n = x.shape
+    out = np.zeros((lead + group * b, n + anchor.size), np.uint8)
+    for f in range(lead):
+        out[f, n:] = anchor
+    for i in range(b):
+        f0 = lead + group * i
+        for j in range(n):
+            v = x[i, j]
+            if group == 2:
+                out[f0, j] = out[f0 + 1, j] = v != 0
+            else:
+                out[f0, j] = out[f0 + 1, j] = v > 0
+                out[f0 + 2, j] = out[f0 + 3, j] = v < 0
+        out[f0, n:] = anchor
+        if group == 4:
+            out[f0 + 2, n:] = anchor
+    return out

@@ -48,6 +48,8 @@ _stat_fd: tuple[str, int] | None = None  # (path, descriptor) of the open /proc/
 RECENT_WINDOW_S = 2.0  # time constant of the others' recent CPU use (catches intermittent jobs)
 RECENT_SAMPLE_S = 0.05  # /proc/stat is read at most this often (jiffies are 10 ms)
 _recent: list[float] = []  # [wall s, machine busy CPU s, process CPU s, others' cores, n]
+_TASKS = "/proc/self/task"
+_task_fds: dict[str, int] = {}  # thread id -> open descriptor of its stat file
 
 
 def _process_age_s() -> float:
@@ -118,14 +120,42 @@ def recent_other_load() -> float | None:
     return _recent[3]
 
 
+def own_runnable_threads() -> int | None:
+    """Threads of this process that are runnable right now (state R in
+    /proc/self/task/*/stat): the calling thread, and BLAS or OpenMP workers still spinning
+    after their last parallel region; None where it cannot be read. ~10 us with 4 threads."""
+    try:
+        tids = os.listdir(_TASKS)
+    except OSError:
+        return None
+    for tid in set(_task_fds) - set(tids):  # threads that ended
+        os.close(_task_fds.pop(tid))
+    n = 0
+    for tid in tids:
+        try:
+            fd = _task_fds.get(tid)
+            if fd is None:
+                fd = _task_fds[tid] = os.open(f"{_TASKS}/{tid}/stat", os.O_RDONLY)
+            state = os.pread(fd, 512, 0).rsplit(b")", 1)[1][1:2]
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        n += state == b"R"
+    return n
+
+
 def idle_cores(own_threads: int = 1) -> int:
     """Usable CPUs not running a task right now, besides the calling thread, and not kept
     busy by other processes over the last seconds either (Linux: /proc/loadavg's runnable
     count, which counts this process too, and `recent_other_load()`; until that has a window,
     the 1-minute load average minus `own_load()`, this process's share of it; 0 where
-    /proc/loadavg cannot be read). Up to `own_threads` runnable tasks are taken as this call's
-    own (its thread and the Numba/OpenMP workers that spin for a while after each parallel
-    region). A few microseconds."""
+    /proc/loadavg cannot be read). Runnable tasks of this process (`own_runnable_threads`:
+    its thread, and the BLAS and Numba/OpenMP workers that spin for a while after each
+    parallel region), and at least `own_threads` of them, are not counted as others'. A few
+    microseconds (~10 more when the runnable count exceeds `own_threads`).
+
+    Measured (B=128 ternary call 10 -> 512 right after a 2-thread sgemm, whose OpenBLAS worker
+    spins): counting that worker as another process's kept the call serial at 0.72 ms; on 2
+    threads it takes 0.47-0.50 ms."""
     global _cpus, _loadavg_fd
     try:
         if _cpus is None:
@@ -138,7 +168,10 @@ def idle_cores(own_threads: int = 1) -> int:
         return 0
     # idle now, and over the last seconds (a core that others keep busy is idle only between
     # their time slices: a parallel region there waits for a slice)
-    others = max(0, running - max(1, own_threads))
+    ours = max(1, own_threads)
+    if running > ours:  # this process's spinning workers are no one else's load
+        ours = max(ours, own_runnable_threads() or 0)
+    others = max(0, running - ours)
     recent = recent_other_load()
     busy = max(0.0, load_1min - own_load()) if recent is None else recent
     return max(0, min(_cpus - 1 - others, int(_cpus - 1 - busy + 0.5)))
@@ -163,10 +196,12 @@ def threads_for_work(pixel_frames: int, configured: int) -> int:
 
 
 @contextmanager
-def threads_for(pixel_frames: int, gemm_dominates: bool = False) -> Iterator[int]:
+def threads_for(
+    pixel_frames: int, gemm_dominates: bool = False, configured: int | None = None
+) -> Iterator[int]:
     """Within this context, Numba kernels launched from this thread use `threads_for_work`
-    threads (at most the count already set: OPU(threads=), via
-    firmware_iface.threads.numba_threads), and BLAS at most that many; yields the Numba count.
+    threads (at most `configured`, OPU(threads=); None: the count already set), and BLAS at
+    most that many; yields the Numba count. Numba's count is restored on exit.
 
     Below SERIAL_BELOW_PIXEL_FRAMES only one of the two runs parallel: BLAS workers spin after
     each sgemm and Numba's after each parallel region, each taking the core the other's next
@@ -174,16 +209,16 @@ def threads_for(pixel_frames: int, gemm_dominates: bool = False) -> Iterator[int
     thread, took 4-8 ms with both on 2 threads). gemm_dominates (the field GEMM costs more
     than the camera: n_in > MADDS_PER_PIXEL_FRAME) gives the threads to BLAS, else to Numba."""
     start_numba_pool()
-    configured = nb.get_num_threads()
-    n = threads_for_work(pixel_frames, configured)
+    current = nb.get_num_threads()
+    n = threads_for_work(pixel_frames, current if configured is None else configured)
     numba_n, blas_n = n, n
     if pixel_frames < SERIAL_BELOW_PIXEL_FRAMES:
         numba_n, blas_n = (1, n) if gemm_dominates else (n, 1)
-    if numba_n != configured:
+    if numba_n != current:
         nb.set_num_threads(numba_n)
     try:
         with blas_threads_at_most(blas_n):
             yield numba_n
     finally:
-        if numba_n != configured:
-            nb.set_num_threads(configured)
+        if numba_n != current:
+            nb.set_num_threads(current)

@@ -47,3 +47,47 @@ def normalise_intensity(
         f = frames[b]
         for p in range(out.shape[1]):
             out[b, p] = (np.float32(f[p]) - dark_dn[p]) * s
+
+
+@nb.njit(cache=True)
+def anchor_intensity(
+    frames: np.ndarray, k: int, dark_dn: np.ndarray, floor_dn: float, ir: np.ndarray,
+    inv_2sqrt_ir: np.ndarray,
+) -> None:
+    """The anchor intensity measured now from the k anchor-only frames frames[:k] (DN):
+    ir = max(mean over them (float64, in frame order) - dark_dn, floor_dn), float32, and
+    inv_2sqrt_ir = 1 / (2 sqrt(ir)); ir, inv_2sqrt_ir: (P,) float32 outputs."""
+    npx = ir.size
+    acc = np.zeros(npx)
+    for f in range(k):
+        row = frames[f]
+        for p in range(npx):
+            acc[p] += row[p]
+    floor = np.float32(floor_dn)
+    for p in range(npx):
+        v = np.float32(acc[p] / k) - dark_dn[p]
+        v = max(v, floor)
+        ir[p] = v
+        inv_2sqrt_ir[p] = np.float32(0.5) / np.sqrt(v)
+
+
+@nb.njit(cache=True)
+def centred_correlation(now: np.ndarray, ref_centred: np.ndarray, ref_norm: float) -> float:
+    """Pearson correlation of `now` with a reference given centred (float64) with its norm;
+    1.0 where either has no spread or fewer than 2 values."""
+    n = now.size
+    if n < 2 or ref_norm == 0:
+        return 1.0
+    mean = 0.0
+    for p in range(n):
+        mean += now[p]
+    mean /= n
+    dot = 0.0
+    sq = 0.0
+    for p in range(n):
+        d = now[p] - mean
+        dot += ref_centred[p] * d
+        sq += d * d
+    if sq == 0:
+        return 1.0
+    return dot / (ref_norm * np.sqrt(sq))

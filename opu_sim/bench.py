@@ -26,7 +26,12 @@ from .profile import DeviceProfile
 from .transmission import TransmissionMatrix
 
 _BLOCK_ROWS = 2048
+SUMMED_FIELDS_MAX_COLS = 32  # binary data regions up to this wide: fields summed per frame
+SUMMED_FIELDS_MAX_BYTES = 8 << 20  # ... whose transposed block of T (K x 2P float32) is this small
+# the camera kernel's summed-field arguments when fields are given (one compiled signature)
+_NO_SUM = (np.empty((0, 0), np.float32), np.empty(0, np.int64), np.empty(0, np.int64))
 _ANCHOR_CACHE_ROWS = 16  # distinct anchor-region contents whose fields are kept
+_ANCHOR_CACHE_SETS = 8  # ... and sets of them as one call shows them (one lookup a call)
 
 
 _HASH_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)  # tests set 0 to make every row collide
@@ -72,15 +77,61 @@ def _group_rows(packed: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.nda
     return first[:n_unique], inverse
 
 
+@nb.njit(cache=True)
+def _pack_binary_rows(p: np.ndarray) -> np.ndarray:
+    """Rows of a 0/1 (or bool-as-byte) matrix as bit words: bit j % 64 of word j // 64 is
+    p[i, j] != 0 (as fast as np.packbits on wide rows, 4x faster on narrow ones, and no
+    bool copy of a strided region)."""
+    n, m = p.shape
+    nw = (m + 63) // 64
+    out = np.empty((n, nw), np.uint64)
+    for i in range(n):
+        row = p[i]
+        for w in range(nw):
+            acc = np.uint64(0)
+            j0 = 64 * w
+            for j in range(min(64, m - j0)):
+                acc |= np.uint64(row[j0 + j] != 0) << np.uint64(j)
+            out[i, w] = acc
+    return out
+
+
+@nb.njit(cache=True)
+def _group_binary_rows(p: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+    """`_group_rows` of a 0/1 matrix's packed rows (one dispatch instead of two)."""
+    return _group_rows(_pack_binary_rows(p), mask)
+
+
+@nb.njit(cache=True)
+def _on_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ptr, cols): row r's nonzero columns are cols[ptr[r]:ptr[r + 1]], ascending (int64)."""
+    n, m = rows.shape
+    ptr = np.zeros(n + 1, np.int64)
+    for r in range(n):
+        c = 0
+        for j in range(m):
+            c += rows[r, j] != 0
+        ptr[r + 1] = ptr[r] + c
+    cols = np.empty(ptr[n], np.int64)
+    for r in range(n):
+        i = ptr[r]
+        for j in range(m):
+            if rows[r, j] != 0:
+                cols[i] = j
+                i += 1
+    return ptr, cols
+
+
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct rows of p (in order of first appearance) and, per row of p, the index of its
-    distinct row (exact: rows are compared byte for byte)."""
+    distinct row (exact: rows are compared bit for bit; uint8 rows must be 0/1 as
+    check_patterns makes them)."""
     if p.shape[0] == 1:
         return p, np.zeros(1, dtype=np.int64)
-    if p.dtype == np.bool_ or p.dtype == np.uint8:  # DMD patterns: 0/1, 8 mirrors a byte
-        raw = np.packbits(p.astype(bool, copy=False), axis=1)
-    else:
-        raw = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
+    if p.dtype == np.bool_ or p.dtype == np.uint8:  # DMD patterns: one bit a mirror
+        first, inverse = _group_binary_rows(p.view(np.uint8), _HASH_MASK)
+        return p[first], inverse
+    raw = np.ascontiguousarray(p).view(np.uint8).reshape(p.shape[0], -1)
     words = np.zeros((p.shape[0], -(-raw.shape[1] // 8)), np.uint64)  # zero-padded rows
     words.view(np.uint8)[:, : raw.shape[1]] = raw
     first, inverse = _group_rows(words, _HASH_MASK)
@@ -121,7 +172,10 @@ class OpticalBench:
         self.frames_taken = 0
         self._pixel_ids = roi.pixel_ids()
         self._maps = self._make_maps()
+        self._exposure_cache: tuple | None = None  # (exposure us, camera args, dtype)
+        self._summed_wt: tuple | None = None  # ((medium time, K), data block of T transposed)
         self._anchor_fields: dict[bytes, np.ndarray] = {}
+        self._anchor_sets: dict[tuple, np.ndarray] = {}
         self._closed = False
 
     # ---- FrameSource --------------------------------------------------------------------
@@ -154,8 +208,8 @@ class OpticalBench:
             ids = np.asarray(pixel_ids).astype(np.int64)
         self._pixel_ids = ids
         self._maps = self._make_maps()
-        self._anchor_fields.clear()
-        self.medium.clear_cache()  # tiles of the previous pixel set would only hold memory
+        self._exposure_cache = None
+        self._drop_caches()  # tiles of the previous pixel set would only hold memory
 
     def wait_s(self, seconds: float) -> None:
         """Let time pass (the medium drifts); instant on the simulated clock."""
@@ -163,8 +217,15 @@ class OpticalBench:
 
     def close(self) -> None:
         """Release cached matrices; the bench stays usable (it re-generates on demand)."""
+        self._drop_caches()
+
+    def _drop_caches(self) -> None:
+        """Forget every copy derived from T: the medium's cache, the transposed data block,
+        the anchor fields."""
         self.medium.clear_cache()
+        self._summed_wt = None
         self._anchor_fields.clear()
+        self._anchor_sets.clear()
 
     def check_exposure(self, exposure_us: float) -> float:
         """Validate an exposure time against the camera's limits; returns it as float."""
@@ -185,7 +246,7 @@ class OpticalBench:
             if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
                 raise InputError("float patterns are mirror fractions and must lie in [0, 1]")
             return p.astype(np.float32, copy=False)
-        if p.min() < 0 or p.max() > 1:
+        if (p.dtype.kind == "i" and p.min() < 0) or p.max() > 1:
             raise InputError("integer patterns must be binary (0 or 1)")
         return p.astype(np.uint8, copy=False)
 
@@ -196,12 +257,35 @@ class OpticalBench:
         b = p.shape[0]
         self.medium.set_time(self.clock_us * 1e-6)
         nd = self.layout.n_data
-        fd, idx_d = self._region_fields(p[:, :nd], 0, nd, cache=False)
+        summed = self._summed_data(p[:, :nd])
+        if summed is None:
+            fd, idx_d = self._region_fields(p[:, :nd], 0, nd, cache=False)
+        else:
+            fd, idx_d = np.empty((0, 2 * self._pixel_ids.size), np.float32), summed[0]
         if self.layout.n_anchor:
             fa, idx_a = self._region_fields(p[:, nd:], nd, self.layout.n_elements, cache=True)
         else:
             fa, idx_a = np.zeros((1, 2 * self._pixel_ids.size), np.float32), np.zeros(b, np.int64)
-        return self._render(fd, fa, idx_d, idx_a, exposure)
+        return self._render(fd, fa, idx_d, idx_a, exposure, summed[1:] if summed else _NO_SUM)
+
+    def _summed_data(self, p: np.ndarray) -> tuple | None:
+        """For a narrow binary data region held densely (SUMMED_FIELDS_MAX_COLS columns, a
+        transposed block within SUMMED_FIELDS_MAX_BYTES): (index of each frame's distinct data
+        row, [Re T; Im T] of the region transposed (K, 2P), the distinct rows' ON columns as
+        ptr, cols) for the camera kernel to sum each frame's data field itself (the same bits
+        as the field product: exact sums), so no (rows, 2P) field array is written and read
+        back; None otherwise."""
+        ids, nd = self._pixel_ids, p.shape[1]
+        if (nd > SUMMED_FIELDS_MAX_COLS or 8 * nd * ids.size > SUMMED_FIELDS_MAX_BYTES
+                or not (p.dtype == np.bool_ or p.dtype == np.uint8)
+                or not (self.medium.fits_dense(ids.size, nd) or self.medium.has_dense(ids, 0, nd))):
+            return None
+        uniq, inverse = _unique_rows(p)
+        key = (self.medium.time_s, nd)
+        if self._summed_wt is None or self._summed_wt[0] != key:
+            self._summed_wt = (key, np.ascontiguousarray(self.medium.stacked(ids, 0, nd).T))
+        ptr, cols = _on_columns(uniq.view(np.uint8))
+        return inverse, self._summed_wt[1], ptr, cols
 
     # ---- physics ------------------------------------------------------------------------
     def _make_maps(self) -> dict[str, np.ndarray]:
@@ -264,16 +348,17 @@ class OpticalBench:
         # not depend on the others) than a gather and a scatter of the rest
         sel = slice(None) if live.size >= 0.9 * rows.shape[0] else live
         x = rows[sel]
+        binary = x.dtype == np.bool_ or x.dtype == np.uint8  # check_patterns: 0/1 only
         dense = self.medium.fits_dense(npx, col1 - col0) or self.medium.has_dense(ids, col0, col1)
         if dense:
-            f = field_products(x, self.medium.stacked(ids, col0, col1))
+            f = field_products(prepare_rows(x, binary), self.medium.stacked(ids, col0, col1))
             if isinstance(sel, slice):
                 return f
             out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
             out[sel] = f
             return out
         out = np.zeros((rows.shape[0], 2 * npx), dtype=np.float32)
-        prepared = prepare_rows(x)  # once for every tile
+        prepared = prepare_rows(x, binary)  # once for every tile
         size = x.shape[0] * 2 * min(npx, _BLOCK_ROWS)
         buffers = np.empty(size, np.float32), np.empty(size, np.float32)  # reused per tile
         for sl, tile in self.medium.blocks(ids, col0, col1, _BLOCK_ROWS, reuse_buffer=True):
@@ -289,6 +374,10 @@ class OpticalBench:
         uniq, inverse = _unique_rows(p)
         if not cache:
             return self._fields(uniq, col0, col1), inverse
+        set_key = (self.medium.time_s, uniq.dtype.str, uniq.shape, uniq.tobytes())
+        known = self._anchor_sets.get(set_key)  # a linear-mode call's [anchor, all-OFF]
+        if known is not None:
+            return known, inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
         keys = [(self.medium.time_s, row.dtype.str, row.tobytes()) for row in uniq]
         missing = []
@@ -305,7 +394,30 @@ class OpticalBench:
                 self._anchor_fields.clear()
             if len(missing) <= _ANCHOR_CACHE_ROWS:
                 self._anchor_fields.update((keys[i], f) for i, f in zip(missing, new, strict=True))
+        if uniq.shape[0] <= _ANCHOR_CACHE_ROWS:
+            if len(self._anchor_sets) >= _ANCHOR_CACHE_SETS:
+                self._anchor_sets.clear()
+            self._anchor_sets[set_key] = fields  # read-only from here on
         return fields, inverse
+
+    def _camera_args(self, exposure_us: float) -> tuple[tuple, np.dtype]:
+        """The camera kernel's per-pixel and scalar arguments at this exposure (pixel ids,
+        electrons per unit of |T x|^2, dark electrons, DSNU, then the profile's camera
+        constants and noise switches), and the frames' dtype; kept for the last exposure and
+        pixel set (every call of a calibrated OPU uses one exposure)."""
+        if self._exposure_cache is None or self._exposure_cache[0] != exposure_us:
+            cam, noise = self.profile.camera, self.profile.noise
+            dark = (cam.dark_current_e_per_s * exposure_us * 1e-6 * self._maps["dark_rel"]
+                    if noise.dark_current else np.zeros(self._pixel_ids.size))
+            args = (self._pixel_ids, self.electrons_per_unit(exposure_us).astype(np.float32),
+                    dark.astype(np.float32), self._maps["offset_e"], float(cam.read_noise_e),
+                    float(cam.full_well_e), float(cam.gain_dn_per_e), float(cam.black_offset_dn),
+                    float(cam.max_dn), noise.shot, noise.read, noise.saturation,
+                    noise.quantization)
+            dtype = (output_dtype(f"Mono{cam.bit_depth}") if noise.quantization
+                     else np.dtype(np.float32))
+            self._exposure_cache = (exposure_us, args, dtype)
+        return self._exposure_cache[1], self._exposure_cache[2]
 
     def _render(
         self,
@@ -314,55 +426,24 @@ class OpticalBench:
         idx_d: np.ndarray,
         idx_a: np.ndarray,
         exposure_us: float,
+        summed: tuple = _NO_SUM,
     ) -> FrameBatch:
         prof = self.profile
-        cam = prof.camera
-        noise = prof.noise
         b = idx_d.size
-        npx = self._pixel_ids.size
         # an exposure longer than the frame period stretches the frame
         period = max(self.frame_period_us, exposure_us)
         frame0 = self.frames_taken
-        if noise.laser and prof.laser.power_fluctuation_rel > 0:  # keyed per frame index
+        if prof.noise.laser and prof.laser.power_fluctuation_rel > 0:  # keyed per frame index
             laser = laser_factors(
                 np.uint64(prof.noise_seed), np.int64(frame0), b, prof.laser.power_fluctuation_rel
             )
         else:
             laser = np.ones(b, np.float32)
-        dark_e = (
-            cam.dark_current_e_per_s * exposure_us * 1e-6 * self._maps["dark_rel"]
-            if noise.dark_current
-            else np.zeros(npx, np.float32)
-        ).astype(np.float32)
-        quantize = noise.quantization
-        dtype = output_dtype(f"Mono{cam.bit_depth}") if quantize else np.float32
-        out = np.empty((b, npx), dtype=dtype)
+        camera, dtype = self._camera_args(exposure_us)
+        out = np.empty((b, self._pixel_ids.size), dtype=dtype)
         saturated = np.zeros(b, dtype=np.int64)
-        render_frames(
-            fd,
-            fa,
-            idx_d,
-            idx_a,
-            laser,
-            np.int64(frame0),
-            np.uint64(prof.noise_seed),
-            self._pixel_ids,
-            self.electrons_per_unit(exposure_us).astype(np.float32),
-            dark_e,
-            self._maps["offset_e"],
-            float(cam.read_noise_e),
-            float(cam.full_well_e),
-            float(cam.gain_dn_per_e),
-            float(cam.black_offset_dn),
-            float(cam.max_dn),
-            noise.shot,
-            noise.read,
-            noise.saturation,
-            quantize,
-            out,
-            saturated,
-            4 * nb.get_num_threads(),
-        )
+        render_frames(fd, fa, idx_d, idx_a, laser, np.int64(frame0), np.uint64(prof.noise_seed),
+                      *camera, out, saturated, 4 * nb.get_num_threads(), *summed)
         t0 = self.clock_us
         self.clock_us += b * period
         self.frames_taken += b

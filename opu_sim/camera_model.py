@@ -138,12 +138,14 @@ def _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, satu
 
 
 @nb.njit(inline="always", cache=True)
-def _queue_frame(f, key, pixel_ids, dark_frame, p0, mu, z1, flags, n, qp, qf, qmu, qu, qpmf,
-                 qz1):
+def _queue_frame(ideal, f, key, pixel_ids, dark_frame, p0, mu, z1, flags, n, qp, qf, qmu, qu,
+                 qpmf, qz1):
     """Scan frame f's flag bytes: its saturated pixels other than the exact-Poisson ones (counted
     when their DN is known), and append its exact-Poisson pixels to the queue after its n first
     entries, with mu, exp(-mu) (given as p0 in a dark frame), their uniform and z1.
-    Returns (saturated count, new queue length)."""
+    Returns (saturated count, new queue length). ideal: no flag can be set (none is written)."""
+    if ideal:
+        return 0, n
     words = flags.view(np.uint64)
     nsat = 0
     n0 = n
@@ -215,11 +217,38 @@ def _flush_queue(n, qp, qf, qmu, qu, qpmf, qcdf, qk, qz1, offset_e, read_sigma, 
 
 
 @nb.njit(cache=True)
-def _call_setup(fields_data, fields_anchor, idx_data, idx_anchor, pixel_ids, dark_e, shot):
+def _zero_data_rows(fields_data, data_ptr):
+    """Which data rows have no field: all-zero rows of fields_data, or (summed data fields)
+    rows without an ON column."""
+    if data_ptr is not None:
+        if data_ptr.size > 0:
+            return data_ptr[1:] == data_ptr[:-1]
+    zero_d = np.empty(fields_data.shape[0], np.bool_)
+    for r in range(fields_data.shape[0]):
+        zero_d[r] = _is_zero(fields_data[r])
+    return zero_d
+
+
+@nb.njit(inline="always", cache=True)
+def _summed_field(wt, cols, out):
+    """out = sum of the rows wt[c] for c in cols ([Re | Im] of the data field of a binary
+    pattern: exact in any order, T being on the coefficient grid), zeros without columns."""
+    if cols.size == 0:
+        out[:] = 0.0
+        return
+    out[:] = wt[cols[0]]
+    for i in range(1, cols.size):
+        w = wt[cols[i]]
+        for j in range(out.size):
+            out[j] += w[j]
+
+
+@nb.njit(cache=True)
+def _call_setup(zero_d, fields_anchor, idx_data, idx_anchor, pixel_ids, dark_e, shot):
     """Per call, serial (a parallel function would turn these reductions into parallel regions,
     each a barrier: a scheduler slice on shared cores): the lowest id's counter term and the
-    ids' 32-bit offsets from it, which frames are dark (shot noise on and both fields exactly
-    0), and exp(-dark_e) if any is."""
+    ids' 32-bit offsets from it, which frames are dark (shot noise on, no data field (zero_d)
+    and an exactly-0 anchor field), and exp(-dark_e) if any is."""
     npx = pixel_ids.size
     id0 = 0
     hi = 0
@@ -234,9 +263,6 @@ def _call_setup(fields_data, fields_anchor, idx_data, idx_anchor, pixel_ids, dar
     rel = np.empty(npx, np.uint32)
     for p in range(npx):
         rel[p] = np.uint32(pixel_ids[p] - id0)
-    zero_d = np.empty(fields_data.shape[0], np.bool_)
-    for r in range(fields_data.shape[0]):
-        zero_d[r] = _is_zero(fields_data[r])
     zero_a = np.empty(fields_anchor.shape[0], np.bool_)
     for r in range(fields_anchor.shape[0]):
         zero_a[r] = _is_zero(fields_anchor[r])
@@ -276,10 +302,18 @@ def render_frames(
     out: np.ndarray,
     saturated: np.ndarray,
     n_chunks: int,
+    data_wt: np.ndarray | None = None,
+    data_ptr: np.ndarray | None = None,
+    data_cols: np.ndarray | None = None,
 ) -> None:
     """Frames from fields. fields_*: (n_unique, 2P) [Re | Im]; idx_*: (B,) rows per frame;
     laser: (B,) power factor; out: (B, P) uint8/uint16 (quantize) or float32; saturated: (B,);
-    n_chunks: parallel work items (a few per thread). Pixel ids must span less than 2**32."""
+    n_chunks: parallel work items (a few per thread). Pixel ids must span less than 2**32.
+    Summed data fields instead (binary data patterns of few columns: no (n_unique, 2P) array
+    to write and read back): data_wt (K, 2P) float32, the data block of [Re T; Im T]
+    transposed, and data row r's ON columns data_cols[data_ptr[r]:data_ptr[r + 1]] (int64),
+    with fields_data of 0 rows; a frame's data field is summed once per run of frames that
+    show the same data row. Empty data_ptr (or none): fields_data is used."""
     b = out.shape[0]
     npx = out.shape[1]
     n_chunks = max(1, min(b, n_chunks))
@@ -293,8 +327,9 @@ def render_frames(
     ideal = not (shot or read or saturate or quantize)  # noise off: its own loop too
     quiet = not (shot or read)
     integer = saturate and quantize and quiet  # and noise off with the ADC (emulated camera)
-    base, rel, dark, p0 = _call_setup(fields_data, fields_anchor, idx_data, idx_anchor,
-                                      pixel_ids, dark_e, shot)
+    zero_d = _zero_data_rows(fields_data, data_ptr)
+    base, rel, dark, p0 = _call_setup(zero_d, fields_anchor, idx_data, idx_anchor, pixel_ids,
+                                      dark_e, shot)
     for c in nb.prange(n_chunks):
         mu = np.empty(npx, np.float32)
         z1 = np.empty(npx, np.float32)
@@ -307,8 +342,16 @@ def render_frames(
         qpmf, qcdf = np.empty(cap, np.float64), np.empty(cap, np.float64)
         qz1 = np.empty(cap, np.float32)
         n = 0
+        summed = np.empty(2 * npx, np.float32)
+        last = -1
         f1 = min(b, (c + 1) * per)
         for f in range(c * per, f1):
+            r = idx_data[f]
+            fd = fields_data[r] if fields_data.shape[0] else summed
+            if data_ptr is not None:  # (compiled out when not given)
+                if data_ptr.size > 0 and r != last:
+                    _summed_field(data_wt, data_cols[data_ptr[r] : data_ptr[r + 1]], summed)
+                    last = r
             key = derive_key(noise_seed, np.uint64(1), np.uint64(frame_index0 + f))
             kb = key + base
             if dark[f] and every:
@@ -318,35 +361,32 @@ def render_frames(
                 _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, saturate,
                             quantize, mu, z1, flags, out[f])
             elif every:
-                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                _lit_frame(fd, fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, True, True, True, True, mu, z1, flags,
                            out[f])
             elif ideal:
-                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                _lit_frame(fd, fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, False, False, False, False, mu, z1,
                            flags, out[f])
             elif integer:
-                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                _lit_frame(fd, fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, False, False, True, True, mu, z1,
                            flags, out[f])
             elif quiet:
-                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                _lit_frame(fd, fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, False, False, saturate, quantize, mu, z1,
                            flags, out[f])
             else:
-                _lit_frame(fields_data[idx_data[f]], fields_anchor[idx_anchor[f]],
+                _lit_frame(fd, fields_anchor[idx_anchor[f]],
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, shot, read, saturate, quantize, mu, z1,
                            flags, out[f])
-            if not ideal:  # (the ideal pass leaves the flags 0)
-                saturated[f], n = _queue_frame(f, key, pixel_ids, dark[f], p0, mu, z1, flags, n,
-                                               qp, qf, qmu, qu, qpmf, qz1)
-            else:
-                saturated[f] = 0
+            saturated[f], n = _queue_frame(ideal, f, key, pixel_ids, dark[f], p0, mu, z1, flags,
+                                           n, qp, qf, qmu, qu, qpmf, qz1)
             if n >= _FLUSH_AT or f == f1 - 1:
                 _flush_queue(n, qp, qf, qmu, qu, qpmf, qcdf, qk, qz1, offset_e, read_sigma, fw, g,
                              blk, top, saturate, quantize, out, saturated)

@@ -116,12 +116,16 @@ def _exact_mask(rows: np.ndarray) -> np.ndarray:
     return ((rows == 0) | (rows == 1) | (rows == -1)).all(axis=1)
 
 
-def prepare(rows: np.ndarray) -> PreparedRows:
+def prepare(rows: np.ndarray, binary: bool = False) -> PreparedRows:
     """Split rows (R, K) (bool, integers, or floats such as mirror fractions in [0, 1]) into
     the kernels' operands. A row whose values are all -1, 0 or 1 takes the exact path whatever
-    its dtype, so its result does not depend on the other rows of the batch."""
-    exact = _exact_mask(rows)
-    ei, fi = np.flatnonzero(exact), np.flatnonzero(~exact)
+    its dtype, so its result does not depend on the other rows of the batch. binary: the
+    caller guarantees every value is 0 or 1 (validated DMD patterns), so the check is skipped."""
+    if binary:
+        ei, fi = np.arange(rows.shape[0]), np.empty(0, np.int64)
+    else:
+        exact = _exact_mask(rows)
+        ei, fi = np.flatnonzero(exact), np.flatnonzero(~exact)
     return PreparedRows(
         n_rows=rows.shape[0],
         exact=ei,

@@ -125,6 +125,7 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     monkeypatch.setattr(kt, "_LOADAVG", str(fake))
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)  # this process idle over the last minute
     monkeypatch.setattr(kt, "recent_other_load", lambda: None)  # no /proc/stat window yet
+    monkeypatch.setattr(kt, "own_runnable_threads", lambda: 1)  # only this thread runs
     mid = kt.PARALLEL_IF_IDLE_ABOVE
     # (1-min load, runnable tasks, idle cores when only this thread is ours)
     for load, running, idle in ((0.5, 1, cpus - 1), (0.5, cpus, 0), (0.5, cpus + 7, 0),
@@ -151,6 +152,42 @@ def test_mid_size_calls_use_idle_cores_only(monkeypatch, tmp_path):
     assert kt.idle_cores() == 0  # unreadable: serial, the safe choice under load
     monkeypatch.setattr(kt, "_LOADAVG", str(tmp_path / "missing"))
     assert kt.idle_cores() == 0
+
+
+def test_this_process_spinning_workers_are_not_others_load(monkeypatch, tmp_path):
+    """Runnable threads of this process (BLAS/OpenMP workers spinning after a parallel
+    region) do not count as other processes' load in idle_cores(); the real /proc gives at
+    least this thread."""
+    import os
+
+    import opu.kernel_threads as kt
+
+    assert kt.own_runnable_threads() >= 1  # the calling thread is running
+    tasks = tmp_path / "task"
+    states = {"101": "R", "102": "R", "103": "S", "104": "R"}
+    for tid, st in states.items():
+        (tasks / tid).mkdir(parents=True)
+        (tasks / tid / "stat").write_text(f"{tid} (py thr) {st} 1 2 3 4\n")
+    monkeypatch.setattr(kt, "_TASKS", str(tasks))
+    monkeypatch.setattr(kt, "_task_fds", {})
+    assert kt.own_runnable_threads() == 3
+    os.unlink(tasks / "104" / "stat")  # a thread ended: its descriptor is still open...
+    (tasks / "104").rmdir()
+    assert kt.own_runnable_threads() == 2  # ... and is dropped
+    assert set(kt._task_fds) == {"101", "102", "103"}
+    monkeypatch.setattr(kt, "_cpus", 2)
+    monkeypatch.setattr(kt, "own_load", lambda: 0.0)
+    monkeypatch.setattr(kt, "recent_other_load", lambda: 0.0)
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(kt, "_LOADAVG", str(loadavg))
+    loadavg.write_text("1.20 1.00 1.00 2/321 4242\n")  # both runnable tasks are ours
+    assert kt.idle_cores(1) == 1
+    loadavg.write_text("1.20 1.00 1.00 3/321 4242\n")  # one more task: another process's
+    assert kt.idle_cores(1) == 0
+    monkeypatch.setattr(kt, "_TASKS", str(tmp_path / "missing"))
+    assert kt.own_runnable_threads() is None
+    loadavg.write_text("1.20 1.00 1.00 2/321 4242\n")  # unreadable: the old allowance only
+    assert kt.idle_cores(1) == 0
 
 
 def test_recent_other_load_is_the_machines_busy_time_minus_this_process(monkeypatch, tmp_path):
@@ -183,6 +220,7 @@ def test_recent_other_load_is_the_machines_busy_time_minus_this_process(monkeypa
     monkeypatch.setattr(kt, "_LOADAVG", str(loadavg))
     monkeypatch.setattr(kt, "_recent", [])
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)
+    monkeypatch.setattr(kt, "own_runnable_threads", lambda: 1)
     monkeypatch.setattr(kt, "_cpus", 2)
     write_stat()
     assert kt.recent_other_load() is None  # first look: no window yet

@@ -118,3 +118,41 @@ def test_unique_rows_reconstructs_every_pattern(monkeypatch, collide):
     f = rng.random((9, 5)).astype(np.float32)[[0, 1, 0, 2, 1, 3, 4, 5, 6]]
     uf, iv = bench_mod._unique_rows(f)
     np.testing.assert_array_equal(uf[iv], f)
+
+
+@pytest.mark.parametrize("noise", [True, False])
+@pytest.mark.parametrize("n_data", [7, 32, 33])
+def test_summed_data_fields_give_the_field_products_bits(monkeypatch, noise, n_data):
+    """Narrow binary data regions (<= SUMMED_FIELDS_MAX_COLS) have their fields summed per
+    frame inside the camera kernel; the frames are the same bits as through the field
+    product (all-OFF data rows, repeated rows, bool patterns, a drifting medium included)."""
+    import opu_sim.bench as bench_mod
+
+    prof = DeviceProfile.default() if noise else DeviceProfile.ideal()
+    rng = np.random.default_rng(n_data)
+    lay = DmdLayout.fit(n_data, n_data)
+    pats = (rng.random((61, lay.n_elements)) < 0.4).astype(np.uint8)
+    pats[::5, :n_data] = 0  # data-OFF frames (dark when the anchor is off too)
+    pats[::10, n_data:] = 0
+    pats[20:30] = pats[10:20]  # repeated rows
+    taken = []
+    real = bench_mod.OpticalBench._summed_data
+
+    def spy(self, p):
+        out = real(self, p)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(bench_mod.OpticalBench, "_summed_data", spy)
+    frames = {}
+    for limit in (bench_mod.SUMMED_FIELDS_MAX_COLS, 0):
+        monkeypatch.setattr(bench_mod, "SUMMED_FIELDS_MAX_COLS", limit)
+        roi = CameraRoi.centred(300, prof.camera.sensor_width, prof.camera.sensor_height)
+        bench = OpticalBench(prof, 11, lay, roi)
+        a = bench.acquire(pats, 40.0)
+        bench.wait_s(600.0)  # the medium moves on (default profile: it drifts)
+        frames[limit] = (a, bench.acquire(pats.astype(bool), 40.0))
+    assert taken == [n_data <= 32] * 2 + [False] * 2
+    for got, want in zip(*frames.values(), strict=True):
+        np.testing.assert_array_equal(got.frames, want.frames)
+        np.testing.assert_array_equal(got.saturated, want.saturated)
