@@ -12,17 +12,18 @@ Noise draws are keyed by (noise seed, global frame index, pixel id), so they do 
 batching, ROI or thread count.
 
 Speed (the same bits as a plain per-pixel loop): one branch-free pass per frame that LLVM
-vectorises (intensity, both Gaussians of one 64-bit draw, ADC, and a flag byte per pixel:
-saturated, exact-Poisson), compiled on its own for the default switches (all on), for noise
-off and for noise off with the ADC (the emulated camera), so no switch is tested per pixel
-there; then a scan of the flag bytes eight at a time that counts saturation and queues only
-the exact-Poisson pixels (with mu, exp(-mu), their uniform and read-noise Gaussian). A chunk's
-queue is drawn every _FLUSH_AT pixels and at its last frame by Poisson inversion run for all
-queued pixels in lock step (vectorised, no branch on one pixel's k; a loop per pixel paid a
-mispredicted branch and a serial division chain per pixel: 10 % of the kernel's time on the
-default profile). Frames without light (both fields exactly 0: a DFA call's dark
-data-only frames) take their exact-Poisson pixels in the vector pass too where the uniform
-falls below exp(-mu) (k = 0: nearly all of them at short exposures).
+vectorises (intensity, both Gaussians of one 64-bit draw, ADC rounding in float32, and, only
+where a flag can be set, a flag byte per pixel: saturated, exact-Poisson), compiled on its own
+for the default switches (all on), for noise off and for noise off with the ADC (the emulated
+camera), so no switch is tested per pixel there; then (unless every switch is off) a scan of
+the flag bytes eight at a time that counts saturation and queues only the exact-Poisson pixels
+(with mu, exp(-mu), their uniform and read-noise Gaussian). A chunk's queue is drawn every
+_FLUSH_AT pixels and at its last frame by Poisson inversion run for all queued pixels in lock
+step (vectorised, no branch on one pixel's k; a loop per pixel paid a mispredicted branch and
+a serial division chain per pixel: 10 % of the kernel's time on the default profile). Frames
+without light (both fields exactly 0: a DFA call's dark data-only frames) take their
+exact-Poisson pixels in the vector pass too where the uniform falls below exp(-mu) (k = 0:
+nearly all of them at short exposures).
 """
 
 from __future__ import annotations
