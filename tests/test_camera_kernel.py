@@ -10,10 +10,26 @@ import numba as nb
 import numpy as np
 import pytest
 
-from opu_sim.camera_model import POISSON_EXACT_BELOW_E, _adc, render_frames
-from opu_sim.counter_rng import _FM, derive_key, draw, gauss_pair, uniform
+from opu_sim.camera_model import (
+    POISSON_EXACT_BELOW_E,
+    _poisson_lockstep,
+    _round_half_up,
+    render_frames,
+)
+from opu_sim.counter_rng import _FM, _f32_from_bits, derive_key, draw, gauss_pair, uniform
 
 pytestmark = pytest.mark.numerics
+
+
+@nb.njit(fastmath=_FM)
+def _adc(n, offset, z1, sigma, fw, gain, black, max_dn, saturate, quantize):
+    """The ADC as the module docstring states it (rounding in float64)."""
+    sat_well = saturate and n >= fw
+    n = min(n, fw) if saturate else n
+    dn = gain * (n + offset + sigma * z1) + black
+    if quantize:
+        dn = min(max(math.floor(float(dn) + 0.5), 0.0), max_dn)
+    return dn, sat_well or (quantize and dn >= max_dn)
 
 
 @nb.njit(fastmath=_FM)
@@ -120,3 +136,98 @@ def test_a_pixel_draws_the_same_noise_in_any_output_subset():
         return out
 
     np.testing.assert_array_equal(run(np.arange(ids.size))[:, sub], run(sub))
+
+
+@nb.njit(fastmath=_FM)
+def _lockstep(mu, u, pmf):
+    k = np.empty(mu.size, np.int64)
+    _poisson_lockstep(mu.size, mu, u, pmf.copy(), np.empty(mu.size), k)
+    return k
+
+
+@nb.njit(fastmath=_FM)
+def _one_pixel_inversion(mu, u, pmf0):
+    k = np.empty(mu.size, np.int64)
+    for i in range(mu.size):
+        p = cdf = pmf0[i]
+        j = 0
+        while mu[i] > 0 and u[i] > cdf and j < 200:
+            j += 1
+            p *= mu[i] / j
+            cdf += p
+        k[i] = j
+    return k
+
+
+def test_the_lockstep_inversion_gives_the_k_of_the_one_pixel_loop():
+    rng = np.random.default_rng(8)
+    mu = np.concatenate([
+        rng.random(20000) * POISSON_EXACT_BELOW_E,
+        [0.0, 1e-30, 1e-7, np.nextafter(np.float32(POISSON_EXACT_BELOW_E), np.float32(0))],
+    ]).astype(np.float32).astype(np.float64)
+    u = rng.random(mu.size)
+    u[:50] = 1 - 2.0 ** -53  # the largest uniform: the deepest k
+    u[50:100] = 0.5 * 2.0 ** -53  # the smallest: k = 0
+    pmf0 = np.exp(-mu)
+    k = _lockstep(mu, u, pmf0)
+    np.testing.assert_array_equal(k, _one_pixel_inversion(mu, u, pmf0))
+    assert k.max() >= 20 and (k == 0).sum() > 100  # deep and shallow draws both covered
+    u[:3] = 2.0  # never reached by a uniform: the cap at k = 200 (cdf stops short of u)
+    np.testing.assert_array_equal(_lockstep(mu, u, pmf0)[:3], 200)
+
+
+@pytest.mark.parametrize("switches,max_dn,dtype", [
+    ((True, True, True, True), 255.0, np.uint8),
+    ((True, True, True, True), 4095.0, np.uint16),
+    ((True, False, True, False), 4095.0, np.float32),
+])
+def test_dim_frames_queue_many_exact_poisson_pixels(switches, max_dn, dtype):
+    """Nearly every pixel-frame below 10 e- (the queue fills and is drawn many times within a
+    chunk); 8- and 16-bit output; pixel ids far above 2**32 (only their span is bounded)."""
+    shot, read, saturate, quantize = switches
+    fd, fa, idx_d, idx_a, laser, ids, epu, dark, offset = _case(np.random.default_rng(9))
+    epu *= 0.002  # mu ~ 1-3 e- on most rows
+    ids = ids + (np.int64(1) << 40)
+    args = (fd, fa, idx_d, idx_a, laser, np.int64(7), np.uint64(5), ids, epu, dark, offset,
+            6.0, 32000.0, 0.5, 3.0, max_dn, shot, read, saturate, quantize)
+    shape = (idx_d.size, ids.size)
+    ref, ref_sat = np.empty(shape, dtype), np.zeros(shape[0], np.int64)
+    _reference(*args, ref, ref_sat)
+    field = fd[idx_d] + fa[idx_a]
+    mu = epu * laser[:, None] * (field[:, :ids.size] ** 2 + field[:, ids.size:] ** 2) + dark
+    assert (mu < POISSON_EXACT_BELOW_E).sum() > 10 * 1024 and (mu > 1).sum() > 1024
+    for chunks in (1, 3):
+        out, sat = np.empty(shape, dtype), np.zeros(shape[0], np.int64)
+        render_frames(*args, out, sat, chunks)
+        np.testing.assert_array_equal(sat, ref_sat)
+        if quantize:
+            np.testing.assert_array_equal(out, ref)
+        else:
+            np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-4)
+    if max_dn == 255.0:
+        assert 0 < ref_sat.sum() < 0.05 * ref.size  # the bright row reaches 8 bits' top
+
+
+@nb.njit(fastmath=_FM)
+def _rounding_mismatches(lo, hi, bits, sign):
+    """Float32 values with bit patterns lo..hi-1 and bits (times sign) whose _round_half_up
+    differs from floor(x + 0.5) in float64 (exact there)."""
+    bad = 0
+    for i in range(hi - lo + bits.size):
+        b = lo + i if i < hi - lo else bits[i - (hi - lo)]
+        x = sign * _f32_from_bits(np.uint32(b))
+        bad += _round_half_up(x) != math.floor(float(x) + 0.5)
+    return bad
+
+
+def test_the_float32_rounding_is_floor_of_x_plus_half_for_every_float_in_the_dn_range():
+    """Every float32 of magnitude 2**-3 .. 2**17 (both signs: DN before the clip at 0), a
+    sample of the smaller ones (x in (-1, 0) is where x - floor(x) rounds), and the edges."""
+    lo = int(np.float32(2.0 ** -3).view(np.uint32))
+    hi = int(np.float32(2.0 ** 17).view(np.uint32))
+    small = np.random.default_rng(10).integers(0, lo, 10**6)
+    for sign in (np.float32(1), np.float32(-1)):
+        assert _rounding_mismatches(lo, hi, small, sign) == 0
+    edges = np.float32([0.0, 1e-45, 1e-30, 0.12499999, 0.5, 0.49999997, 0.50000006, 2**24])
+    for x in np.concatenate([edges, -edges, edges + 0.5, -edges - 0.5]):
+        assert _round_half_up(np.float32(x)) == math.floor(float(x) + 0.5)
