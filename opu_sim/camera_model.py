@@ -52,7 +52,7 @@ def _round_half_up(x: np.float32) -> np.float32:
     x - floor(x) is exact (Sterbenz for |x| >= 1; in (-1, 0) it may round, but only above
     0.5), so comparing it with 0.5 decides the carry."""
     r = np.floor(x)
-    return r + np.float32(x - r >= np.float32(0.5))
+    return r + np.float32(1.0) if x - r >= np.float32(0.5) else r
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
@@ -108,10 +108,12 @@ def _lit_frame(fd, fa, lf, kb, rel, e_per_unit, dark_e, offset_e, read_sigma, fw
         dn, sat = _adc(max(n, np.float32(0.0)), offset_e[p], bb, read_sigma, fw, g, blk, top,
                        saturate, quantize)
         out_f[p] = dn
-        mu[p] = m
-        z1[p] = bb
-        exact = shot and m < POISSON_EXACT_BELOW_E
-        flags[p] = np.uint8(sat) | (np.uint8(exact) << np.uint8(1))
+        if shot:  # the scan's inputs, only where it can find something (no stores otherwise)
+            mu[p] = m
+            z1[p] = bb
+        if shot or saturate or quantize:
+            exact = shot and m < POISSON_EXACT_BELOW_E
+            flags[p] = np.uint8(sat) | (np.uint8(exact) << np.uint8(1))
 
 
 @nb.njit(inline="always", cache=True, fastmath=_FM)
@@ -136,12 +138,14 @@ def _dark_frame(kb, rel, dark_e, p0, offset_e, read_sigma, fw, g, blk, top, satu
 
 
 @nb.njit(inline="always", cache=True)
-def _queue_frame(f, key, pixel_ids, dark_frame, p0, mu, z1, flags, n, qp, qf, qmu, qu, qpmf,
-                 qz1):
+def _queue_frame(ideal, f, key, pixel_ids, dark_frame, p0, mu, z1, flags, n, qp, qf, qmu, qu,
+                 qpmf, qz1):
     """Scan frame f's flag bytes: its saturated pixels other than the exact-Poisson ones (counted
     when their DN is known), and append its exact-Poisson pixels to the queue after its n first
     entries, with mu, exp(-mu) (given as p0 in a dark frame), their uniform and z1.
-    Returns (saturated count, new queue length)."""
+    Returns (saturated count, new queue length). ideal: no flag can be set (none is written)."""
+    if ideal:
+        return 0, n
     words = flags.view(np.uint64)
     nsat = 0
     n0 = n
@@ -381,8 +385,8 @@ def render_frames(
                            np.float32(laser[f]), kb, rel, e_per_unit, dark_e, offset_e,
                            read_sigma, fw, g, blk, top, shot, read, saturate, quantize, mu, z1,
                            flags, out[f])
-            saturated[f], n = _queue_frame(f, key, pixel_ids, dark[f], p0, mu, z1, flags, n,
-                                           qp, qf, qmu, qu, qpmf, qz1)
+            saturated[f], n = _queue_frame(ideal, f, key, pixel_ids, dark[f], p0, mu, z1, flags,
+                                           n, qp, qf, qmu, qu, qpmf, qz1)
             if n >= _FLUSH_AT or f == f1 - 1:
                 _flush_queue(n, qp, qf, qmu, qu, qpmf, qcdf, qk, qz1, offset_e, read_sigma, fw, g,
                              blk, top, saturate, quantize, out, saturated)
