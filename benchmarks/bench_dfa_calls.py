@@ -23,7 +23,8 @@ Adam 2e-3, 1347 training images = 22 feedback calls of 64 rows) with optical DFA
 alternately. Target: optical <= 1.5x exact.
 
 Usage: python benchmarks/bench_dfa_calls.py [--repeats 7] [--quick] [--breakdown CALLS]
-(--breakdown: where a call's CPU time goes instead, per shape, on one thread.)
+(--breakdown: where a call's CPU time goes instead, per shape, on one thread, and where the
+optical digits epoch's extra time goes: inside project() or in the torch work around it.)
 Ratios are what to quote; absolute times depend on the machine's load.
 """
 
@@ -116,7 +117,10 @@ def call_rows(repeats: int, shapes) -> list[dict]:
     return rows
 
 
-def epoch_row(repeats: int) -> dict:
+def digits_epochs():
+    """(epoch(name), optical device) for one epoch of the digits MLP with name "optical"
+    (the simulated OPU) or "exact" (GaussianProjector.from_opu, the same matrix); torch on
+    one thread, so the OPU takes one thread too (its default follows torch's count)."""
     import torch  # noqa: PLC0415
     import torch.nn.functional as F  # noqa: PLC0415
 
@@ -144,10 +148,57 @@ def epoch_row(repeats: int) -> dict:
 
     epoch("optical")
     epoch("exact")
+    return epoch, dev, -(-len(xtr) // 64)
+
+
+def epoch_row(repeats: int) -> dict:
+    epoch, dev, calls = digits_epochs()
     t, f = paired_best(lambda: epoch("optical"), lambda: epoch("exact"), repeats)
     dev.close()
     return dict(case="digits epoch optical/exact", seconds=t, floor=f, target=1.5,
-                note=f"{-(-len(xtr) // 64)} project() calls per epoch")
+                note=f"{calls} project() calls per epoch")
+
+
+def epoch_breakdown(repeats: int) -> None:
+    """Where the optical epoch's extra time goes: best-of epoch times (ms) of the exact
+    epoch, the optical one, the optical one with project() replaced by a free stub (zeros of
+    the right shape: the torch work alone), and the time spent inside project() in the
+    fastest optical epoch."""
+    import time  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    epoch, dev, calls = digits_epochs()
+    real = dev.project
+    inside = [0.0]
+
+    def timed(x, **kw):
+        t = time.perf_counter()
+        try:
+            return real(x, **kw)
+        finally:
+            inside[0] += time.perf_counter() - t
+
+    def best(name: str, project) -> tuple[float, float]:
+        dev.project = project
+        b = (float("inf"), 0.0)
+        for _ in range(repeats):
+            inside[0] = 0.0
+            t = time.perf_counter()
+            epoch(name)
+            b = min(b, (time.perf_counter() - t, inside[0]))
+        return b
+
+    exact = best("exact", real)[0]
+    optical, in_project = best("optical", timed)
+    free = best("optical", lambda x, **kw: torch.zeros(x.shape[0], dev.n_out))[0]
+    dev.close()
+    print(f"digits epoch (ms, best of {repeats}; {calls} project() calls, torch on 1 thread):")
+    print(f"  exact DFA {exact * 1e3:.2f}; optical {optical * 1e3:.2f} ({optical / exact:.2f}x), "
+          f"of which inside project() {in_project * 1e3:.2f} ({in_project / calls * 1e3:.3f} "
+          f"ms a call); optical with a free project() {free * 1e3:.2f}: the call costs "
+          f"{(optical - free) * 1e3:.2f} per epoch, {(optical - free - in_project) * 1e3:.2f} of "
+          "it in the torch work around it (caches)")
 
 
 def breakdown(shapes, calls: int) -> None:
@@ -222,6 +273,7 @@ def main() -> int:
         shapes = [(10, 512), (100, 512)]
     if a.breakdown:
         breakdown(shapes, a.breakdown)
+        epoch_breakdown(max(3, a.repeats))
         return 0
     load0 = os.getloadavg()[0]
     rows = call_rows(a.repeats, shapes) + [epoch_row(max(3, a.repeats // 2))]

@@ -49,6 +49,7 @@ RECENT_WINDOW_S = 2.0  # time constant of the others' recent CPU use (catches in
 RECENT_SAMPLE_S = 0.05  # /proc/stat is read at most this often (jiffies are 10 ms)
 _recent: list[float] = []  # [wall s, machine busy CPU s, process CPU s, others' cores, n]
 _TASKS = "/proc/self/task"
+MAX_SCANNED_THREADS = 32  # own_runnable_threads() scans processes of at most this many threads
 _task_fds: dict[str, int] = {}  # thread id -> open descriptor of its stat file
 
 
@@ -123,10 +124,13 @@ def recent_other_load() -> float | None:
 def own_runnable_threads() -> int | None:
     """Threads of this process that are runnable right now (state R in
     /proc/self/task/*/stat): the calling thread, and BLAS or OpenMP workers still spinning
-    after their last parallel region; None where it cannot be read. ~10 us with 4 threads."""
+    after their last parallel region; None where it cannot be read, or for a process of more
+    than MAX_SCANNED_THREADS threads (~3 us a thread: ~10 us with 4)."""
     try:
         tids = os.listdir(_TASKS)
     except OSError:
+        return None
+    if len(tids) > MAX_SCANNED_THREADS:
         return None
     for tid in set(_task_fds) - set(tids):  # threads that ended
         os.close(_task_fds.pop(tid))

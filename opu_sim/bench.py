@@ -242,7 +242,7 @@ class OpticalBench:
         p = check_pattern_batch(patterns, self.layout.n_elements)
         if p.dtype == np.bool_:
             return p
-        if np.issubdtype(p.dtype, np.floating):
+        if p.dtype.kind == "f":
             if not np.isfinite(p).all() or p.min() < 0 or p.max() > 1:
                 raise InputError("float patterns are mirror fractions and must lie in [0, 1]")
             return p.astype(np.float32, copy=False)

@@ -72,3 +72,50 @@ def test_matrix_free_equals_dense(rng):
         assert not free.source.medium._dense  # nothing stored whole
     np.testing.assert_array_equal(gd, gf)
     assert rel_err(yf, yd) <= TOL
+
+
+def test_linear_patterns_follow_the_recovery_frame_order():
+    """opu.encoding.linear_patterns: `lead` anchor-only frames, then per binary row
+    [x u r, x], per ternary row [e+ u r, e+, e- u r, e-] (the order opu.recovery reads)."""
+    from opu.encoding import linear_patterns
+
+    rng = np.random.default_rng(3)
+    anchor = (rng.random(7) < 0.5).astype(np.uint8)
+    e = rng.integers(-1, 2, (5, 9)).astype(np.int8)
+    t = linear_patterns(e, anchor, 3, 4)
+    assert t.shape == (3 + 20, 16) and t.dtype == np.uint8
+    np.testing.assert_array_equal(t[:3], np.r_[np.zeros(9, np.uint8), anchor][None].repeat(3, 0))
+    g = t[3:].reshape(5, 4, 16)
+    for half, sign in ((0, e > 0), (2, e < 0)):
+        np.testing.assert_array_equal(g[:, half, :9], sign)
+        np.testing.assert_array_equal(g[:, half + 1, :9], sign)
+        np.testing.assert_array_equal(g[:, half, 9:], np.broadcast_to(anchor, (5, 7)))
+        assert not g[:, half + 1, 9:].any()
+    x = (rng.random((4, 9)) < 0.5).astype(np.int8)
+    b = linear_patterns(x, anchor, 2, 2)[2:].reshape(4, 2, 16)
+    np.testing.assert_array_equal(b[:, 0], np.c_[x, np.broadcast_to(anchor, (4, 7))])
+    np.testing.assert_array_equal(b[:, 1], np.c_[x, np.zeros((4, 7), np.int8)])
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_anchor_intensity_and_correlation_match_their_numpy_formulas(dtype):
+    """opu.recovery.anchor_intensity (mean of the anchor-only frames in float64, dark
+    subtracted, floored; 1 / (2 sqrt)) and centred_correlation, bit for bit / to 1e-12."""
+    from opu.recovery import anchor_intensity, centred_correlation
+
+    rng = np.random.default_rng(4)
+    frames = (rng.random((21, 300)) * 4000).astype(dtype)
+    frames[:5, :10] = 0  # a faded anchor: the floor applies
+    dark = (rng.random(300) * 60).astype(np.float32)
+    ir, inv = np.empty((2, 300), np.float32)
+    anchor_intensity(frames, 5, dark, 30.0, ir, inv)
+    want = frames[:5].mean(axis=0, dtype=np.float64).astype(np.float32) - dark
+    want = np.maximum(want, np.float32(30.0))
+    np.testing.assert_array_equal(ir, want)
+    assert (ir[:10] == 30.0).all()
+    np.testing.assert_array_equal(inv, (0.5 / np.sqrt(want)).astype(np.float32))
+    ref = rng.random(300)
+    rc = ref - ref.mean()
+    got = centred_correlation(ir, rc, float(np.sqrt(rc @ rc)))
+    assert got == pytest.approx(np.corrcoef(ref, ir.astype(np.float64))[0, 1], abs=1e-12)
+    assert centred_correlation(np.full(300, 7.0, np.float32), rc, 1.0) == 1.0  # no spread

@@ -175,6 +175,9 @@ def test_this_process_spinning_workers_are_not_others_load(monkeypatch, tmp_path
     (tasks / "104").rmdir()
     assert kt.own_runnable_threads() == 2  # ... and is dropped
     assert set(kt._task_fds) == {"101", "102", "103"}
+    monkeypatch.setattr(kt, "MAX_SCANNED_THREADS", 2)
+    assert kt.own_runnable_threads() is None  # too many threads to scan on every call
+    monkeypatch.setattr(kt, "MAX_SCANNED_THREADS", 32)
     monkeypatch.setattr(kt, "_cpus", 2)
     monkeypatch.setattr(kt, "own_load", lambda: 0.0)
     monkeypatch.setattr(kt, "recent_other_load", lambda: 0.0)
