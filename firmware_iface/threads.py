@@ -119,6 +119,29 @@ def blas_threads_at_most(threads: int) -> Iterator[None]:
                 _blas_saved.clear()
 
 
+_call_limit = threading.local()  # .blas: the BLAS thread cap of the calling thread's call
+
+
+@contextlib.contextmanager
+def blas_limit_for_call(threads: int) -> Iterator[None]:
+    """Within this block, BLAS products that go through `capped_blas()` in this thread run on
+    at most `threads` threads. Nothing is changed until such a product runs (a project()
+    call whose fields need no GEMM pays nothing); the previous limit is restored on exit."""
+    old = getattr(_call_limit, "blas", None)
+    _call_limit.blas = threads if old is None else min(old, threads)
+    try:
+        yield
+    finally:
+        _call_limit.blas = old
+
+
+def capped_blas() -> contextlib.AbstractContextManager:
+    """`blas_threads_at_most` the calling thread's `blas_limit_for_call` limit, or nothing
+    when no limit is set: wrap the simulator's BLAS products in it."""
+    limit = getattr(_call_limit, "blas", None)
+    return contextlib.nullcontext() if limit is None else blas_threads_at_most(limit)
+
+
 def max_threads() -> int:
     """Most threads a Numba kernel of this process can use (NUMBA_NUM_THREADS)."""
     return int(numba.config.NUMBA_NUM_THREADS)

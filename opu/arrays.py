@@ -21,15 +21,15 @@ def is_torch(x: Any) -> bool:
 
 def to_numpy(x: Any) -> np.ndarray:
     """A numpy view/copy of x (numpy array, torch tensor on any device, or nested sequence)."""
+    if isinstance(x, np.ndarray):
+        return x
     if is_torch(x):
         x = x.detach()
         if x.dtype.is_complex:
             raise InputError(f"complex input is not supported, got torch {x.dtype}")
-        if str(x.dtype) == "torch.bfloat16" or str(x.dtype) == "torch.float16":
+        if x.dtype.itemsize == 2 and x.dtype.is_floating_point:  # float16, bfloat16
             x = x.float()
-        return x.cpu().numpy()
-    if isinstance(x, np.ndarray):
-        return x
+        return (x if x.device.type == "cpu" else x.cpu()).numpy()
     if isinstance(x, (list, tuple)):
         try:
             return np.asarray(x)
@@ -62,5 +62,6 @@ def like_input(y: np.ndarray, x: Any, was_1d: bool) -> Any:
     if is_torch(x):
         import torch
 
-        return torch.from_numpy(y).to(x.device)
+        t = torch.from_numpy(y)
+        return t if x.device.type == "cpu" else t.to(x.device)
     return y

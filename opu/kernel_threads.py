@@ -14,11 +14,12 @@ So a call of `pixel_frames` (frames x output pixels, plus its field GEMM in the 
     average minus this process's share of it): this thread plus the idle cores, at most the
     OPU's count;
   - else one thread.
-The same count caps the BLAS library numpy uses (the simulator's field GEMMs, via
-threadpoolctl): OpenBLAS splits even a 256 x 10 x 1024 sgemm over every core, and under load
-that took 26 ms instead of 0.06 ms on one thread. Below SERIAL_BELOW_PIXEL_FRAMES only one of
-BLAS and Numba gets more than one thread (`threads_for`). BLAS's count is process-wide, so
-BLAS calls of other threads are capped too while a small call runs. The results are the same bits
+The same count caps the BLAS library numpy uses for the simulator's field GEMMs (via
+threadpoolctl, applied around each GEMM: firmware_iface.threads.capped_blas): OpenBLAS splits
+even a 256 x 10 x 1024 sgemm over every core, and under load that took 26 ms instead of
+0.06 ms on one thread. Below SERIAL_BELOW_PIXEL_FRAMES only one of BLAS and Numba gets more
+than one thread (`threads_for`). BLAS's count is process-wide, so BLAS calls of other threads
+are capped too while a small call's GEMM runs. The results are the same bits
 either way (the kernels and the exact-sum field GEMMs do not depend on the thread count);
 only the time differs.
 """
@@ -33,7 +34,7 @@ from contextlib import contextmanager
 
 import numba as nb
 
-from firmware_iface.threads import blas_threads_at_most, start_numba_pool
+from firmware_iface.threads import blas_limit_for_call, start_numba_pool
 
 SERIAL_BELOW_PIXEL_FRAMES = 1 << 22  # 4.2 M pixel-frames: every B=128 call up to n_out=4096
 PARALLEL_IF_IDLE_ABOVE = 1 << 17  # 131 k pixel-frames: a B=64 ternary call to 512 outputs
@@ -204,8 +205,9 @@ def threads_for(
     pixel_frames: int, gemm_dominates: bool = False, configured: int | None = None
 ) -> Iterator[int]:
     """Within this context, Numba kernels launched from this thread use `threads_for_work`
-    threads (at most `configured`, OPU(threads=); None: the count already set), and BLAS at
-    most that many; yields the Numba count. Numba's count is restored on exit.
+    threads (at most `configured`, OPU(threads=); None: the count already set), and the
+    simulator's GEMMs (`capped_blas`) at most that many BLAS threads; yields the Numba count.
+    Numba's count is restored on exit.
 
     Below SERIAL_BELOW_PIXEL_FRAMES only one of the two runs parallel: BLAS workers spin after
     each sgemm and Numba's after each parallel region, each taking the core the other's next
@@ -221,7 +223,7 @@ def threads_for(
     if numba_n != current:
         nb.set_num_threads(numba_n)
     try:
-        with blas_threads_at_most(blas_n):
+        with blas_limit_for_call(blas_n):  # applied where a GEMM runs (capped_blas)
             yield numba_n
     finally:
         if numba_n != current:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
+from firmware_iface.threads import capped_blas
+
 from .coefficient_grid import CHUNK_COLS
 
 PIX_BLOCK = 128  # output columns (rows of W) per parallel work item (chosen by measurement)
@@ -142,6 +144,12 @@ def fields(rows: np.ndarray | PreparedRows, w: np.ndarray,
     once for several tiles of W), w (M, K) float32 on the coefficient grid. buffers: two
     float32 arrays of at least R * M elements, reused for the result and a chunk's (the
     result is then a view of the first, valid until they are reused)."""
+    with capped_blas():  # the calling project()'s BLAS thread count (opu.kernel_threads)
+        return _fields(rows, w, buffers)
+
+
+def _fields(rows: np.ndarray | PreparedRows, w: np.ndarray,
+            buffers: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     prep = rows if isinstance(rows, PreparedRows) else prepare(rows)
     w = np.ascontiguousarray(w, dtype=np.float32)
     shape = (prep.n_rows, w.shape[0])

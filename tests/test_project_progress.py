@@ -99,9 +99,16 @@ def test_small_calls_run_serially_with_the_same_bits(monkeypatch, rng):
     configured = nb.get_num_threads()
     blas_before = blas_threads()
     assert blas_before  # numpy has loaded its BLAS
+    from firmware_iface.threads import capped_blas
+
     with kt.threads_for(10) as n:
         assert n == 1 and nb.get_num_threads() == 1
-        assert blas_threads() == [1] * len(blas_before)  # numpy's BLAS capped too
+        assert blas_threads() == blas_before  # nothing changed until a GEMM runs ...
+        with capped_blas():
+            assert blas_threads() == [1] * len(blas_before)  # ... which is capped too
+        assert blas_threads() == blas_before
+    with capped_blas():  # outside a call: no limit
+        assert blas_threads() == blas_before
     assert nb.get_num_threads() == configured
     assert blas_threads() == blas_before
     with OPU(n_in=16, n_out=32, seed=4) as a, OPU(n_in=16, n_out=32, seed=4) as b:
