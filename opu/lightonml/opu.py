@@ -23,6 +23,7 @@ import opu as stack_api
 from firmware_iface.errors import ConfigurationError, InputError
 
 from ..arrays import is_torch
+from ..encoding import classify
 from .context import Context, ContextArray
 from .encoding.core import NoDecoding, NoEncoding
 from .encoding.core import as_numpy as numpy_of
@@ -355,7 +356,7 @@ class OPU:
         rows, batch = rows_of(numpy_of(x_enc), self._traits)
         if rows.shape[0] == 0:
             raise InputError("empty batch: give at least one input vector")
-        if not linear and rows.dtype != np.bool_ and not np.isin(rows, (0, 1)).all():
+        if not linear and classify(rows) != "binary":  # one pass (np.isin sorts: 30 us)
             raise InputError(
                 "The input array should be binary - contain only 0s and 1s: use an encoder "
                 "(opu.lightonml.encoding.base) or linear_transform for real values"
