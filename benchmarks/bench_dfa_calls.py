@@ -222,7 +222,8 @@ def breakdown(shapes, calls: int) -> None:
                 acc[name] = acc.get(name, 0.0) + time.thread_time() - t
         return wrapper
 
-    saved = {n: getattr(bench, n) for n in ("render_frames", "field_products", "_unique_rows")}
+    saved = {n: getattr(bench, n)
+             for n in ("render_frames", "field_products", "_unique_rows", "_grouped_on_columns")}
     acquire = bench.OpticalBench.acquire
     for n, fn in saved.items():
         setattr(bench, n, timed(n, fn))
@@ -249,10 +250,11 @@ def breakdown(shapes, calls: int) -> None:
                             dev.project(x)
                         total = (time.thread_time() - t) / calls * 1e3
                     a = {k: acc.get(k, 0.0) / calls * 1e3 for k in (*saved, "acquire")}
-                    inner = a["render_frames"] + a["field_products"] + a["_unique_rows"]
+                    rows_ms = a["_unique_rows"] + a["_grouped_on_columns"]
+                    inner = a["render_frames"] + a["field_products"] + rows_ms
                     print(f"noise {'on ' if noise else 'off'} {n_in:>4} -> {n_out:<4}     "
                           f"{total:7.2f} {a['render_frames']:7.2f} {a['field_products']:7.2f} "
-                          f"{a['_unique_rows']:6.2f} {a['acquire'] - inner:8.2f} "
+                          f"{rows_ms:6.2f} {a['acquire'] - inner:8.2f} "
                           f"{total - a['acquire']:8.2f}")
     finally:
         for n, fn in saved.items():
@@ -276,7 +278,7 @@ def main() -> int:
         epoch_breakdown(max(3, a.repeats))
         return 0
     load0 = os.getloadavg()[0]
-    rows = call_rows(a.repeats, shapes) + [epoch_row(max(3, a.repeats // 2))]
+    rows = call_rows(a.repeats, shapes) + [epoch_row(a.repeats)]
     blas = [f"{i['internal_api']} {i.get('architecture')}" for i in _BLAS.info()
             if i["user_api"] == "blas"]
     print(f"B={B} ternary project() calls (ms) and a digits DFA epoch (s) against the floor "

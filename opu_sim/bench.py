@@ -103,23 +103,25 @@ def _group_binary_rows(p: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.n
 
 
 @nb.njit(cache=True)
-def _on_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ptr, cols): row r's nonzero columns are cols[ptr[r]:ptr[r + 1]], ascending (int64)."""
-    n, m = rows.shape
+def _grouped_on_columns(p: np.ndarray, mask: np.uint64) -> tuple:
+    """`_group_binary_rows` of a 0/1 matrix, and the distinct rows' ON columns as (ptr, cols):
+    distinct row r's are cols[ptr[r]:ptr[r + 1]], ascending (int64); one dispatch."""
+    first, inverse = _group_rows(_pack_binary_rows(p), mask)
+    n, m = first.size, p.shape[1]
     ptr = np.zeros(n + 1, np.int64)
     for r in range(n):
         c = 0
         for j in range(m):
-            c += rows[r, j] != 0
+            c += p[first[r], j] != 0
         ptr[r + 1] = ptr[r] + c
     cols = np.empty(ptr[n], np.int64)
     for r in range(n):
         i = ptr[r]
         for j in range(m):
-            if rows[r, j] != 0:
+            if p[first[r], j] != 0:
                 cols[i] = j
                 i += 1
-    return ptr, cols
+    return inverse, ptr, cols
 
 
 def _unique_rows(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,11 +282,10 @@ class OpticalBench:
                 or not (p.dtype == np.bool_ or p.dtype == np.uint8)
                 or not (self.medium.fits_dense(ids.size, nd) or self.medium.has_dense(ids, 0, nd))):
             return None
-        uniq, inverse = _unique_rows(p)
+        inverse, ptr, cols = _grouped_on_columns(p.view(np.uint8), _HASH_MASK)
         key = (self.medium.time_s, nd)
         if self._summed_wt is None or self._summed_wt[0] != key:
             self._summed_wt = (key, np.ascontiguousarray(self.medium.stacked(ids, 0, nd).T))
-        ptr, cols = _on_columns(uniq.view(np.uint8))
         return inverse, self._summed_wt[1], ptr, cols
 
     # ---- physics ------------------------------------------------------------------------
