@@ -23,6 +23,7 @@ Adam 2e-3, 1347 training images = 22 feedback calls of 64 rows) with optical DFA
 alternately. Target: optical <= 1.5x exact.
 
 Usage: python benchmarks/bench_dfa_calls.py [--repeats 7] [--quick] [--breakdown CALLS]
+       [--fields-product]
 (--breakdown: where a call's CPU time goes instead, per shape, on one thread, and where the
 optical digits epoch's extra time goes: inside project() or in the torch work around it.)
 Ratios are what to quote; absolute times depend on the machine's load.
@@ -37,7 +38,7 @@ from pathlib import Path
 
 import numba as nb
 import numpy as np
-from _timing import judge, paired_best
+from _timing import best_time, judge, paired_best
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -192,11 +193,16 @@ def epoch_breakdown(repeats: int) -> None:
     exact = best("exact", real)[0]
     optical, in_project = best("optical", timed)
     free = best("optical", lambda x, **kw: torch.zeros(x.shape[0], dev.n_out))[0]
+    dev.project = real
+    rows = torch.from_numpy(np.random.default_rng(0).integers(0, 2, (128, dev.n_in)).astype(
+        np.float32))  # an epoch call's shape: 64 rows of each sign
+    loop = min(best_time(lambda: real(rows), 20) for _ in range(repeats))
     dev.close()
     print(f"digits epoch (ms, best of {repeats}; {calls} project() calls, torch on 1 thread):")
     print(f"  exact DFA {exact * 1e3:.2f}; optical {optical * 1e3:.2f} ({optical / exact:.2f}x), "
           f"of which inside project() {in_project * 1e3:.2f} ({in_project / calls * 1e3:.3f} "
-          f"ms a call); optical with a free project() {free * 1e3:.2f}: the call costs "
+          f"ms a call, {loop * 1e3:.3f} in a loop of calls); optical with a free project() "
+          f"{free * 1e3:.2f}: the call costs "
           f"{(optical - free) * 1e3:.2f} per epoch, {(optical - free - in_project) * 1e3:.2f} of "
           "it in the torch work around it (caches)")
 
@@ -269,7 +275,14 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="n_in 10 and 100, n_out 512 only")
     ap.add_argument("--breakdown", type=int, default=0, metavar="CALLS",
                     help="instead: CPU time per phase of CALLS calls per shape, one thread")
+    ap.add_argument("--fields-product", action="store_true",
+                    help="data fields through the field product at every input width (the "
+                         "camera kernel's summed data fields off), to compare")
     a = ap.parse_args()
+    if a.fields_product:
+        import opu_sim.bench as bench  # noqa: PLC0415
+
+        bench.SUMMED_FIELDS_MAX_COLS = 0
     shapes = [(n_in, n_out) for n_out in (512, 4096) for n_in in (10, 100, 1000)]
     if a.quick:
         shapes = [(10, 512), (100, 512)]
