@@ -375,8 +375,9 @@ class OpticalBench:
         uniq, inverse = _unique_rows(p)
         if not cache:
             return self._fields(uniq, col0, col1), inverse
-        set_key = (self.medium.time_s, uniq.dtype.str, uniq.shape, uniq.tobytes())
-        known = self._anchor_sets.get(set_key)  # a linear-mode call's [anchor, all-OFF]
+        small = uniq.shape[0] <= _ANCHOR_CACHE_ROWS
+        set_key = (self.medium.time_s, uniq.dtype.str, uniq.shape, uniq.tobytes()) if small else None
+        known = self._anchor_sets.get(set_key) if small else None  # e.g. [anchor, all-OFF]
         if known is not None:
             return known, inverse
         fields = np.empty((uniq.shape[0], 2 * self._pixel_ids.size), dtype=np.float32)
@@ -395,7 +396,7 @@ class OpticalBench:
                 self._anchor_fields.clear()
             if len(missing) <= _ANCHOR_CACHE_ROWS:
                 self._anchor_fields.update((keys[i], f) for i, f in zip(missing, new, strict=True))
-        if uniq.shape[0] <= _ANCHOR_CACHE_ROWS:
+        if small:
             if len(self._anchor_sets) >= _ANCHOR_CACHE_SETS:
                 self._anchor_sets.clear()
             self._anchor_sets[set_key] = fields  # read-only from here on
