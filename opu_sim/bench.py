@@ -376,7 +376,7 @@ class OpticalBench:
         if not cache:
             return self._fields(uniq, col0, col1), inverse
         small = uniq.shape[0] <= _ANCHOR_CACHE_ROWS
-        set_key = (self.medium.time_s, uniq.dtype.str, uniq.shape, uniq.tobytes()) if small else None
+        set_key = small and (self.medium.time_s, uniq.dtype.str, uniq.shape, uniq.tobytes())
         known = self._anchor_sets.get(set_key) if small else None  # e.g. [anchor, all-OFF]
         if known is not None:
             return known, inverse
