@@ -106,7 +106,7 @@ def _group_binary_rows(p: np.ndarray, mask: np.uint64) -> tuple[np.ndarray, np.n
 def _grouped_on_columns(p: np.ndarray, mask: np.uint64) -> tuple:
     """`_group_binary_rows` of a 0/1 matrix, and the distinct rows' ON columns as (ptr, cols):
     distinct row r's are cols[ptr[r]:ptr[r + 1]], ascending (int64); one dispatch."""
-    first, inverse = _group_rows(_pack_binary_rows(p), mask)
+    first, inverse = _group_binary_rows(p, mask)
     n, m = first.size, p.shape[1]
     ptr = np.zeros(n + 1, np.int64)
     for r in range(n):
