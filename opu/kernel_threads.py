@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ _recent: list[float] = []  # [wall s, machine busy CPU s, process CPU s, others'
 _TASKS = "/proc/self/task"
 MAX_SCANNED_THREADS = 32  # own_runnable_threads() scans processes of at most this many threads
 _task_fds: dict[str, int] = {}  # thread id -> open descriptor of its stat file
+_task_lock = threading.Lock()
 
 
 def _process_age_s() -> float:
@@ -133,18 +135,21 @@ def own_runnable_threads() -> int | None:
         return None
     if len(tids) > MAX_SCANNED_THREADS:
         return None
-    for tid in set(_task_fds) - set(tids):  # threads that ended
-        os.close(_task_fds.pop(tid))
-    n = 0
-    for tid in tids:
-        try:
-            fd = _task_fds.get(tid)
-            if fd is None:
-                fd = _task_fds[tid] = os.open(f"{_TASKS}/{tid}/stat", os.O_RDONLY)
-            state = os.pread(fd, 512, 0).rsplit(b")", 1)[1][1:2]
-        except (OSError, IndexError):
-            continue  # the thread ended meanwhile
-        n += state == b"R"
+    with _task_lock:  # calls from several threads share the descriptors
+        for tid in set(_task_fds) - set(tids):  # threads that ended
+            os.close(_task_fds.pop(tid))
+        n = 0
+        for tid in tids:
+            try:
+                fd = _task_fds.get(tid)
+                if fd is None:
+                    fd = _task_fds[tid] = os.open(f"{_TASKS}/{tid}/stat", os.O_RDONLY)
+                state = os.pread(fd, 512, 0).rsplit(b")", 1)[1][1:2]
+            except (OSError, IndexError):  # the thread ended meanwhile (its id may come back)
+                if tid in _task_fds:
+                    os.close(_task_fds.pop(tid))
+                continue
+            n += state == b"R"
     return n
 
 
